@@ -1,0 +1,527 @@
+"""A fake Telegram Bot API server for tests, on loopback, spoken to by the real PTB over HTTP.
+
+Why a server and not a mocked ``Bot``: the bugs we care about live in the wire format (form
+encoding, ``reply_markup`` as a JSON string, schema-valid results, HTTP error codes that PTB
+maps onto exceptions, long polling and offsets). Only real HTTP exercises them.
+
+Usage::
+
+    async with FakeTelegram() as tg:
+        app = ApplicationBuilder().token(tg.token).base_url(tg.base_url).build()
+        tg.push_message(42, "hello")
+        assert "hello" in await tg.wait_for_text(42, "hello")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+JSON = dict[str, Any]
+ChatId = int | str
+
+# Form values arrive as strings; these stay strings, everything else is JSON-decoded when it can be
+# (so chat_id "42" -> 42, reply_markup '{"inline_keyboard": ...}' -> dict, "true" -> True).
+_TEXT_PARAMS = {
+    *("text", "caption", "parse_mode", "callback_query_id", "inline_message_id", "url"),
+    *("secret_token", "query", "title", "description", "short_description", "name", "emoji"),
+    *("language_code", "ip_address", "business_connection_id"),
+}
+_MEDIA: dict[str, JSON] = {
+    "photo": {"width": 1280, "height": 960, "file_size": 120_000},
+    "video": {"width": 1280, "height": 720, "duration": 12, "mime_type": "video/mp4"},
+    "document": {"file_name": "report.pdf", "mime_type": "application/pdf", "file_size": 52_000},
+    "voice": {"duration": 7, "mime_type": "audio/ogg", "file_size": 21_000},
+    "sticker": {
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+        "emoji": "\U0001f642",
+    },
+    "animation": {"width": 320, "height": 240, "duration": 3, "mime_type": "video/mp4"},
+    "video_note": {"length": 240, "duration": 5, "file_size": 80_000},
+    "audio": {"duration": 180, "mime_type": "audio/mpeg", "title": "Track", "performer": "Band"},
+}
+
+
+@dataclass
+class Call:
+    """One Bot API request the bot made; ``status`` is the HTTP status the fake answered."""
+
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+
+
+class ApiError(Exception):
+    """Raised inside a method handler to answer ``{"ok": false, ...}`` with an HTTP status."""
+
+    def __init__(self, status: int, description: str, retry_after: float | None = None) -> None:
+        super().__init__(description)
+        self.status, self.description, self.retry_after = status, description, retry_after
+
+    def body(self) -> JSON:
+        body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return body
+
+
+@dataclass
+class _Queued:
+    update: JSON
+    delivered: bool = False
+
+
+class FakeTelegram:
+    """In-memory Telegram: records what the bot calls and feeds it updates you push."""
+
+    def __init__(self, token: str = "123:ABC", bot_username: str = "helpline_test_bot") -> None:
+        self.token, self.bot_username = token, bot_username
+        self.calls: list[Call] = []
+        self.deleted: list[tuple[ChatId, int]] = []  # (chat_id, message_id) of deleteMessage
+        self.webhook: dict[str, Any] | None = None  # params of the last setWebhook
+        self.rate_limited = 0  # 429s given by enforce_per_chat_rate
+        self._queue: list[_Queued] = []
+        self._new_update = asyncio.Event()
+        self._last_update_id = 0
+        self._serial = itertools.count(1)  # for file and callback query ids
+        self._message_ids: dict[ChatId, itertools.count[int]] = {}
+        self._messages: dict[ChatId, dict[int, JSON]] = {}
+        self._chats: dict[ChatId, JSON] = {}
+        self._texts: list[tuple[ChatId, str, bool]] = []  # (chat, text, is_edit)
+        self._callback_ids: set[str] = set()
+        self._failures: dict[str, list[tuple[int, float]]] = {}
+        self._min_send_interval = 0.0
+        self._last_send: dict[ChatId, float] = {}
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._closing = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> FakeTelegram:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closing = True  # release long polls so the server shuts down at once
+        self._new_update.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/bot"
+
+    @property
+    def bot_id(self) -> int:
+        return int(self.token.split(":", 1)[0])
+
+    @property
+    def bot_user(self) -> JSON:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Helpline Test Bot",
+            "username": self.bot_username,
+        }
+
+    # -- assertions and queries ------------------------------------------------------------
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method.lower() == method.lower()]
+
+    def sent_texts(self, chat_id: ChatId, *, include_edits: bool = False) -> list[str]:
+        """Texts of successful sendMessage calls to the chat, in order (plus edits if asked)."""
+        return [t for c, t, edit in self._texts if c == chat_id and (include_edits or not edit)]
+
+    def last_message(self, chat_id: ChatId) -> JSON | None:
+        """The newest undeleted bot message in the chat, as shown now (live dict, after edits)."""
+        bot_msgs = [
+            m for m in self._messages.get(chat_id, {}).values() if m["from"]["id"] == self.bot_id
+        ]
+        return bot_msgs[-1] if bot_msgs else None
+
+    def message(self, chat_id: ChatId, message_id: int) -> JSON | None:
+        return self._messages.get(chat_id, {}).get(message_id)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[FakeTelegram], bool],
+        timeout: float = 5.0,
+        *,
+        description: str = "predicate",
+    ) -> None:
+        """Poll ``predicate(self)``; the bot works concurrently, so tests wait for effects."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {description}\n{self._summary()}"
+                )
+            await asyncio.sleep(0.01)
+
+    async def wait_for_text(self, chat_id: ChatId, substring: str, timeout: float = 5.0) -> str:
+        """Wait until a message sent to (or edited in) the chat contains ``substring``."""
+
+        def match() -> str | None:
+            texts = self.sent_texts(chat_id, include_edits=True)
+            return next((t for t in texts if substring in t), None)
+
+        await self.wait_for(
+            lambda _: match() is not None,
+            timeout,
+            description=f"text containing {substring!r} in chat {chat_id}",
+        )
+        return match() or ""
+
+    def _summary(self) -> str:
+        chats = sorted({c for c, _, _ in self._texts}, key=str)
+        texts = "\n".join(f"  chat {c}: {self.sent_texts(c, include_edits=True)!r}" for c in chats)
+        recent = [f"{c.method}[{c.status}]" for c in self.calls if c.method != "getUpdates"][-15:]
+        return f"texts so far:\n{texts or '  (none)'}\nrecent calls: {recent}"
+
+    # -- behaviour controls ----------------------------------------------------------------
+    def fail_next(
+        self, method: str, status: int = 429, retry_after: float = 1, times: int = 1
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail (429 carries ``retry_after``)."""
+        self._failures.setdefault(method.lower(), []).extend([(status, retry_after)] * times)
+
+    def enforce_per_chat_rate(self, seconds: float) -> None:
+        """Answer 429 to send* calls closer than ``seconds`` to the last accepted one per chat.
+
+        Real Telegram sends whole seconds in retry_after; we send the exact remainder so tests
+        stay fast. ``rate_limited`` counts the refusals.
+        """
+        self._min_send_interval = seconds
+
+    # -- injecting updates -----------------------------------------------------------------
+    def push_raw(self, update: JSON) -> int:
+        """Queue any update; an ``update_id`` is assigned when missing.
+
+        Updates stay queued until a getUpdates with a higher ``offset`` confirms them after they
+        were delivered, so pushing an already confirmed update_id again delivers it again.
+        """
+        if "update_id" not in update:
+            update = {"update_id": self._last_update_id + 1, **update}
+        self._last_update_id = max(self._last_update_id, update["update_id"])
+        self._queue.append(_Queued(update))
+        self._new_update.set()
+        return int(update["update_id"])
+
+    def push_message(
+        self,
+        chat_id: int,
+        text: str | None = None,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+        first_name: str = "Alex",
+        update_id: int | None = None,
+        **extra: Any,
+    ) -> int:
+        """Queue a user message. A repeated explicit ``update_id`` simulates redelivery."""
+        msg = self._user_message(chat_id, user_id, chat_type, first_name)
+        if text is not None:
+            msg["text"] = text
+        msg.update(extra)
+        update: JSON = {"message": msg}
+        if update_id is not None:
+            update["update_id"] = update_id
+        return self.push_raw(update)
+
+    def push_command(self, chat_id: int, command: str, **kwargs: Any) -> int:
+        """Queue ``/command [args]`` with the bot_command entity PTB's CommandHandler needs."""
+        entity = {"type": "bot_command", "offset": 0, "length": len(command.split()[0])}
+        return self.push_message(chat_id, command, entities=[entity], **kwargs)
+
+    def push_media(
+        self, chat_id: int, kind: str, *, caption: str | None = None, **kwargs: Any
+    ) -> int:
+        """Queue a photo/video/document/voice/sticker/animation/video_note/audio message.
+
+        Like Telegram, an animation also carries a ``document`` field.
+        """
+        uid = f"{kind}-{next(self._serial)}"
+        obj = {"file_id": f"FILE-{uid}", "file_unique_id": f"U-{uid}", **_MEDIA[kind]}
+        media: JSON = {kind: [obj] if kind == "photo" else obj}
+        if kind == "animation":
+            media["document"] = {**obj, "file_name": "anim.mp4"}
+        if caption is not None:
+            media["caption"] = caption
+        return self.push_message(chat_id, **media, **kwargs)
+
+    def push_callback(
+        self, chat_id: int, data: str, *, message_id: int | None = None, user_id: int | None = None
+    ) -> int:
+        """Queue a button press on a bot message (default: the last one in the chat)."""
+        msg = self.message(chat_id, message_id) if message_id else self.last_message(chat_id)
+        if msg is None:
+            raise AssertionError(f"no bot message {message_id or ''} in chat {chat_id} to press")
+        query_id = f"cbq-{next(self._serial)}"
+        self._callback_ids.add(query_id)
+        user = self._user(user_id or (chat_id if chat_id > 0 else 777), "Alex")
+        return self.push_raw(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": user,
+                    "message": copy.deepcopy(msg),  # as shown now, not after later edits
+                    "chat_instance": f"ci-{chat_id}",
+                    "data": data,
+                }
+            }
+        )
+
+    async def deliver_webhook(
+        self, url: str, update: JSON | int, secret_token: str | None = None
+    ) -> int:
+        """POST an update (or a pushed one, by update_id) to a webhook; returns the status."""
+        if isinstance(update, int):
+            queued = next(q for q in self._queue if q.update["update_id"] == update)
+            self._queue.remove(queued)
+            update = queued.update
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret_token} if secret_token else {}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, json=update, headers=headers) as resp,
+        ):
+            return resp.status
+
+    # -- HTTP ------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.Response:
+        parts = request.match_info["path"].split("/")
+        if len(parts) != 2 or not parts[0].startswith("bot"):
+            return self._reject(404)
+        if parts[0][3:] != self.token:  # well-formed but wrong token: 401, like Telegram
+            return self._reject(401 if ":" in parts[0] else 404)
+        method, params = parts[1], await self._read_params(request)
+        call = Call(method, params)
+        self.calls.append(call)
+        try:
+            result = await self._dispatch(method.lower(), params)
+        except ApiError as err:
+            call.status = err.status
+            return web.json_response(err.body(), status=err.status)
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _reject(status: int) -> web.Response:
+        return web.json_response(ApiError(status, HTTPStatus(status).phrase).body(), status=status)
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> dict[str, Any]:
+        """Accept JSON, urlencoded or multipart bodies (and a query string), typed like Telegram."""
+        raw: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            raw.update(await request.json())
+        elif request.can_read_body:
+            for key, value in (await request.post()).items():
+                raw[key] = (
+                    value if isinstance(value, str) else f"<file {getattr(value, 'filename', '')}>"
+                )
+        return {k: v if k in _TEXT_PARAMS else _decode(v) for k, v in raw.items()}
+
+    async def _dispatch(self, method: str, p: dict[str, Any]) -> Any:
+        """Injected failures first, then the per-chat rate limit, then the method itself."""
+        if self._failures.get(method):
+            status, retry_after = self._failures[method].pop(0)
+            if status == 429:
+                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+            raise ApiError(status, f"{HTTPStatus(status).phrase}: injected failure")
+        handler = getattr(self, f"_api_{method}", None)
+        if handler is None:
+            raise ApiError(400, f"Bad Request: method {method} is not supported by FakeTelegram")
+        try:
+            if method.startswith("send") and method != "sendchataction":
+                self._check_rate(p["chat_id"])
+            return await handler(p)
+        except KeyError as missing:
+            raise ApiError(400, f"Bad Request: parameter {missing} is required") from None
+
+    def _check_rate(self, chat_id: ChatId) -> None:
+        now = time.monotonic()
+        wait = self._last_send.get(chat_id, -1e9) + self._min_send_interval - now
+        if wait > 0:
+            self.rate_limited += 1
+            raise ApiError(429, f"Too Many Requests: retry after {wait:.2f}", round(wait, 3))
+        self._last_send[chat_id] = now
+
+    # -- Bot API methods -------------------------------------------------------------------
+    async def _api_getme(self, p: JSON) -> JSON:
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    async def _api_getupdates(self, p: JSON) -> list[JSON]:
+        """Long polling: confirm delivered updates below ``offset``, then wait for new ones."""
+        if self.webhook:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
+        offset = p.get("offset")
+        if offset is not None:
+            self._queue = [
+                q for q in self._queue if not (q.delivered and q.update["update_id"] < offset)
+            ]
+        deadline = time.monotonic() + float(p.get("timeout") or 0)
+        while not self._queue and not self._closing and time.monotonic() < deadline:
+            self._new_update.clear()
+            try:
+                await asyncio.wait_for(self._new_update.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+        batch = self._queue[: int(p.get("limit") or 100)]
+        for queued in batch:
+            queued.delivered = True
+        return [q.update for q in batch]
+
+    async def _api_sendmessage(self, p: JSON) -> JSON:
+        text = p.get("text") or ""
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        self._check_markup(p.get("reply_markup"))
+        msg = self._new_message(p["chat_id"], self.bot_user, text=text)
+        for key in ("reply_markup", "entities"):
+            if p.get(key):
+                msg[key] = p[key]
+        self._texts.append((p["chat_id"], text, False))
+        return msg
+
+    async def _api_editmessagetext(self, p: JSON) -> JSON | bool:
+        return self._edit(p, text=p.get("text") or "")
+
+    async def _api_editmessagereplymarkup(self, p: JSON) -> JSON | bool:
+        return self._edit(p)
+
+    async def _api_deletemessage(self, p: JSON) -> bool:
+        if self._messages.get(p["chat_id"], {}).pop(p["message_id"], None) is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        self.deleted.append((p["chat_id"], p["message_id"]))
+        return True
+
+    async def _api_answercallbackquery(self, p: JSON) -> bool:
+        if p.get("callback_query_id") not in self._callback_ids:
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
+        return True
+
+    async def _api_setwebhook(self, p: JSON) -> bool:
+        self.webhook = dict(p)
+        return True
+
+    async def _api_deletewebhook(self, p: JSON) -> bool:
+        self.webhook = None
+        if p.get("drop_pending_updates"):
+            self._queue.clear()
+        return True
+
+    async def _api_getwebhookinfo(self, p: JSON) -> JSON:
+        return {
+            "url": (self.webhook or {}).get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._queue),
+        }
+
+    async def _api_ok(self, p: JSON) -> bool:
+        return True
+
+    _api_sendchataction = _api_setmycommands = _api_deletemycommands = _api_ok
+    _api_close = _api_logout = _api_ok
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _user(self, user_id: int, first_name: str) -> JSON:
+        return {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": "en"}
+
+    def _user_message(
+        self, chat_id: int, user_id: int | None, chat_type: str, first_name: str
+    ) -> JSON:
+        chat: JSON = {"id": chat_id, "type": chat_type}
+        chat.update({"first_name": first_name} if chat_type == "private" else {"title": "Group"})
+        self._chats[chat_id] = chat
+        default_user = chat_id if chat_type == "private" else 777
+        return self._new_message(chat_id, self._user(user_id or default_user, first_name))
+
+    def _new_message(self, chat_id: ChatId, sender: JSON, **content: Any) -> JSON:
+        """Create and store a message with the chat's next message_id (shared by both sides)."""
+        counter = self._message_ids.setdefault(chat_id, itertools.count(1))
+        default_chat = {"id": chat_id, "type": "private" if str(chat_id)[0] != "-" else "group"}
+        msg = {
+            "message_id": next(counter),
+            "date": int(time.time()),
+            "chat": self._chats.get(chat_id, default_chat),
+            "from": sender,
+            **content,
+        }
+        self._messages.setdefault(chat_id, {})[msg["message_id"]] = msg
+        return msg
+
+    def _edit(self, p: JSON, **content: Any) -> JSON | bool:
+        """Edit a stored bot message. As on Telegram, omitting reply_markup removes the keyboard."""
+        if p.get("inline_message_id"):
+            return True
+        msg = self.message(p.get("chat_id", ""), p.get("message_id", 0))
+        if msg is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if msg["from"]["id"] != self.bot_id:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        self._check_markup(p.get("reply_markup"))
+        new = {**msg, **content, "reply_markup": p.get("reply_markup")}
+        if "text" in content and not content["text"].strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if all(new.get(k) == msg.get(k) for k in ("text", "reply_markup")):
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message "
+                "content and reply markup are exactly the same as a current "
+                "content and reply markup of the message",
+            )
+        msg.update(content, edit_date=int(time.time()))
+        msg.pop("reply_markup", None)
+        if p.get("reply_markup"):
+            msg["reply_markup"] = p["reply_markup"]
+        if "text" in content:
+            self._texts.append((p["chat_id"], content["text"], True))
+        return msg
+
+    @staticmethod
+    def _check_markup(markup: Any) -> None:
+        """Reject callback_data outside 1-64 bytes, which Telegram refuses."""
+        for row in (markup or {}).get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(data.encode()) <= 64:
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+
+
+def _decode(value: Any) -> Any:
+    """JSON-decode a form value when it is JSON ("42", "true", '{"inline_keyboard": ...}')."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
