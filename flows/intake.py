@@ -122,8 +122,14 @@ class Turn:
 
 Condition = Callable[[Turn], bool]
 PUBLIC_ROLES = frozenset({"parent", "public", "other"})
-ENDING_CONCERNS: Mapping[str, Route] = {"my_images": Route.INTIMATE_ADULT, "own_thoughts": Route.OWN_THOUGHTS}
-CONTINUING_CONCERNS: Mapping[str, Route] = {"child": Route.WORRIED_ABOUT_CHILD, "other": Route.PUBLIC_OTHER}
+ENDING_CONCERNS: Mapping[str, Route] = {
+    "my_images": Route.INTIMATE_ADULT,
+    "own_thoughts": Route.OWN_THOUGHTS,
+}
+CONTINUING_CONCERNS: Mapping[str, Route] = {
+    "child": Route.WORRIED_ABOUT_CHILD,
+    "other": Route.PUBLIC_OTHER,
+}
 
 EDITABLE: tuple[tuple[str, Step], ...] = (
     ("enquirer_type", Step.ROLE_GROUP),
@@ -141,18 +147,25 @@ EDITABLE: tuple[tuple[str, Step], ...] = (
     ("name", Step.NAME),
 )
 
+
+def _chose_step(step: Step) -> Condition:
+    return lambda turn: turn.choice == step.value
+
+
 CONDITIONS: Mapping[str, Condition] = {
     "is_child": lambda t: t.answers.get(Step.ROLE) == "child",
     "is_public": lambda t: t.answers.get(Step.ROLE) in PUBLIC_ROLES,
     "concern_ends": lambda t: t.answers.get(Step.PUBLIC_CONCERN) in ENDING_CONCERNS,
-    "asks_platform": lambda t: "asks_platform"
-    in t.flow.taxonomy["platform_type"][str(t.answers[Step.PLATFORM_TYPE])].flags,
+    "asks_platform": lambda t: (
+        "asks_platform"
+        in t.flow.taxonomy["platform_type"][str(t.answers[Step.PLATFORM_TYPE])].flags
+    ),
     "wants_email": lambda t: t.answers.get(Step.REPLY_VIA) == "email",
     "wants_phone": lambda t: t.answers.get(Step.REPLY_VIA) == "phone",
     "chose_submit": lambda t: t.choice == "submit",
     "chose_edit": lambda t: t.choice == "edit",
     "chose_cancel": lambda t: t.choice == "cancel",
-    **{f"edit_{name}": (lambda t, s=step: t.choice == s.value) for name, step in EDITABLE},
+    **{f"edit_{name}": _chose_step(step) for name, step in EDITABLE},
 }
 
 
@@ -276,7 +289,9 @@ def build_machine() -> Machine:
     asked = {source for source, *_ in TRANSITIONS} - {S.START, S.EDIT}
     if missing := asked - set(QUESTIONS):
         raise ValueError(f"steps with transitions but no question: {sorted(missing)}")
-    return Machine(model=None, states=states, transitions=rows, initial=None, auto_transitions=False)
+    return Machine(
+        model=None, states=states, transitions=rows, initial=None, auto_transitions=False
+    )
 
 
 MACHINE = build_machine()
@@ -306,9 +321,9 @@ class IntakeFlow:
         directory: Directory | None = None,
         copy: Copy | None = None,
     ) -> None:
-        self.taxonomy = taxonomy or default_taxonomy()
-        self.directory = directory or default_directory()
-        self.copy = copy or default_copy()
+        self.taxonomy: Taxonomy = taxonomy or default_taxonomy()
+        self.directory: Directory = directory or default_directory()
+        self.copy: Copy = copy or default_copy()
         for category in self.taxonomy["category"].terms:
             if unknown := [s for s in category.signposts if s not in self.directory.services]:
                 raise ValueError(f"category {category.id!r} names unknown services {unknown}")
@@ -410,7 +425,7 @@ class IntakeFlow:
         return False
 
     def _imply(self, conv: Conversation, step: Step, text: str) -> None:
-        """"TikTok" answers "where is it" and "which platform" at once: don't ask twice."""
+        """ "TikTok" answers "where is it" and "which platform" at once: don't ask twice."""
         items = offered(step, self.taxonomy, self.copy, conv.answers)
         found = match_one(text, choices_for([(o.option.id, o.names) for o in items]))
         if found:
@@ -422,6 +437,26 @@ class IntakeFlow:
         if found:
             conv.answers["description_links"] = found
 
+    def describe(self, conversation: Conversation, inbound: Inbound) -> str:
+        """How an inbound message reads in the transcript: choices by their labels."""
+        if inbound.kind is InboundKind.TEXT:
+            return inbound.text
+        if inbound.kind is InboundKind.ATTACHMENT:
+            return ""
+        if inbound.kind is InboundKind.COMMAND:
+            return f"/{inbound.command.value if inbound.command else ''}"
+        step = conversation.step
+        if step is Step.EDIT:
+            labels = {o.id: o.label for o in self._edit_options(conversation)}
+        elif step in QUESTIONS:
+            items = offered(step, self.taxonomy, self.copy, conversation.answers)
+            labels = {o.option.id: o.option.label for o in items}
+        else:
+            labels = {NEW_ENQUIRY: self.copy("options.new_enquiry")}
+        names = [labels.get(i, "?") for i in inbound.option_ids]
+        verb = "ticked" if inbound.kind is InboundKind.TOGGLE else "chose"
+        return f"[{verb}: {', '.join(names) or self.copy('options.done')}]"
+
     # Commands --------------------------------------------------------------------------
 
     def _command(self, turn: Turn, command: Command) -> None:
@@ -429,7 +464,11 @@ class IntakeFlow:
         if command is Command.HELP:
             turn.say(self.copy("help"))
             return self._ask_current(turn)
-        if command is Command.START and conv.step not in FINAL_STEPS and conv.step is not Step.START:
+        if (
+            command is Command.START
+            and conv.step not in FINAL_STEPS
+            and conv.step is not Step.START
+        ):
             return self._ask_current(turn)
         if command in (Command.START, Command.RESTART):
             if conv.step is not Step.START and conv.answers:
@@ -495,7 +534,9 @@ class IntakeFlow:
         if inbound.kind is InboundKind.CHOOSE and len(inbound.option_ids) == 1:
             picked = inbound.option_ids[0]
         elif inbound.kind is InboundKind.TEXT:
-            picked = match_one(inbound.text, choices_for([(o.id, (o.id, o.label)) for o in options]))
+            picked = match_one(
+                inbound.text, choices_for([(o.id, (o.id, o.label)) for o in options])
+            )
         if picked not in {o.id for o in options}:
             turn.say(self.copy("reasks.choose"))
             return self._ask_current(turn, repeat=True)
@@ -523,12 +564,16 @@ class IntakeFlow:
 
     def signpost(self, turn: Turn, route: Route) -> None:
         """Show a route's services (with its own introduction) and record them."""
-        self.show_services(turn, f"signpost.intro_{route.value}", self.directory.routes[route].services)
+        self.show_services(
+            turn, f"signpost.intro_{route.value}", self.directory.routes[route].services
+        )
 
     def show_services(self, turn: Turn, intro_key: str, service_ids: Iterable[str]) -> None:
         services = self.directory.resolve(service_ids)
         lines = [self.copy(intro_key)]
-        lines += [self.copy("signpost.service_line", name=s.name, contact=s.contact) for s in services]
+        lines += [
+            self.copy("signpost.service_line", name=s.name, contact=s.contact) for s in services
+        ]
         turn.say("\n".join(lines))
         given = turn.answers.setdefault("signposted_to", [])
         given.extend(s.name for s in services if s.name not in given)
@@ -546,7 +591,11 @@ class IntakeFlow:
         conv = turn.conversation
         step = conv.step
         if step is Step.EDIT:
-            return Reply(override or self.copy("questions.edit"), self._edit_options(conv), question=step.value)
+            return Reply(
+                override or self.copy("questions.edit"),
+                self._edit_options(conv),
+                question=step.value,
+            )
         question = QUESTIONS[step]
         options = tuple(o.option for o in offered(step, self.taxonomy, self.copy, conv.answers))
         text = override or self.copy(f"questions.{step.value}")
@@ -567,12 +616,16 @@ class IntakeFlow:
 
     def _needs_image_warning(self, conv: Conversation) -> bool:
         categories = self.taxonomy["category"]
-        return any("image_warning" in categories[c].flags for c in conv.answers.get(Step.CATEGORIES, []))
+        return any(
+            "image_warning" in categories[c].flags for c in conv.answers.get(Step.CATEGORIES, [])
+        )
 
     def _edit_options(self, conv: Conversation) -> tuple[Option, ...]:
         on_path = set(self.path(conv.answers))
         return tuple(
-            Option(step.value, self.copy(f"fields.{name}")) for name, step in EDITABLE if step in on_path
+            Option(step.value, self.copy(f"fields.{name}"))
+            for name, step in EDITABLE
+            if step in on_path
         )
 
     def summary(self, conv: Conversation) -> str:
@@ -629,7 +682,9 @@ class IntakeFlow:
         step = Step.START
         while True:
             rows = [r for r in TRANSITIONS if r[0] is step]
-            nxt = next((d for _, d, cond, _ in rows if cond is None or CONDITIONS[cond](probe)), None)
+            nxt = next(
+                (d for _, d, cond, _ in rows if cond is None or CONDITIONS[cond](probe)), None
+            )
             if nxt is None or nxt in FINAL_STEPS or nxt is Step.REVIEW or nxt in steps:
                 return steps
             if not is_answered(nxt, self.taxonomy, self.copy, answers):
@@ -659,7 +714,9 @@ class IntakeFlow:
             region=self.label("region", a.get(Step.REGION)),
             platform_type=self.label("platform_type", a.get(Step.PLATFORM_TYPE)),
             platform=self.label("platform", a.get(Step.PLATFORM)),
-            categories=tuple(self.taxonomy["category"][c].label for c in a.get(Step.CATEGORIES, [])),
+            categories=tuple(
+                self.taxonomy["category"][c].label for c in a.get(Step.CATEGORIES, [])
+            ),
             subject=a.get(Step.SUBJECT),
             description=a.get(Step.DESCRIPTION),
             links=tuple(links),
@@ -671,4 +728,3 @@ class IntakeFlow:
             contact_name=a.get(Step.NAME),
             signposted_to=tuple(conv.answers.get("signposted_to", ())),
         )
-

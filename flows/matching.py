@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _FILLER = re.compile(
-    r"^(?:(?:i\s*['’]?\s*m|i am|we\s*['’]?\s*re|we are|it\s*['’]?\s*s|it is|its|i work (?:in|at|for)"
-    r"|we work (?:in|at|for)|on|in|at|a|an|the|my|our|as|from|about)\s+)+"
+    r"^(?:(?:i\s*['’]?\s*m|i am|we\s*['’]?\s*re|we are|it\s*['’]?\s*s|it is|its"
+    r"|i work (?:in|at|for)|we work (?:in|at|for)|on|in|at|a|an|the|my|our|as|from|about)\s+)+"
 )
 _NON_WORD = re.compile(r"[^\w'’+/-]+")
 _SPLIT = re.compile(r"\s*(?:,|;|&|\band\b|\bplus\b)\s*")

@@ -120,12 +120,18 @@ QUESTIONS: Mapping[Step, Question] = {
     Step.CATEGORIES: Question(Kind.MULTI, _table("category", with_help=True)),
     Step.SUBJECT: Question(Kind.TEXT),
     Step.DESCRIPTION: Question(Kind.DESCRIPTION, _fixed((DONE, "done", _DONE))),
-    Step.LINKS: Question(Kind.LINKS, _fixed((NO_LINKS, "no_links", _NO + ("no links",)))),
+    Step.LINKS: Question(Kind.LINKS, _fixed((NO_LINKS, "no_links", (*_NO, "no links")))),
     Step.ALREADY_REPORTED: Question(
         Kind.SINGLE,
-        _fixed(("yes", "reported_yes", _YES), ("no", "reported_no", _NO), ("not_sure", "not_sure", _UNSURE)),
+        _fixed(
+            ("yes", "reported_yes", _YES),
+            ("no", "reported_no", _NO),
+            ("not_sure", "not_sure", _UNSURE),
+        ),
     ),
-    Step.DANGER: Question(Kind.SINGLE, _fixed(("yes", "danger_yes", _YES), ("no", "danger_no", _NO))),
+    Step.DANGER: Question(
+        Kind.SINGLE, _fixed(("yes", "danger_yes", _YES), ("no", "danger_no", _NO))
+    ),
     Step.REPLY_VIA: Question(
         Kind.SINGLE,
         _fixed(
@@ -136,7 +142,11 @@ QUESTIONS: Mapping[Step, Question] = {
     ),
     Step.EMAIL: Question(Kind.EMAIL),
     Step.PHONE: Question(Kind.PHONE),
-    Step.NAME: Question(Kind.OPTIONAL_TEXT, _fixed((SKIP, "skip", ("no", "none", "skip it", "rather not"))), skippable=True),
+    Step.NAME: Question(
+        Kind.OPTIONAL_TEXT,
+        _fixed((SKIP, "skip", ("no", "none", "skip it", "rather not"))),
+        skippable=True,
+    ),
     Step.REVIEW: Question(
         Kind.SINGLE,
         _fixed(
@@ -176,7 +186,9 @@ class Reask:
 Interpretation = Answer | Stay | Reask
 
 
-def offered(step: Step, tax: Taxonomy, copy: Copy, answers: Mapping[str, Any]) -> tuple[Offered, ...]:
+def offered(
+    step: Step, tax: Taxonomy, copy: Copy, answers: Mapping[str, Any]
+) -> tuple[Offered, ...]:
     return QUESTIONS[step].options(tax, copy, answers)
 
 
@@ -212,7 +224,9 @@ def interpret(
 
 def _picked(kind: Kind, option_id: str, conv: Conversation) -> Interpretation:
     if kind is Kind.DESCRIPTION:
-        pieces = conv.pending or ([conv.answers["description"]] if conv.answers.get("description") else [])
+        pieces = conv.pending or (
+            [conv.answers["description"]] if conv.answers.get("description") else []
+        )
         if not pieces:
             return Reask("reasks.description_empty")
         return Answer("\n\n".join(pieces))
@@ -223,7 +237,9 @@ def _picked(kind: Kind, option_id: str, conv: Conversation) -> Interpretation:
     return Answer(option_id)
 
 
-def _multi(inbound: Inbound, conv: Conversation, items: tuple[Offered, ...], ids: set[str]) -> Interpretation:
+def _multi(
+    inbound: Inbound, conv: Conversation, items: tuple[Offered, ...], ids: set[str]
+) -> Interpretation:
     if inbound.kind is InboundKind.TOGGLE:
         (option_id,) = inbound.option_ids or ("",)
         if option_id not in ids:

@@ -1,0 +1,143 @@
+"""The ``helpline`` command: one entry point for the service, the terminal chat and the desk."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from bot import logs
+from bot.service import Core, open_core
+from bot.settings import Settings
+from bot.terminal import run_chat
+from storage import cases as case_store
+from storage import db
+
+Handler = Callable[[Core, argparse.Namespace], Awaitable[int]]
+
+
+async def _chat(core: Core, args: argparse.Namespace) -> int:
+    await run_chat(core.intake, session_id=args.session, as_json=args.json)
+    return 0
+
+
+async def _cases_list(core: Core, args: argparse.Namespace) -> int:
+    async with core.sessions() as session:
+        found = await case_store.list_cases(session, status=args.status)
+        rows = [case_store.case_to_dict(c) for c in found]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("No cases" + (f" with status {args.status}." if args.status else " yet."))
+        return 0
+    for row in rows:
+        received = (row["received_at"] or "")[:16].replace("T", " ")
+        about = ", ".join(row["categories"]) or "-"
+        urgent = " URGENT" if row["urgent"] else ""
+        subject = row["subject"] or "-"
+        print(
+            f"{row['reference']}  {received}  {row['status']:<10}{urgent}  "
+            f"{row['enquirer_type'] or '-'}  [{about}]  {subject}"
+        )
+    return 0
+
+
+async def _cases_show(core: Core, args: argparse.Namespace) -> int:
+    async with core.sessions() as session:
+        case = await case_store.get_case(session, args.reference)
+        if case is None:
+            print(f"No case with reference {args.reference}.", file=sys.stderr)
+            return 1
+        data = case_store.case_to_dict(case, await case_store.transcript(session, case.id))
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    print(_format_case(data))
+    return 0
+
+
+def _format_case(data: dict[str, Any]) -> str:
+    lines = []
+    for key, value in data.items():
+        if key == "transcript":
+            continue
+        if isinstance(value, list):
+            value = ", ".join(value) or "-"
+        lines.append(f"{key:>17}: {value if value not in (None, '') else '-'}")
+    turns = data.get("transcript") or []
+    if turns:
+        lines.append("\nTranscript:")
+        for turn in turns:
+            text = (
+                "(attachment refused, not kept)"
+                if turn["kind"] == "attachment_refused"
+                else turn["text"]
+            )
+            lines.append(f"  [{turn['at'][11:19]}] {turn['sender']}: {text}")
+    return "\n".join(lines)
+
+
+async def _db_upgrade(core: Core, args: argparse.Namespace) -> int:
+    print(f"Database schema is at revision {await db.current_revision(core.engine)}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="helpline", description="Helpline Intake: chat intake for the online-safety helpline."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = sub.add_parser("chat", help="chat with the intake bot in this terminal (as an enquirer)")
+    chat.add_argument("--json", action="store_true", help="one JSON object per bot message")
+    chat.add_argument("--session", default="local", help="resume or start this named chat")
+    chat.set_defaults(handler=_chat)
+
+    cases = sub.add_parser("cases", help="see the cases that arrived")
+    cases_sub = cases.add_subparsers(dest="cases_command", required=True, metavar="ACTION")
+    listing = cases_sub.add_parser("list", help="list cases, newest first")
+    listing.add_argument("--status", choices=["new", "claimed", "resolved", "signposted"])
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_cases_list)
+    show = cases_sub.add_parser("show", help="show one case with its transcript")
+    show.add_argument("reference")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_cases_show)
+
+    database = sub.add_parser("db", help="database maintenance")
+    db_sub = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="bring the schema up to date").set_defaults(
+        handler=_db_upgrade
+    )
+    return parser
+
+
+async def _run(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
+    async with open_core(settings) as core:
+        return await handler(core, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logs.configure(settings.log_level if args.command != "chat" else "WARNING")
+    try:
+        return asyncio.run(_run(args.handler, args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        logging.getLogger("helpline").error("cannot reach the database: %s", type(error).__name__)
+        print(
+            f"Cannot reach the database ({type(error).__name__}). Check HELPLINE_DATABASE_URL.",
+            file=sys.stderr,
+        )
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

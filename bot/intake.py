@@ -1,0 +1,170 @@
+"""The intake service: one path from any channel's inbound message to saved progress.
+
+For each message: take the chat's lock, open one transaction, skip it if this update
+was already handled, load the conversation, step the flow, then save the progress, the
+transcript and any case it produced together. Channels only translate and render.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.locks import KeyedLocks
+from flows.conversation import Conversation
+from flows.intake import (
+    AttachmentRefused,
+    CaseSubmitted,
+    Context,
+    Effect,
+    FollowUp,
+    Forget,
+    IntakeFlow,
+    Signposted,
+)
+from flows.messages import Inbound, InboundKind, Reply
+from storage import cases as case_store
+from storage import conversations as convo_store
+from storage.models import Case, ConversationRecord
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseInfo:
+    reference: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What a channel needs to answer one message."""
+
+    replies: tuple[Reply, ...]
+    case: CaseInfo | None = None
+    duplicate: bool = False
+    step: str = ""
+
+
+DUPLICATE = Handled(replies=(), duplicate=True)
+
+
+class IntakeService:
+    """Handles inbound messages for every channel, one chat at a time."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        flow: IntakeFlow,
+        clock: Clock = utcnow,
+        new_reference: Callable[[], str] = case_store.new_reference,
+    ) -> None:
+        self._sessions = sessions
+        self._flow = flow
+        self._clock = clock
+        self._new_reference = new_reference
+        self._locks = KeyedLocks()
+
+    async def handle(
+        self,
+        channel: str,
+        chat_id: str,
+        inbound: Inbound,
+        *,
+        dedupe: tuple[str, str] | None = None,
+    ) -> Handled:
+        """Apply ``inbound`` to the chat's conversation and return what to say.
+
+        ``dedupe`` is ``(source, key)`` (e.g. the bot and the update_id): a message
+        already handled returns :data:`DUPLICATE` and changes nothing.
+        """
+        async with self._locks.hold((channel, chat_id)):
+            for attempt in range(3):
+                try:
+                    return await self._handle_once(channel, chat_id, inbound, dedupe)
+                except IntegrityError:
+                    # A reference collided (one in a billion) or a replica raced us
+                    # creating the row: the transaction rolled back, so try again.
+                    log.warning("intake transaction conflict, retrying (attempt %d)", attempt + 1)
+            return await self._handle_once(channel, chat_id, inbound, dedupe)
+
+    async def _handle_once(
+        self, channel: str, chat_id: str, inbound: Inbound, dedupe: tuple[str, str] | None
+    ) -> Handled:
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            if dedupe and not await convo_store.first_time(session, *dedupe, now):
+                return DUPLICATE
+            record = await convo_store.load_for_update(session, channel, chat_id, now)
+            before = convo_store.restore(record)
+            context = Context(now=now, reference=self._new_reference())
+            result = self._flow.handle(before, inbound, context)
+            self._record_turns(session, record, before, inbound, result.replies, now)
+            case = await self._apply(session, record, result.effects, channel)
+            convo_store.store(record, result.conversation, now)
+        return Handled(
+            replies=result.replies,
+            case=CaseInfo(case.reference, case.status) if case else None,
+            step=result.conversation.step.value,
+        )
+
+    def _record_turns(
+        self,
+        session: AsyncSession,
+        record: ConversationRecord,
+        before: Conversation,
+        inbound: Inbound,
+        replies: Sequence[Reply],
+        now: datetime,
+    ) -> None:
+        kind = "attachment_refused" if inbound.kind is InboundKind.ATTACHMENT else "text"
+        text = self._flow.describe(before, inbound)
+        convo_store.add_turn(
+            session, conversation_id=record.id, sender="enquirer", text=text, at=now, kind=kind
+        )
+        for reply in replies:
+            convo_store.add_turn(
+                session, conversation_id=record.id, sender="bot", text=reply.text, at=now
+            )
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        record: ConversationRecord,
+        effects: Sequence[Effect],
+        channel: str,
+    ) -> Case | None:
+        created: Case | None = None
+        for effect in effects:
+            match effect:
+                case CaseSubmitted(draft):
+                    created = case_store.create_case(
+                        session, draft, channel=channel, conversation_id=record.id
+                    )
+                    await session.flush()
+                    await convo_store.attach_transcript(session, record.id, created.id)
+                    log.info("case %s submitted via %s", created.reference, channel)
+                case Signposted(draft):
+                    created = case_store.create_case(session, draft, channel=channel)
+                    await convo_store.forget_transcript(session, record.id)
+                    log.info("contact signposted via %s", channel)
+                case Forget():
+                    await convo_store.forget_transcript(session, record.id)
+                case FollowUp(reference):
+                    case = await case_store.get_case(session, reference)
+                    if case is not None:
+                        await convo_store.attach_transcript(session, record.id, case.id)
+                case AttachmentRefused():
+                    log.info("attachment refused on %s (not downloaded)", channel)
+        return created

@@ -1,0 +1,32 @@
+"""Typed settings, read once from the environment (or a ``.env`` file) by the composition root."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.db import DEFAULT_URL
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Secrets are ``SecretStr`` so they never print."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(DEFAULT_URL, validation_alias=_env("HELPLINE_DATABASE_URL"))
+    http_host: str = Field("127.0.0.1", validation_alias=_env("HELPLINE_HTTP_HOST"))
+    http_port: int = Field(8080, validation_alias=_env("HELPLINE_HTTP_PORT"))
+    log_level: str = Field("INFO", validation_alias=_env("HELPLINE_LOG_LEVEL"))
+
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    telegram_api_base_url: str = Field(
+        "https://api.telegram.org/bot", validation_alias=_env("TELEGRAM_API_BASE_URL")
+    )
+    telegram_webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
+    )

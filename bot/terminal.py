@@ -1,0 +1,82 @@
+"""The terminal chat: play an enquirer from a shell, by hand or with piped input.
+
+Options are numbered; answer by number, label or id (several, comma-separated, for a
+multiple choice). ``--json`` prints one JSON object per bot message for scripts.
+End of input ends the session; progress is saved and the next run resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from bot.intake import Handled, IntakeService
+from flows.messages import Command, Inbound, Reply
+
+CHANNEL = "terminal"
+MAX_LINE = 20_000
+
+
+def render_text(reply: Reply) -> str:
+    """A reply as plain text with numbered options."""
+    lines = [reply.text]
+    for number, option in enumerate(reply.options, start=1):
+        tick = ""
+        if reply.multiple:
+            tick = "[x] " if option.id in reply.selected else "[ ] "
+        help_text = f": {option.help}" if option.help else ""
+        lines.append(f"  {number}. {tick}{option.label}{help_text}")
+    if reply.multiple:
+        lines.append("  (type the numbers, separated by commas)")
+    return "\n".join(lines)
+
+
+def render_json(handled: Handled) -> list[str]:
+    """One JSON line per reply; the last carries the case when one was created."""
+    out = []
+    for index, reply in enumerate(handled.replies):
+        data = reply.to_json()
+        if handled.case and index == len(handled.replies) - 1:
+            data["case"] = {"reference": handled.case.reference, "status": handled.case.status}
+        out.append(json.dumps(data, ensure_ascii=False))
+    return out
+
+
+async def run_chat(
+    intake: IntakeService,
+    *,
+    session_id: str = "local",
+    as_json: bool = False,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    interactive: bool | None = None,
+) -> None:
+    """Talk to the intake flow over stdin/stdout until end of input."""
+    interactive = stdin.isatty() if interactive is None else interactive
+
+    def show(handled: Handled) -> None:
+        if as_json:
+            for line in render_json(handled):
+                print(line, file=stdout)
+        else:
+            for reply in handled.replies:
+                print(render_text(reply) + "\n", file=stdout)
+            if handled.case:
+                print(f"[case {handled.case.reference}: {handled.case.status}]\n", file=stdout)
+        stdout.flush()
+
+    show(await intake.handle(CHANNEL, session_id, Inbound.commanded(Command.START)))
+    read: Callable[[], str] = stdin.readline
+    while True:
+        if interactive and not as_json:
+            print("> ", end="", file=stdout, flush=True)
+        line = await asyncio.to_thread(read)
+        if not line:
+            return
+        text = line.rstrip("\r\n")[:MAX_LINE]
+        if not text.strip():
+            continue
+        show(await intake.handle(CHANNEL, session_id, Inbound.typed(text)))

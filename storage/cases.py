@@ -1,0 +1,131 @@
+"""Cases: created from a conversation's draft, listed and shown for practitioners."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from flows.conversation import CaseDraft
+from storage.models import Case, CaseCategory, TranscriptEntry
+
+# No 0/O, 1/I/L: a reference is read out over the phone and typed from an email.
+_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def new_reference() -> str:
+    """A short, unguessable, human-friendly reference such as ``HL-7KQ3MX``."""
+    return "HL-" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
+
+
+def create_case(
+    session: AsyncSession,
+    draft: CaseDraft,
+    *,
+    channel: str,
+    conversation_id: int | None = None,
+    due_at: datetime | None = None,
+    in_hours: bool | None = None,
+) -> Case:
+    """Add a case for ``draft`` to the session (flushed with the rest of the transaction)."""
+    case = Case(
+        reference=draft.reference,
+        status=draft.status.value,
+        channel=channel,
+        received_at=draft.received_at,
+        enquirer_type=draft.enquirer_type,
+        setting=draft.setting,
+        region=draft.region,
+        platform_type=draft.platform_type,
+        platform=draft.platform,
+        subject=draft.subject,
+        description=draft.description,
+        links=list(draft.links),
+        already_reported=draft.already_reported,
+        urgent=draft.urgent,
+        reply_via=draft.reply_via.value if draft.reply_via else None,
+        contact_email=draft.contact_email,
+        contact_phone=draft.contact_phone,
+        contact_name=draft.contact_name,
+        signposted_to=list(draft.signposted_to),
+        conversation_id=conversation_id,
+        due_at=due_at,
+        in_hours=in_hours,
+        categories=[CaseCategory(category=c, position=i) for i, c in enumerate(draft.categories)],
+    )
+    session.add(case)
+    return case
+
+
+async def get_case(session: AsyncSession, reference: str) -> Case | None:
+    query = (
+        select(Case)
+        .where(Case.reference == reference.strip().upper())
+        .options(selectinload(Case.categories))
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_cases(
+    session: AsyncSession, *, status: str | None = None, limit: int | None = None
+) -> Sequence[Case]:
+    """Cases newest first, optionally only those with ``status``."""
+    query = select(Case).options(selectinload(Case.categories)).order_by(Case.received_at.desc())
+    if status:
+        query = query.where(Case.status == status)
+    if limit:
+        query = query.limit(limit)
+    return (await session.execute(query)).scalars().all()
+
+
+async def transcript(session: AsyncSession, case_id: int) -> Sequence[TranscriptEntry]:
+    query = (
+        select(TranscriptEntry)
+        .where(TranscriptEntry.case_id == case_id)
+        .order_by(TranscriptEntry.at, TranscriptEntry.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def case_to_dict(case: Case, turns: Sequence[TranscriptEntry] | None = None) -> dict[str, Any]:
+    """A case in the JSON shape the CLI prints, with field names of the case record."""
+    data: dict[str, Any] = {
+        "reference": case.reference,
+        "status": case.status,
+        "channel": case.channel,
+        "received_at": _iso(case.received_at),
+        "enquirer_type": case.enquirer_type,
+        "setting": case.setting,
+        "region": case.region,
+        "platform_type": case.platform_type,
+        "platform": case.platform,
+        "categories": [c.category for c in case.categories],
+        "subject": case.subject,
+        "description": case.description,
+        "links": list(case.links or []),
+        "already_reported": case.already_reported,
+        "urgent": case.urgent,
+        "reply_via": case.reply_via,
+        "contact_email": case.contact_email,
+        "contact_phone": case.contact_phone,
+        "contact_name": case.contact_name,
+        "signposted_to": list(case.signposted_to or []),
+        "due_at": _iso(case.due_at),
+        "in_hours": case.in_hours,
+        "claimed_by": case.claimed_by,
+        "outcome": case.outcome,
+    }
+    if turns is not None:
+        data["transcript"] = [
+            {"at": _iso(t.at), "sender": t.sender, "kind": t.kind, "text": t.text} for t in turns
+        ]
+    return data

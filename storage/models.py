@@ -1,0 +1,151 @@
+"""The database schema: cases, their categories, conversations, transcripts, dedupe keys.
+
+The schema itself is created and changed only by the Alembic migrations in
+``storage/migrations``; these classes must match them (a test checks).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    enquirer_type: Mapped[str | None] = mapped_column(String(64))
+    setting: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(String(64))
+    platform_type: Mapped[str | None] = mapped_column(String(64))
+    platform: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    links: Mapped[list[Any]] = mapped_column(default=list)
+    already_reported: Mapped[bool | None] = mapped_column(Boolean)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    reply_via: Mapped[str | None] = mapped_column(String(16))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    signposted_to: Mapped[list[Any]] = mapped_column(default=list)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    due_at: Mapped[datetime | None] = mapped_column()
+    in_hours: Mapped[bool | None] = mapped_column(Boolean)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    referred_to_platform: Mapped[bool | None] = mapped_column(Boolean)
+
+    categories: Mapped[list[CaseCategory]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseCategory.position"
+    )
+
+
+class CaseCategory(Base):
+    """One row per (case, category): the report counts them with GROUP BY."""
+
+    __tablename__ = "case_categories"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    case: Mapped[Case] = relationship(back_populates="categories")
+
+    __table_args__ = (Index("ix_case_categories_category", "category"),)
+
+
+class ConversationRecord(Base):
+    """An enquirer's progress in one chat on one channel, saved after every message."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("channel", "chat_id", name="uq_conversations_chat"),)
+
+
+class TranscriptEntry(Base):
+    """One turn: who spoke, and what (an attachment is recorded only as refused).
+
+    While a conversation is in progress its entries have no case; when it becomes a case
+    they are attached to it. Cancelling deletes the entries that have no case.
+    """
+
+    __tablename__ = "transcript"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column()
+    sender: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24), default="text")
+    text: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProcessedUpdate(Base):
+    """Dedupe: an update from a source (a bot, a Slack app) is acted on once."""
+
+    __tablename__ = "processed_updates"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
