@@ -87,6 +87,13 @@ async def _db_upgrade(core: Core, args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagram(args: argparse.Namespace) -> int:
+    from flows.diagram import mermaid
+
+    print(mermaid())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="helpline", description="Helpline Intake: chat intake for the online-safety helpline."
@@ -114,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="bring the schema up to date").set_defaults(
         handler=_db_upgrade
     )
+
+    sub.add_parser("diagram", help="print the conversation's state diagram (Mermaid)").set_defaults(
+        offline=_diagram
+    )
     return parser
 
 
@@ -124,6 +135,8 @@ async def _run(handler: Handler, args: argparse.Namespace, settings: Settings) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "offline"):
+        return int(args.offline(args))
     settings = Settings()
     logs.configure(settings.log_level if args.command != "chat" else "WARNING")
     try:

@@ -1,0 +1,104 @@
+"""The `helpline` command as a user runs it: a real process, piped input, JSON out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
+
+
+def helpline(
+    *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the command in ``cwd`` with a clean database setting (plus ``env``)."""
+    environment = {k: v for k, v in os.environ.items() if k != "HELPLINE_DATABASE_URL"}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**environment, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def test_cli_chat_json_submits_a_case_into_helpline_db(workdir: Path) -> None:
+    lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"
+    result = helpline("chat", "--json", cwd=workdir, stdin=lines)
+    assert result.returncode == 0, result.stderr
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all({"text", "options", "multiple"} <= set(m) for m in messages)
+    assert any(m["multiple"] for m in messages)
+    created = [m["case"] for m in messages if "case" in m]
+    assert len(created) == 1 and created[0]["status"] == "new"
+    assert (workdir / "helpline.db").exists()
+
+    listed = json.loads(helpline("cases", "list", "--json", cwd=workdir).stdout)
+    assert [c["reference"] for c in listed] == [created[0]["reference"]]
+    shown = json.loads(helpline("cases", "show", created[0]["reference"], "--json", cwd=workdir).stdout)
+    assert shown["platform"] == "TikTok"
+    assert shown["categories"] == ["Online Reputation", "Cyberbullying"]
+    assert shown["transcript"][0]["sender"] == "enquirer"
+
+
+def test_cli_chat_end_of_input_saves_progress_and_resumes(workdir: Path) -> None:
+    first = helpline("chat", "--json", cwd=workdir, stdin="1\n1\n")
+    assert first.returncode == 0, first.stderr
+    second = helpline("chat", "--json", cwd=workdir, stdin="")
+    last = json.loads(second.stdout.splitlines()[-1])
+    assert "setting" in last["text"]
+
+
+def test_cli_chat_plain_text_numbers_options(workdir: Path) -> None:
+    result = helpline("chat", cwd=workdir, stdin="hi\n")
+    assert "  1. School or college staff" in result.stdout
+
+
+def test_cli_child_is_signposted_and_listed_as_such(workdir: Path) -> None:
+    out = helpline("chat", "--json", cwd=workdir, stdin="I'm under 18\n").stdout
+    case = [json.loads(line) for line in out.splitlines() if '"case"' in line][0]["case"]
+    assert case["status"] == "signposted"
+    listed = json.loads(helpline("cases", "list", "--status", "signposted", "--json", cwd=workdir).stdout)
+    assert listed[0]["enquirer_type"] == "Child (12-18)"
+    assert listed[0]["contact_email"] is None
+
+
+def test_cli_show_unknown_reference_fails_kindly(workdir: Path) -> None:
+    result = helpline("cases", "show", "HL-NOPE00", cwd=workdir)
+    assert result.returncode == 1
+    assert "No case with reference HL-NOPE00" in result.stderr
+
+
+def test_cli_uses_helpline_database_url(workdir: Path) -> None:
+    url = f"sqlite+aiosqlite:///{workdir / 'other.db'}"
+    helpline("chat", "--json", cwd=workdir, stdin="police\n", env={"HELPLINE_DATABASE_URL": url})
+    assert (workdir / "other.db").exists() and not (workdir / "helpline.db").exists()
+
+
+@pytest.mark.skipif(not os.environ.get("HELPLINE_TEST_POSTGRES_URL"), reason="no PostgreSQL")
+def test_cli_works_on_postgresql(workdir: Path) -> None:
+    import asyncio
+
+    from tests.conftest import _reset_postgres
+
+    url = os.environ["HELPLINE_TEST_POSTGRES_URL"]
+    asyncio.run(_reset_postgres(url))
+    env = {"HELPLINE_DATABASE_URL": url}
+    lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"
+    result = helpline("chat", "--json", cwd=workdir, stdin=lines, env=env)
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(helpline("cases", "list", "--json", cwd=workdir, env=env).stdout)
+    assert len(listed) == 1
