@@ -83,13 +83,29 @@ class Conversation:
         pending = data.get("pending")
         return cls(
             step=step,
-            answers=dict(answers) if isinstance(answers, Mapping) else {},
+            answers=_clean_answers(answers) if isinstance(answers, Mapping) else {},
             history=[str(h) for h in history] if isinstance(history, list) else [],
             selection=[str(s) for s in selection] if isinstance(selection, list) else [],
             pending=[str(p) for p in pending] if isinstance(pending, list) else [],
             editing=bool(data.get("editing", False)),
             reference=str(data["reference"]) if data.get("reference") else None,
         )
+
+
+# Bookkeeping the flow keeps beside the answers: each must be a list of strings.
+LIST_KEYS = ("signposted_to", "risks", "implied", "description_links")
+
+
+def _clean_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Saved answers with malformed bookkeeping dropped (answers are checked when used)."""
+    cleaned = {str(k): v for k, v in answers.items()}
+    for key in LIST_KEYS:
+        value = cleaned.get(key)
+        if key in cleaned and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            del cleaned[key]
+    return cleaned
 
 
 class CaseStatus(StrEnum):

@@ -616,9 +616,9 @@ class IntakeFlow:
 
     def _needs_image_warning(self, conv: Conversation) -> bool:
         categories = self.taxonomy["category"]
-        return any(
-            "image_warning" in categories[c].flags for c in conv.answers.get(Step.CATEGORIES, [])
-        )
+        chosen = conv.answers.get(Step.CATEGORIES)
+        terms = [categories.get(str(c)) for c in chosen] if isinstance(chosen, list) else []
+        return any(term is not None and "image_warning" in term.flags for term in terms)
 
     def _edit_options(self, conv: Conversation) -> tuple[Option, ...]:
         on_path = set(self.path(conv.answers))

@@ -34,7 +34,7 @@ class Choice:
 
 
 def _exact(text: str, choices: Sequence[Choice]) -> str | None:
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]{1,3}", text):
         index = int(text) - 1
         return choices[index].id if 0 <= index < len(choices) else None
     hits = [c.id for c in choices if text in c.names]

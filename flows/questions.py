@@ -305,7 +305,15 @@ def is_answered(step: Step, tax: Taxonomy, copy: Copy, answers: Mapping[str, Any
     """
     if step not in answers:
         return False
-    question = QUESTIONS[step]
-    if question.kind is Kind.SINGLE:
-        return answers[step] in {o.option.id for o in offered(step, tax, copy, answers)}
-    return True
+    value = answers[step]
+    kind = QUESTIONS[step].kind
+    if kind in (Kind.SINGLE, Kind.MULTI):
+        ids = {o.option.id for o in offered(step, tax, copy, answers)}
+        if kind is Kind.SINGLE:
+            return isinstance(value, str) and value in ids
+        return isinstance(value, list) and bool(value) and all(v in ids for v in value)
+    if kind is Kind.LINKS:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind is Kind.OPTIONAL_TEXT:
+        return value is None or isinstance(value, str)
+    return isinstance(value, str) and bool(value)

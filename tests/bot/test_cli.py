@@ -48,7 +48,9 @@ def test_cli_chat_json_submits_a_case_into_helpline_db(workdir: Path) -> None:
 
     listed = json.loads(helpline("cases", "list", "--json", cwd=workdir).stdout)
     assert [c["reference"] for c in listed] == [created[0]["reference"]]
-    shown = json.loads(helpline("cases", "show", created[0]["reference"], "--json", cwd=workdir).stdout)
+    shown = json.loads(
+        helpline("cases", "show", created[0]["reference"], "--json", cwd=workdir).stdout
+    )
     assert shown["platform"] == "TikTok"
     assert shown["categories"] == ["Online Reputation", "Cyberbullying"]
     assert shown["transcript"][0]["sender"] == "enquirer"
@@ -69,9 +71,11 @@ def test_cli_chat_plain_text_numbers_options(workdir: Path) -> None:
 
 def test_cli_child_is_signposted_and_listed_as_such(workdir: Path) -> None:
     out = helpline("chat", "--json", cwd=workdir, stdin="I'm under 18\n").stdout
-    case = [json.loads(line) for line in out.splitlines() if '"case"' in line][0]["case"]
+    case = next(json.loads(line) for line in out.splitlines() if '"case"' in line)["case"]
     assert case["status"] == "signposted"
-    listed = json.loads(helpline("cases", "list", "--status", "signposted", "--json", cwd=workdir).stdout)
+    listed = json.loads(
+        helpline("cases", "list", "--status", "signposted", "--json", cwd=workdir).stdout
+    )
     assert listed[0]["enquirer_type"] == "Child (12-18)"
     assert listed[0]["contact_email"] is None
 

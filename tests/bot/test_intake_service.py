@@ -108,6 +108,9 @@ async def test_service_messages_for_one_chat_keep_their_order(
     intake = service(sessions)
     await intake.handle("test", "c6", Inbound.typed("hi"))
     results = await asyncio.gather(
-        *(intake.handle("test", "c6", Inbound.typed(t)) for t in ("school staff", "teacher", "primary"))
+        *(
+            intake.handle("test", "c6", Inbound.typed(t))
+            for t in ("school staff", "teacher", "primary")
+        )
     )
     assert [r.step for r in results] == ["role", "setting", "region"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,17 +13,18 @@ from flows.taxonomy import default_taxonomy, parse_taxonomy
 
 # The labels exactly as the 2022-23 report prints them (Tables 1, 2, 3, 4 and 6).
 REPORT = {
-    "enquirer_type": """Teacher|Other School Staff|General Public|DSL|ICT school support|Head Teacher|
-        Assistant/Deputy headteacher|MAT employee|Other|Parent|Local Authority|Charity/NGO|Police|
+    "enquirer_type": """Teacher|Other School Staff|General Public|DSL|ICT school support|
+        Head Teacher|Assistant/Deputy headteacher|MAT employee|Other|Parent|Local Authority|Charity/NGO|Police|
         Unknown|Social Worker|Child (12-18)|Medical Staff|Social Care|Out of Remit|Foster Carer""",
     "setting": "Secondary|Primary|Further Education/College|Early Years",
     "platform_type": """Social Networks|Websites|Out of Remit|Emails|Apps|Unknown|Mobile Device|
         Online Games|Peer-to-Peer|Chatrooms|Online Community/Forum""",
     "platform": "TikTok|Instagram|Snapchat|Facebook|Twitter",
-    "category": """Child Sexual Exploitation|Cyberbullying|Data Privacy|e-Crime|Excessive Use|Gaming|
-        General Enquiry|Grooming|Hate Speech|Love/Relationships/Sexuality|Media Enquiry|
+    "category": """Child Sexual Exploitation|Cyberbullying|Data Privacy|e-Crime|Excessive Use|
+        Gaming|General Enquiry|Grooming|Hate Speech|Love/Relationships/Sexuality|Media Enquiry|
         Media Literacy/Education|Online Reputation|Other|Out of Remit|Policy Enquiry|
-        Potentially Harmful Content|Prank Calls|Sexting|Sextortion|Sexual Harassment|Technical Settings""",
+        Potentially Harmful Content|Prank Calls|Sexting|Sextortion|Sexual Harassment|
+        Technical Settings""",
 }
 
 
@@ -55,7 +57,10 @@ def test_taxonomy_regions_cover_the_uk_nations_and_english_regions() -> None:
 
 
 def test_taxonomy_rejects_a_group_naming_an_unknown_role() -> None:
-    data = {name: [] for name in ("setting", "region", "platform_type", "platform", "category", "outcome")}
+    data = {
+        name: []
+        for name in ("setting", "region", "platform_type", "platform", "category", "outcome")
+    }
     data["enquirer_type"] = [{"id": "teacher", "label": "Teacher"}]
     data["enquirer_group"] = [{"id": "g", "text": "G", "members": ["nobody"]}]
     with pytest.raises(ValueError, match="bad members"):
@@ -65,8 +70,18 @@ def test_taxonomy_rejects_a_group_naming_an_unknown_role() -> None:
 def test_directory_routes_name_known_services_with_the_domain_facts() -> None:
     directory = default_directory()
     contacts = " ".join(s.contact for s in directory.services.values())
-    for fact in ("0800 1111", "0345 6000 459", "0808 800 5000", "116 123", "85258",
-                 "0800 068 4141", "0808 1000 900", "iwf.org.uk", "ceop.police.uk", "999"):
+    for fact in (
+        "0800 1111",
+        "0345 6000 459",
+        "0808 800 5000",
+        "116 123",
+        "85258",
+        "0800 068 4141",
+        "0808 1000 900",
+        "iwf.org.uk",
+        "ceop.police.uk",
+        "999",
+    ):
         assert fact in contacts
     assert directory.ends(Route.CHILD) and not directory.ends(Route.DANGER)
 
@@ -86,9 +101,14 @@ def test_directory_spots_risk_words_without_crying_wolf(text: str, risks: tuple[
 
 def test_copy_has_every_key_the_flow_uses() -> None:
     source = "\n".join(
-        open(f"flows/{name}.py", encoding="utf-8").read() for name in ("intake", "questions")
+        Path(f"flows/{name}.py").read_text(encoding="utf-8") for name in ("intake", "questions")
     )
-    keys = set(re.findall(r'"((?:questions|reasks|signpost|outcome|options|review|fields|attachment)\.[a-z_]+)"', source))
+    keys = set(
+        re.findall(
+            r'"((?:questions|reasks|signpost|outcome|options|review|fields|attachment)\.[a-z_]+)"',
+            source,
+        )
+    )
     copy = default_copy()
     assert keys, "the scan found no keys"
     assert [k for k in keys if not copy.has(k)] == []

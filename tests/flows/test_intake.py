@@ -10,8 +10,8 @@ from flows.intake import (
     TRANSITIONS,
     AttachmentRefused,
     CaseSubmitted,
-    Forget,
     FollowUp,
+    Forget,
     IntakeFlow,
     Signposted,
 )

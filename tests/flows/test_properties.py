@@ -47,7 +47,7 @@ answers = st.dictionaries(
 )
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(step=st.sampled_from(list(Step)), saved=answers, messages=st.lists(inbounds, max_size=6))
 def test_flow_any_input_at_any_step_never_escapes_and_stays_valid(
     step: Step, saved: dict[str, object], messages: list[Inbound]

@@ -112,7 +112,9 @@ async def test_conversation_progress_survives_a_new_session(
 ) -> None:
     async with sessions() as session, session.begin():
         record = await convo_store.load_for_update(session, "telegram", "42", NOW)
-        convo_store.store(record, Conversation(step=Step.REGION, answers={"setting": "primary"}), NOW)
+        convo_store.store(
+            record, Conversation(step=Step.REGION, answers={"setting": "primary"}), NOW
+        )
     async with sessions() as session, session.begin():
         record = await convo_store.load_for_update(session, "telegram", "42", NOW)
         restored = convo_store.restore(record)
@@ -125,11 +127,17 @@ async def test_transcript_attaches_to_the_case_and_forgets_the_rest(
 ) -> None:
     async with sessions() as session, session.begin():
         record = await convo_store.load_for_update(session, "terminal", "me", NOW)
-        convo_store.add_turn(session, conversation_id=record.id, sender="enquirer", text="hi", at=NOW)
-        case = case_store.create_case(session, draft(), channel="terminal", conversation_id=record.id)
+        convo_store.add_turn(
+            session, conversation_id=record.id, sender="enquirer", text="hi", at=NOW
+        )
+        case = case_store.create_case(
+            session, draft(), channel="terminal", conversation_id=record.id
+        )
         await session.flush()
         await convo_store.attach_transcript(session, record.id, case.id)
-        convo_store.add_turn(session, conversation_id=record.id, sender="enquirer", text="later", at=NOW)
+        convo_store.add_turn(
+            session, conversation_id=record.id, sender="enquirer", text="later", at=NOW
+        )
         await convo_store.forget_transcript(session, record.id)
     async with sessions() as session:
         kept = (await session.execute(select(TranscriptEntry.text))).scalars().all()

@@ -1,0 +1,1018 @@
+"""A fake Slack Web API for tests, on loopback, spoken to by the real slack_sdk over HTTP.
+
+Why a server and not a mocked ``AsyncWebClient``: the bugs we care about live on the wire (JSON
+versus form bodies, ``ok: false`` answers the SDK turns into ``SlackApiError``, 429 with
+``Retry-After`` that the SDK's retry handlers read, 5xx with HTML bodies, thread replies, the
+``auth.test`` Bolt makes before the first listener runs). Only real HTTP exercises them.
+
+The same server also plays Slack's side towards a Bolt app: it hosts ``response_url`` endpoints
+(:class:`ResponseUrlSink`), and the module-level builders produce signed request bodies shaped like
+the interactivity and Events API requests Slack sends.
+
+Usage::
+
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token=slack.token, base_url=slack.base_url)
+        app = AsyncApp(client=client, signing_secret=SECRET)
+        ...  # register listeners
+        async with serve_bolt(app) as url:
+            body = block_action_body("claim", "case-1", user_id="U1", user_name="sam",
+                                     channel_id="C1", message_ts=ts,
+                                     response_url=slack.response_url)
+            assert (await post_signed(url, body, SECRET)).status == 200
+            await slack.wait_for(lambda s: s.ephemerals, description="an ephemeral")
+
+Deliberate strictness (real Slack is sometimes laxer, but these catch our bugs): replies to an
+unknown ``thread_ts`` fail with ``thread_not_found``; blocks over Slack's documented limits fail
+with ``invalid_blocks``; a modal title over 24 characters fails with ``invalid_arguments``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import re
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import uvicorn
+from aiohttp import web
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+JSON = dict[str, Any]
+
+# Form-encoded values of these keys are JSON strings on the wire; decode them for the store.
+_JSON_PARAMS = {"blocks", "attachments", "view", "metadata", "user_ids"}
+_BASE_TS_MICROS = 1_700_000_000_000_000
+_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+
+MAX_BLOCKS_MESSAGE = 50
+MAX_BLOCKS_MODAL = 100
+MAX_SECTION_TEXT = 3000
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ID = 255
+MAX_MESSAGE_TEXT = 40_000
+MAX_MODAL_TITLE = 24
+
+
+@dataclass
+class Call:
+    """One Web API request; ``status`` is the HTTP status answered, ``error`` the Slack error."""
+
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+    error: str | None = None
+
+
+class ApiError(Exception):
+    """Raised inside a method handler to answer ``{"ok": false, "error": ...}``.
+
+    Slack answers most errors with HTTP 200; rate limits with 429 and ``Retry-After``; outages
+    with 5xx, often with an HTML body (``html=True``) that the SDK cannot parse as JSON.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        status: int = 200,
+        *,
+        retry_after: float | None = None,
+        html: bool = False,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.error, self.status, self.retry_after, self.html = error, status, retry_after, html
+        self.detail = detail
+
+    def response(self) -> web.Response:
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = _seconds_header(self.retry_after)
+        if self.html:
+            page = (
+                f"<html><head><title>{self.status} {self.error}</title></head>"
+                f"<body><h1>{self.status} {self.error}</h1></body></html>"
+            )
+            return web.Response(
+                text=page, status=self.status, content_type="text/html", headers=headers
+            )
+        body: JSON = {"ok": False, "error": self.error}
+        if self.detail:
+            body["response_metadata"] = {"messages": [f"[ERROR] {self.detail}"]}
+        return web.json_response(body, status=self.status, headers=headers)
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: float
+    error: str | None
+    html: bool
+
+
+@dataclass
+class ResponsePost:
+    """One POST a Bolt ``respond()`` (or any webhook client) made to a ``response_url``."""
+
+    url: str
+    body: JSON
+
+
+@dataclass
+class _ResponseTarget:
+    channel: str | None
+    message_ts: str | None
+    user: str | None
+    posts: list[JSON] = field(default_factory=list)
+
+
+class ResponseUrlSink:
+    """``response_url`` endpoints on the fake server, recording what gets posted to them.
+
+    A URL made with ``new_url(channel=..., message_ts=..., user=...)`` also acts on the fake's
+    store like Slack does: ``replace_original`` edits that message, ``delete_original`` deletes
+    it, ``response_type: in_channel`` posts a new message, anything else is an ephemeral to
+    ``user``.
+    """
+
+    def __init__(self, fake: FakeSlack) -> None:
+        self._fake = fake
+        self._serial = itertools.count(1)
+        self._targets: dict[str, _ResponseTarget] = {}
+        self.posts: list[ResponsePost] = []
+
+    def new_url(
+        self, *, channel: str | None = None, message_ts: str | None = None, user: str | None = None
+    ) -> str:
+        url = f"{self._fake.url}/response/{next(self._serial)}"
+        self._targets[url] = _ResponseTarget(channel, message_ts, user)
+        return url
+
+    def bodies(self, url: str) -> list[JSON]:
+        """What was posted to ``url``, in order."""
+        return [p.body for p in self.posts if p.url == url]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        url = f"{self._fake.url}{request.path}"
+        target = self._targets.get(url)
+        if target is None:
+            return web.Response(status=404, text="invalid_url", content_type="text/plain")
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="invalid_payload", content_type="text/plain")
+        self.posts.append(ResponsePost(url, body))
+        target.posts.append(body)
+        self._fake._apply_response(target, body)
+        return web.Response(text="ok", content_type="text/plain")
+
+
+class FakeSlack:
+    """In-memory Slack workspace: records what the app calls and stores what it posts."""
+
+    def __init__(
+        self,
+        token: str = "xoxb-test-token",
+        *,
+        team_id: str = "T1",
+        team: str = "Helpline Test",
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        bot_name: str = "helpline-bot",
+        app_id: str = "A1",
+    ) -> None:
+        self.token, self.team_id, self.team = token, team_id, team
+        self.bot_user_id, self.bot_id = bot_user_id, bot_id
+        self.bot_name, self.app_id = bot_name, app_id
+        self.calls: list[Call] = []
+        self.refused: list[Call] = []  # calls answered 503 while go_down() was in force
+        self.ephemerals: list[JSON] = []
+        self.views: dict[str, JSON] = {}  # view id -> view as shown now
+        self.deleted: list[tuple[str, str]] = []  # (channel, ts) removed via delete_original
+        self.rate_limited = 0  # 429s given by enforce_channel_rate
+        self.responses = ResponseUrlSink(self)
+        self.users: dict[str, JSON] = {}
+        self.channels: dict[str, JSON] = {}
+        self._ts = itertools.count(1)
+        self._view_ids = itertools.count(1)
+        self._top: dict[str, list[str]] = {}  # channel -> top-level ts in order
+        self._replies: dict[tuple[str, str], list[str]] = {}  # (channel, parent ts) -> reply ts
+        self._by_ts: dict[tuple[str, str], JSON] = {}
+        self._failures: dict[str, list[_Failure]] = {}
+        self._down: ApiError | None = None
+        self._min_post_interval = 0.0
+        self._rate_retry_after: float | None = None
+        self._last_post: dict[str, float] = {}
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_post("/response/{n}", self.responses._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """For ``AsyncWebClient(base_url=...)``: the SDK posts to ``{base_url}{method}``."""
+        return f"{self.url}/api/"
+
+    @property
+    def response_url(self) -> str:
+        """A fresh ``response_url`` (each access makes a new one); see :class:`ResponseUrlSink`."""
+        return self.responses.new_url()
+
+    # -- workspace setup -------------------------------------------------------------------
+    def add_user(
+        self,
+        user_id: str,
+        name: str,
+        *,
+        real_name: str | None = None,
+        display_name: str | None = None,
+        **extra: Any,
+    ) -> JSON:
+        """Register a user for users.info. Unregistered ``U…``/``W…`` ids get a made-up user."""
+        real = real_name or name.title()
+        user = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "deleted": False,
+            "real_name": real,
+            "tz": "Europe/London",
+            "is_bot": False,
+            "profile": {
+                "display_name": display_name if display_name is not None else name,
+                "real_name": real,
+            },
+            **extra,
+        }
+        self.users[user_id] = user
+        return user
+
+    def add_channel(
+        self, channel_id: str, name: str, *, is_private: bool = False, is_member: bool = True
+    ) -> JSON:
+        """Register a channel; posting to one with ``is_member=False`` fails ``not_in_channel``.
+        Unregistered channel ids work too (conversations.info makes up a public channel)."""
+        channel = _channel_object(channel_id, name, is_private, is_member)
+        self.channels[channel_id] = channel
+        return channel
+
+    def add_message(
+        self, channel: str, text: str, *, user: str, thread_ts: str | None = None
+    ) -> JSON:
+        """Store a message a person posted (the app cannot chat.update it)."""
+        return self._store(channel, {"user": user, "text": text}, thread_ts)
+
+    # -- assertions and queries ------------------------------------------------------------
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def messages(self, channel: str) -> list[JSON]:
+        """Top-level messages in the channel, oldest first, as shown now (live dicts)."""
+        return [self._by_ts[(channel, ts)] for ts in self._top.get(channel, [])]
+
+    def thread(self, channel: str, ts: str) -> list[JSON]:
+        """Replies in the thread under ``ts``, oldest first (the parent itself not included)."""
+        return [self._by_ts[(channel, r)] for r in self._replies.get((channel, ts), [])]
+
+    def message(self, channel: str, ts: str) -> JSON | None:
+        return self._by_ts.get((channel, ts))
+
+    def texts(self, channel: str) -> list[str]:
+        return [m.get("text", "") for m in self.messages(channel)]
+
+    @property
+    def last_view(self) -> JSON | None:
+        return next(reversed(self.views.values()), None)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[FakeSlack], Any],
+        timeout: float = 5.0,
+        *,
+        description: str = "predicate",
+    ) -> None:
+        """Poll ``predicate(self)``; Bolt acks first and works after, so tests wait for effects."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {description}\n{self._summary()}"
+                )
+            await asyncio.sleep(0.01)
+
+    def _summary(self) -> str:
+        lines = [f"  {c}: {[m.get('text') for m in self.messages(c)]!r}" for c in sorted(self._top)]
+        recent = [f"{c.method}[{c.status}{' ' + c.error if c.error else ''}]" for c in self.calls]
+        return (
+            "messages so far:\n"
+            + ("\n".join(lines) or "  (none)")
+            + f"\nephemerals: {[e.get('text') for e in self.ephemerals]!r}"
+            + f"\nrecent calls: {recent[-15:]}"
+        )
+
+    # -- behaviour controls ----------------------------------------------------------------
+    def fail_next(
+        self,
+        method: str,
+        status: int = 429,
+        retry_after: float = 1,
+        times: int = 1,
+        *,
+        error: str | None = None,
+        html: bool = False,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail.
+
+        429 answers ``ratelimited`` with a ``Retry-After`` header. 5xx answers a JSON error
+        (``internal_error``/``service_unavailable``/``fatal_error``) or, with ``html=True``, an
+        HTML page. ``status=200`` with ``error="..."`` answers that Slack error code.
+        """
+        failure = _Failure(status, retry_after, error, html)
+        self._failures.setdefault(method, []).extend([failure] * times)
+
+    def go_down(self, *, html: bool = False) -> None:
+        """Answer every Web API call with 503 until :meth:`come_back` (refusals in ``refused``)."""
+        self._down = ApiError("service_unavailable", 503, html=html)
+
+    def come_back(self) -> None:
+        self._down = None
+
+    def enforce_channel_rate(
+        self, seconds: float = 1.0, *, retry_after_seconds: float | None = None
+    ) -> None:
+        """Answer 429 to chat.postMessage closer than ``seconds`` to the last accepted one per
+        channel (thread replies count for their channel). ``Retry-After`` is the remainder
+        rounded up to whole seconds like Slack, or ``retry_after_seconds`` when given.
+
+        Beware: slack_sdk's ``AsyncRateLimitErrorRetryHandler`` does ``int(header)``, so a
+        fractional header ("0.2") makes it raise ``ValueError``; only our own handlers can use
+        fractional values. ``seconds=0`` switches enforcement off.
+        """
+        self._min_post_interval = seconds
+        self._rate_retry_after = retry_after_seconds
+
+    # -- HTTP ------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params, token = await self._read_params(request)
+        call = Call(method, params)
+        self.calls.append(call)
+        try:
+            result = await self._dispatch(method, params, token)
+        except ApiError as err:
+            call.status, call.error = err.status, err.error
+            if err is self._down:
+                self.refused.append(call)
+            return err.response()
+        headers = {"x-oauth-scopes": "chat:write,users:read,channels:read"}
+        return web.json_response({"ok": True, **result}, headers=headers)
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> tuple[dict[str, Any], str | None]:
+        """Query string plus a JSON, urlencoded or multipart body; returns (params, token)."""
+        raw: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            with contextlib.suppress(ValueError):
+                raw.update(await request.json())
+        elif request.can_read_body:
+            for key, value in (await request.post()).items():
+                raw[key] = (
+                    value if isinstance(value, str) else f"<file {getattr(value, 'filename', '')}>"
+                )
+        token = raw.pop("token", None)
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            token = auth.removeprefix("Bearer ").strip()
+        params = {k: _decode(v) if k in _JSON_PARAMS else v for k, v in raw.items()}
+        return params, token
+
+    async def _dispatch(self, method: str, p: JSON, token: str | None) -> JSON:
+        """Outage first, then injected failures, then auth, then the method itself."""
+        if self._down is not None:
+            raise self._down
+        if self._failures.get(method):
+            raise self._injected(self._failures[method].pop(0))
+        if not token:
+            raise ApiError("not_authed")
+        if token != self.token:
+            raise ApiError("invalid_auth")
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if handler is None:
+            raise ApiError("unknown_method")
+        result: JSON = await handler(p)
+        return result
+
+    @staticmethod
+    def _injected(f: _Failure) -> ApiError:
+        if f.status == 429:
+            return ApiError("ratelimited", 429, retry_after=f.retry_after, html=f.html)
+        if f.status >= 500:
+            default = {500: "internal_error", 503: "service_unavailable"}.get(
+                f.status, "fatal_error"
+            )
+            return ApiError(f.error or default, f.status, html=f.html)
+        return ApiError(f.error or "invalid_arguments", f.status, html=f.html)
+
+    def _check_rate(self, channel: str) -> None:
+        if self._min_post_interval <= 0:
+            return
+        now = time.monotonic()
+        wait = self._last_post.get(channel, -1e9) + self._min_post_interval - now
+        if wait > 0:
+            self.rate_limited += 1
+            retry_after = self._rate_retry_after
+            raise ApiError(
+                "ratelimited",
+                429,
+                retry_after=math.ceil(wait) if retry_after is None else retry_after,
+            )
+
+    # -- Web API methods -------------------------------------------------------------------
+    async def _api_auth_test(self, p: JSON) -> JSON:
+        return {
+            "url": f"https://{_domain(self.team)}.slack.com/",
+            "team": self.team,
+            "team_id": self.team_id,
+            "user": self.bot_name,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    async def _api_chat_postMessage(self, p: JSON) -> JSON:
+        channel = self._channel(p)
+        self._check_content(p, MAX_BLOCKS_MESSAGE)
+        thread_ts = p.get("thread_ts") or None
+        if thread_ts is not None:
+            parent = self._by_ts.get((channel, thread_ts))
+            if parent is None:
+                raise ApiError("thread_not_found")
+            thread_ts = parent.get("thread_ts", thread_ts)  # a reply to a reply joins the parent
+        self._check_rate(channel)
+        content = {k: p[k] for k in ("text", "blocks", "attachments", "metadata") if k in p}
+        msg = self._store(channel, {**self._bot_fields(), **content}, thread_ts)
+        self._last_post[channel] = time.monotonic()
+        return {"channel": channel, "ts": msg["ts"], "message": msg}
+
+    async def _api_chat_update(self, p: JSON) -> JSON:
+        channel = self._channel(p)
+        msg = self._by_ts.get((channel, p.get("ts", "")))
+        if msg is None:
+            raise ApiError("message_not_found")
+        if msg.get("bot_id") != self.bot_id:
+            raise ApiError("cant_update_message")
+        self._check_content(p, MAX_BLOCKS_MESSAGE)
+        for key in ("text", "blocks", "attachments", "metadata"):
+            if key in p:
+                msg[key] = p[key]
+        msg["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+        return {"channel": channel, "ts": msg["ts"], "text": msg.get("text", ""), "message": msg}
+
+    async def _api_chat_postEphemeral(self, p: JSON) -> JSON:
+        channel = self._channel(p)
+        if not p.get("user"):
+            raise ApiError("user_not_found")
+        self._check_content(p, MAX_BLOCKS_MESSAGE)
+        ts = self._next_ts()
+        self.ephemerals.append(
+            {
+                "channel": channel,
+                "user": p["user"],
+                "text": p.get("text", ""),
+                "blocks": p.get("blocks"),
+                "thread_ts": p.get("thread_ts"),
+                "message_ts": ts,
+            }
+        )
+        return {"message_ts": ts}
+
+    async def _api_chat_getPermalink(self, p: JSON) -> JSON:
+        channel = self._channel(p)
+        msg = self._by_ts.get((channel, p.get("message_ts", "")))
+        if msg is None:
+            raise ApiError("message_not_found")
+        link = (
+            f"https://{_domain(self.team)}.slack.com/archives/{channel}"
+            f"/p{msg['ts'].replace('.', '')}"
+        )
+        if "thread_ts" in msg and msg["thread_ts"] != msg["ts"]:
+            link += f"?thread_ts={msg['thread_ts']}&cid={channel}"
+        return {"channel": channel, "permalink": link}
+
+    async def _api_views_open(self, p: JSON) -> JSON:
+        if not p.get("trigger_id"):
+            raise ApiError("invalid_trigger_id")
+        return {"view": self._new_view(p)}
+
+    async def _api_views_push(self, p: JSON) -> JSON:
+        if not p.get("trigger_id"):
+            raise ApiError("invalid_trigger_id")
+        return {"view": self._new_view(p)}
+
+    async def _api_views_update(self, p: JSON) -> JSON:
+        current: JSON | None = None
+        if p.get("view_id"):
+            current = self.views.get(p["view_id"])
+        elif p.get("external_id"):
+            current = next(
+                (v for v in self.views.values() if v.get("external_id") == p["external_id"]),
+                None,
+            )
+        if current is None:
+            raise ApiError("not_found")
+        if p.get("hash") and p["hash"] != current["hash"]:
+            raise ApiError("hash_conflict")
+        view = self._view_payload(p)
+        current.update(view, hash=f"{time.time():.6f}.{current['id']}")
+        return {"view": current}
+
+    async def _api_users_info(self, p: JSON) -> JSON:
+        user_id = p.get("user", "")
+        if user_id in self.users:
+            return {"user": self.users[user_id]}
+        if user_id == self.bot_user_id:
+            return {"user": self._bot_user()}
+        if not _USER_ID.match(user_id):
+            raise ApiError("user_not_found")
+        name = user_id.lower()
+        user = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "deleted": False,
+            "real_name": f"User {user_id}",
+            "tz": "Europe/London",
+            "is_bot": False,
+            "profile": {"display_name": name, "real_name": f"User {user_id}"},
+        }
+        return {"user": user}
+
+    async def _api_conversations_info(self, p: JSON) -> JSON:
+        channel = self._channel(p)
+        known = self.channels.get(channel)
+        return {"channel": known or _channel_object(channel, channel.lower(), False, True)}
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _next_ts(self) -> str:
+        micros = _BASE_TS_MICROS + next(self._ts) * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _channel(self, p: JSON) -> str:
+        channel = p.get("channel")
+        if not channel or not isinstance(channel, str):
+            raise ApiError("channel_not_found")
+        known = self.channels.get(channel)
+        if known is not None and not known.get("is_member", True):
+            raise ApiError("not_in_channel")
+        return channel
+
+    def _bot_fields(self) -> JSON:
+        return {
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+        }
+
+    def _bot_user(self) -> JSON:
+        return {
+            "id": self.bot_user_id,
+            "team_id": self.team_id,
+            "name": self.bot_name,
+            "real_name": self.bot_name,
+            "is_bot": True,
+            "profile": {"display_name": self.bot_name, "real_name": self.bot_name},
+        }
+
+    def _store(self, channel: str, content: JSON, thread_ts: str | None) -> JSON:
+        ts = self._next_ts()
+        msg: JSON = {"type": "message", "ts": ts, **content}
+        if thread_ts is not None:
+            msg["thread_ts"] = thread_ts
+            replies = self._replies.setdefault((channel, thread_ts), [])
+            replies.append(ts)
+            parent = self._by_ts[(channel, thread_ts)]
+            parent.update(
+                thread_ts=thread_ts,
+                reply_count=len(replies),
+                latest_reply=ts,
+                reply_users=sorted({*parent.get("reply_users", []), content.get("user", "")}),
+            )
+        else:
+            self._top.setdefault(channel, []).append(ts)
+        self._by_ts[(channel, ts)] = msg
+        return msg
+
+    def _check_content(self, p: JSON, max_blocks: int) -> None:
+        if "text" in p and len(str(p["text"])) > MAX_MESSAGE_TEXT:
+            raise ApiError("msg_too_long")
+        if p.get("blocks") is not None:
+            _check_blocks(p["blocks"], max_blocks)
+        if not p.get("text") and not p.get("blocks") and not p.get("attachments"):
+            raise ApiError("no_text")
+
+    def _view_payload(self, p: JSON) -> JSON:
+        view = p.get("view")
+        if not isinstance(view, dict) or "type" not in view:
+            raise ApiError("invalid_arguments", detail="missing required field: view")
+        title = (view.get("title") or {}).get("text", "")
+        if len(title) > MAX_MODAL_TITLE:
+            raise ApiError(
+                "invalid_arguments",
+                detail=f"must be less than {MAX_MODAL_TITLE + 1} characters "
+                "[json-pointer:/view/title/text]",
+            )
+        _check_blocks(view.get("blocks", []), MAX_BLOCKS_MODAL)
+        return {
+            "type": view["type"],
+            "callback_id": view.get("callback_id", ""),
+            "private_metadata": view.get("private_metadata", ""),
+            "external_id": view.get("external_id", p.get("external_id", "")),
+            "title": view.get("title"),
+            "submit": view.get("submit"),
+            "close": view.get("close"),
+            "blocks": view.get("blocks", []),
+            "notify_on_close": view.get("notify_on_close", False),
+        }
+
+    def _new_view(self, p: JSON) -> JSON:
+        view_id = f"V{next(self._view_ids):06d}"
+        view = {
+            "id": view_id,
+            "team_id": self.team_id,
+            **self._view_payload(p),
+            "state": {"values": {}},
+            "hash": f"{time.time():.6f}.{view_id}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+        }
+        self.views[view_id] = view
+        return view
+
+    def _apply_response(self, target: _ResponseTarget, body: JSON) -> None:
+        """What Slack does with a response_url post from a message interaction."""
+        content = {k: body[k] for k in ("text", "blocks", "attachments") if k in body}
+        key = (target.channel or "", target.message_ts or "")
+        original = self._by_ts.get(key)
+        if body.get("delete_original") and original is not None:
+            del self._by_ts[key]
+            for ts_list in (self._top.get(key[0], []), *self._replies.values()):
+                if key[1] in ts_list:
+                    ts_list.remove(key[1])
+            self.deleted.append(key)
+        elif body.get("replace_original") and original is not None:
+            original.update(content)
+            original["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+        elif body.get("response_type") == "in_channel" and target.channel:
+            self._store(target.channel, {**self._bot_fields(), **content}, body.get("thread_ts"))
+        elif target.channel:
+            self.ephemerals.append(
+                {
+                    "channel": target.channel,
+                    "user": target.user,
+                    "text": body.get("text", ""),
+                    "blocks": body.get("blocks"),
+                    "thread_ts": body.get("thread_ts"),
+                    "message_ts": self._next_ts(),
+                    "via": "response_url",
+                }
+            )
+
+
+# -- driving a Bolt app as Slack would ---------------------------------------------------------
+
+
+def signed_headers(
+    signing_secret: str,
+    body: str,
+    *,
+    timestamp: int | None = None,
+    content_type: str | None = None,
+) -> dict[str, str]:
+    """Headers Slack sends with a request: timestamp, ``v0=`` HMAC signature and content type
+    (JSON when the body looks like JSON, else form-encoded)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=str(ts), body=body)
+    if content_type is None:
+        is_json = body.lstrip().startswith("{")
+        content_type = "application/json" if is_json else "application/x-www-form-urlencoded"
+    return {
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": signature,
+        "Content-Type": content_type,
+    }
+
+
+def _team(team_id: str) -> JSON:
+    return {"id": team_id, "domain": "helpline-test"}
+
+
+def _user(user_id: str, user_name: str, team_id: str) -> JSON:
+    return {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id}
+
+
+def _form_payload(payload: JSON) -> str:
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def block_action_body(
+    action_id: str,
+    value: str,
+    *,
+    user_id: str,
+    user_name: str,
+    channel_id: str,
+    message_ts: str,
+    trigger_id: str = "t1",
+    response_url: str | None = None,
+    block_id: str = "b",
+    team_id: str = "T1",
+    message: JSON | None = None,
+) -> str:
+    """A button press on a message, form-encoded (``payload=<json>``) as Slack posts it.
+
+    Pass ``message`` (e.g. ``fake.message(channel, ts)``) to include the message as shown.
+    """
+    payload: JSON = {
+        "type": "block_actions",
+        "user": _user(user_id, user_name, team_id),
+        "api_app_id": "A1",
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": trigger_id,
+        "team": _team(team_id),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": channel_id.lower()},
+        "message": message or {"type": "message", "ts": message_ts, "text": ""},
+        "state": {"values": {}},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "text": {"type": "plain_text", "text": action_id},
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    if response_url is not None:
+        payload["response_url"] = response_url
+    return _form_payload(payload)
+
+
+def view_submission_body(
+    callback_id: str,
+    values: dict[str, Any],
+    private_metadata: str,
+    *,
+    user_id: str,
+    user_name: str,
+    team_id: str = "T1",
+    view_id: str = "V1",
+    trigger_id: str = "t1",
+) -> str:
+    """A modal submission, form-encoded. ``values`` is Slack's ``view.state.values`` shape:
+    ``{block_id: {action_id: {"type": "plain_text_input", "value": "..."}}}``."""
+    payload: JSON = {
+        "type": "view_submission",
+        "team": _team(team_id),
+        "user": _user(user_id, user_name, team_id),
+        "api_app_id": "A1",
+        "token": "legacy-verification-token",
+        "trigger_id": trigger_id,
+        "view": {
+            "id": view_id,
+            "team_id": team_id,
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "title": {"type": "plain_text", "text": "Case"},
+            "blocks": [],
+            "state": {"values": values},
+            "hash": f"{time.time():.6f}.hash",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "external_id": "",
+            "app_id": "A1",
+            "bot_id": "BBOT",
+        },
+        "response_urls": [],
+        "enterprise": None,
+        "is_enterprise_install": False,
+    }
+    return _form_payload(payload)
+
+
+def event_body(
+    event: JSON,
+    *,
+    event_id: str,
+    team_id: str = "T1",
+    api_app_id: str = "A1",
+    bot_user_id: str = "UBOT",
+) -> str:
+    """An Events API ``event_callback`` envelope, JSON as Slack posts it."""
+    return json.dumps(
+        {
+            "token": "legacy-verification-token",
+            "team_id": team_id,
+            "api_app_id": api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": team_id,
+                    "user_id": bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+    )
+
+
+@dataclass
+class AppResponse:
+    """What the app answered Slack's request with."""
+
+    status: int
+    text: str
+    headers: dict[str, str]
+
+
+async def post_signed(
+    url: str,
+    body: str,
+    signing_secret: str,
+    *,
+    timestamp: int | None = None,
+    retry_num: int | None = None,
+    retry_reason: str = "http_timeout",
+    headers: dict[str, str] | None = None,
+) -> AppResponse:
+    """POST ``body`` to the app, signed like Slack; ``retry_num`` marks an Events redelivery."""
+    all_headers = signed_headers(signing_secret, body, timestamp=timestamp)
+    if retry_num is not None:
+        all_headers |= {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+    all_headers |= headers or {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body.encode(), headers=all_headers) as resp,
+    ):
+        return AppResponse(resp.status, await resp.text(), dict(resp.headers))
+
+
+@contextlib.asynccontextmanager
+async def serve_bolt(app: AsyncApp, path: str = "/slack/events") -> AsyncIterator[str]:
+    """Serve a Bolt AsyncApp over HTTP (Starlette + uvicorn on 127.0.0.1, free port), the way
+    production mounts it; yields the URL to post Slack requests to."""
+    handler = AsyncSlackRequestHandler(app)
+
+    async def endpoint(request: Request) -> Response:
+        return await handler.handle(request)
+
+    asgi = Starlette(routes=[Route(path, endpoint, methods=["POST"])])
+    config = uvicorn.Config(
+        asgi,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = _TestServer(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 5
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            server.should_exit = True
+            await task
+            raise RuntimeError("uvicorn did not start")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}{path}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class _TestServer(uvicorn.Server):
+    """uvicorn without its SIGINT/SIGTERM handlers, which would swallow Ctrl-C under pytest."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _channel_object(channel_id: str, name: str, is_private: bool, is_member: bool) -> JSON:
+    return {
+        "id": channel_id,
+        "name": name,
+        "is_channel": not is_private,
+        "is_group": is_private,
+        "is_im": False,
+        "is_private": is_private,
+        "is_archived": False,
+        "is_member": is_member,
+        "created": 1_600_000_000,
+    }
+
+
+def _seconds_header(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+def _domain(team: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", team.lower()).strip("-")
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _check_blocks(blocks: Any, max_blocks: int) -> None:
+    """Slack's documented limits; breaking one answers ``invalid_blocks``."""
+
+    def bad(detail: str) -> ApiError:
+        return ApiError("invalid_blocks", detail=detail)
+
+    if not isinstance(blocks, list):
+        raise bad("blocks must be an array")
+    if len(blocks) > max_blocks:
+        raise bad(f"no more than {max_blocks} items allowed [json-pointer:/blocks]")
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or "type" not in block:
+            raise bad(f"missing required field: type [json-pointer:/blocks/{i}]")
+        if len(str(block.get("block_id", ""))) > MAX_ACTION_ID:
+            raise bad(f"block_id too long [json-pointer:/blocks/{i}/block_id]")
+        text = block.get("text")
+        too_long = isinstance(text, dict) and len(text.get("text", "")) > MAX_SECTION_TEXT
+        if block["type"] == "section" and too_long:
+            raise bad(
+                f"must be less than {MAX_SECTION_TEXT + 1} characters "
+                f"[json-pointer:/blocks/{i}/text/text]"
+            )
+        elements = list(block.get("elements") or [])
+        if isinstance(block.get("accessory"), dict):
+            elements.append(block["accessory"])
+        if isinstance(block.get("element"), dict):
+            elements.append(block["element"])
+        for element in elements:
+            if not isinstance(element, dict):
+                continue
+            if len(str(element.get("action_id", ""))) > MAX_ACTION_ID:
+                raise bad(f"action_id too long [json-pointer:/blocks/{i}]")
+            if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE:
+                raise bad(f"value too long [json-pointer:/blocks/{i}]")
