@@ -94,11 +94,33 @@ def _diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+HOW_TO_RUN = """helpline run needs these settings: {missing}.
+Set them in the environment or in a .env file, for example:
+  TELEGRAM_BOT_TOKEN=123456:ABC...   (from @BotFather)
+To try the conversation locally without Telegram, run: helpline chat"""
+
+
+def _run_service(args: argparse.Namespace) -> int:
+    from bot.run import missing_settings, serve
+
+    settings = Settings()
+    missing = missing_settings(settings)
+    if missing:
+        print(HOW_TO_RUN.format(missing=", ".join(missing)), file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    asyncio.run(serve(settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="helpline", description="Helpline Intake: chat intake for the online-safety helpline."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the service: Telegram intake and the HTTP server")
+    run.set_defaults(offline=_run_service)
 
     chat = sub.add_parser("chat", help="chat with the intake bot in this terminal (as an enquirer)")
     chat.add_argument("--json", action="store_true", help="one JSON object per bot message")

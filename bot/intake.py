@@ -11,12 +11,13 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.locks import KeyedLocks
-from flows.conversation import Conversation
+from flows.conversation import FINAL_STEPS, Conversation, Step
 from flows.intake import (
     AttachmentRefused,
     CaseSubmitted,
@@ -27,7 +28,7 @@ from flows.intake import (
     IntakeFlow,
     Signposted,
 )
-from flows.messages import Inbound, InboundKind, Reply
+from flows.messages import Command, Inbound, InboundKind, Reply
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage.models import Case, ConversationRecord
@@ -69,7 +70,9 @@ class IntakeService:
         flow: IntakeFlow,
         clock: Clock = utcnow,
         new_reference: Callable[[], str] = case_store.new_reference,
+        timezone: str = "Europe/London",
     ) -> None:
+        self._timezone = ZoneInfo(timezone)
         self._sessions = sessions
         self._flow = flow
         self._clock = clock
@@ -98,6 +101,25 @@ class IntakeService:
                     # creating the row: the transaction rolled back, so try again.
                     log.warning("intake transaction conflict, retrying (attempt %d)", attempt + 1)
             return await self._handle_once(channel, chat_id, inbound, dedupe)
+
+    async def status(self, channel: str, chat_id: str) -> tuple[Reply, ...]:
+        """Where the chat's latest enquiry stands (for /status), in the bot's words."""
+        copy = self._flow.copy
+        async with self._sessions() as session:
+            record = await convo_store.find(session, channel, chat_id)
+            case = await case_store.latest_for_conversation(session, record.id) if record else None
+        conversation = convo_store.restore(record) if record else Conversation()
+        if conversation.step not in FINAL_STEPS and conversation.step is not Step.START:
+            resumed = await self.handle(channel, chat_id, Inbound.commanded(Command.START))
+            return (Reply(copy("status.in_progress")), *resumed.replies)
+        if case is not None and case.status in ("new", "claimed", "resolved"):
+            received = case.received_at.astimezone(self._timezone).strftime("%-d %B %Y")
+            return (
+                Reply(copy(f"status.{case.status}", reference=case.reference, received=received)),
+            )
+        if conversation.step is Step.SIGNPOSTED:
+            return (Reply(copy("status.signposted")),)
+        return (Reply(copy("status.none")),)
 
     async def _handle_once(
         self, channel: str, chat_id: str, inbound: Inbound, dedupe: tuple[str, str] | None

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", validation_alias=_env("HELPLINE_HTTP_HOST"))
     http_port: int = Field(8080, validation_alias=_env("HELPLINE_HTTP_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("HELPLINE_LOG_LEVEL"))
+    retention_days: int = Field(365, ge=1, validation_alias=_env("HELPLINE_RETENTION_DAYS"))
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_api_base_url: str = Field(

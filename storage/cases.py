@@ -71,6 +71,17 @@ async def get_case(session: AsyncSession, reference: str) -> Case | None:
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def latest_for_conversation(session: AsyncSession, conversation_id: int) -> Case | None:
+    """The newest case a conversation produced (what /status reports on)."""
+    query = (
+        select(Case)
+        .where(Case.conversation_id == conversation_id)
+        .order_by(Case.received_at.desc(), Case.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def list_cases(
     session: AsyncSession, *, status: str | None = None, limit: int | None = None
 ) -> Sequence[Case]:

@@ -1,0 +1,306 @@
+"""The Telegram channel: translate updates to Inbound, render Replies as messages and buttons.
+
+No flow logic lives here. Each handler parses the update, calls the intake service and
+renders what comes back. Media is never downloaded: the message is deleted from the
+chat and the flow is told only that an attachment arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType, MessageLimit
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.intake import Handled, IntakeService
+from bot.locks import KeyedLocks
+from flows.copy import Copy
+from flows.messages import Command, Inbound, Reply
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+NAV = "nav"
+SEP = "|"
+
+FLOW_COMMANDS = {
+    "start": Command.START,
+    "help": Command.HELP,
+    "back": Command.BACK,
+    "restart": Command.RESTART,
+    "cancel": Command.CANCEL,
+}
+MENU = ("start", "help", "back", "restart", "cancel", "status", "privacy")
+MEDIA = (
+    filters.PHOTO
+    | filters.VIDEO
+    | filters.Document.ALL
+    | filters.VOICE
+    | filters.AUDIO
+    | filters.Sticker.ALL
+    | filters.ANIMATION
+    | filters.VIDEO_NOTE
+    | filters.CONTACT
+    | filters.LOCATION
+    | filters.POLL
+    | filters.Dice.ALL
+    | filters.STORY
+)
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Chats run in parallel; each chat's updates run one at a time, in arrival order."""
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks = KeyedLocks()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        async with self._locks.hold(chat.id if chat else None):
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
+# Callback data: "<question>|<verb>|<option>" (well under Telegram's 64 bytes) ---------------
+
+
+def button_data(question: str | None, verb: str, option_id: str) -> str:
+    data = SEP.join((question or "", verb, option_id))
+    return data if len(data.encode()) <= 64 else SEP.join(("", "c", "stale"))
+
+
+def inbound_from_button(data: str) -> Inbound:
+    """The Inbound a pressed button means; anything unreadable is treated as stale."""
+    parts = data.split(SEP)
+    if len(parts) != 3:
+        return Inbound.chose("", question="?")
+    question, verb, option_id = parts
+    if verb == NAV and option_id in {c.value for c in Command}:
+        return Inbound.commanded(Command(option_id))
+    if verb == "t":
+        return Inbound.toggled(option_id, question=question or "?")
+    if verb == "d":
+        return Inbound.chose(question=question or "?")
+    return Inbound.chose(option_id, question=question or "?")
+
+
+def keyboard(reply: Reply, copy: Copy) -> InlineKeyboardMarkup | None:
+    """Options one per row; ticks and a Done button for a multiple choice; a Back button."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for option in reply.options:
+        if reply.multiple:
+            tick = copy("channel.ticked" if option.id in reply.selected else "channel.unticked")
+            data = button_data(reply.question, "t", option.id)
+            rows.append([InlineKeyboardButton(tick + option.label, callback_data=data)])
+        else:
+            data = button_data(reply.question, "c", option.id)
+            rows.append([InlineKeyboardButton(option.label, callback_data=data)])
+    if reply.multiple:
+        done = button_data(reply.question, "d", reply.done_id or "")
+        rows.append([InlineKeyboardButton(copy("channel.done_button"), callback_data=done)])
+    if reply.question and reply.question != "role_group":
+        back = button_data(reply.question, NAV, Command.BACK.value)
+        rows.append([InlineKeyboardButton(copy("channel.back_button"), callback_data=back)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Split long text at paragraph or line breaks so no message exceeds Telegram's limit."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(
+            text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit), text.rfind(" ", 0, limit)
+        )
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*parts, text] if text else parts
+
+
+class TelegramChannel:
+    """Registers the handlers on a PTB Application and renders intake replies."""
+
+    def __init__(self, *, intake: IntakeService, copy: Copy, retention_days: int) -> None:
+        self.intake = intake
+        self.copy = copy
+        self.retention_days = retention_days
+
+    def register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        private = filters.ChatType.PRIVATE
+        app.add_handler(TypeHandler(Update, self.on_non_private), group=-1)
+        for name in FLOW_COMMANDS:
+            app.add_handler(CommandHandler(name, self.on_flow_command, filters=private))
+        app.add_handler(CommandHandler("status", self.on_status, filters=private))
+        app.add_handler(CommandHandler("privacy", self.on_privacy, filters=private))
+        app.add_handler(MessageHandler(private & MEDIA, self.on_media))
+        app.add_handler(MessageHandler(private & filters.TEXT, self.on_text))
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, self.on_other))
+        app.add_error_handler(self.on_error)
+
+    async def set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        commands = [BotCommand(name, self.copy(f"commands.{name}")) for name in MENU]
+        await app.bot.set_my_commands(commands)
+
+    # Handlers ------------------------------------------------------------------------
+
+    async def on_non_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Groups and channels: say so once per message, store nothing, stop there."""
+        chat = update.effective_chat
+        if chat is None or chat.type == ChatType.PRIVATE:
+            return
+        if update.effective_message is not None and chat.type != ChatType.CHANNEL:
+            await self._quietly(
+                update.effective_message.reply_text(self.copy("channel.private_only"))
+            )
+        raise ApplicationHandlerStop
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        await self._handle(update, Inbound.typed(message.text))
+
+    async def on_flow_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None and message.text is not None
+        name = message.text.split()[0].lstrip("/").split("@")[0].lower()
+        await self._handle(update, Inbound.commanded(FLOW_COMMANDS[name]))
+
+    async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        # Never downloaded: removed from the chat so it is not kept there either.
+        await self._quietly(message.delete())
+        await self._handle(update, Inbound.attachment())
+
+    async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is not None:
+            await self._quietly(message.reply_text(self.copy("channel.unsupported")))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None
+        await self._quietly(query.answer())
+        message = query.message if isinstance(query.message, Message) else None
+        chat = update.effective_chat
+        if message is None or chat is None or chat.type != ChatType.PRIVATE:
+            return
+        inbound = inbound_from_button(query.data or "")
+        handled = await self._process(update, inbound)
+        if handled is None:
+            return
+        toggled = [r for r in handled.replies if r.multiple and r.question == inbound.question]
+        if inbound.kind.value == "toggle" and len(handled.replies) == 1 and toggled:
+            # A tick changes the same question: update its buttons in place.
+            await self._quietly(message.edit_reply_markup(keyboard(toggled[0], self.copy)))
+            return
+        await self._quietly(message.edit_reply_markup(None))
+        await self._send(context.bot, message.chat_id, handled.replies)
+
+    async def on_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        assert chat is not None
+        replies = await self.intake.status(CHANNEL, str(chat.id))
+        await self._send(context.bot, chat.id, replies)
+
+    async def on_privacy(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        assert chat is not None
+        text = self.copy("privacy.text", retention_days=self.retention_days)
+        await self._send(context.bot, chat.id, [Reply(text)])
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        log.error("telegram update failed: %s", type(error).__name__, exc_info=error)
+
+    # Plumbing ------------------------------------------------------------------------
+
+    async def _handle(self, update: Update, inbound: Inbound) -> None:
+        handled = await self._process(update, inbound)
+        chat = update.effective_chat
+        if handled is not None and chat is not None:
+            await self._send(update.get_bot(), chat.id, handled.replies)
+
+    async def _process(self, update: Update, inbound: Inbound) -> Handled | None:
+        chat = update.effective_chat
+        if chat is None:
+            return None
+        bot_id = str(update.get_bot().id)
+        dedupe = (f"telegram:{bot_id}", str(update.update_id))
+        handled = await self.intake.handle(CHANNEL, str(chat.id), inbound, dedupe=dedupe)
+        if handled.duplicate:
+            log.info("duplicate telegram update ignored")
+            return None
+        return handled
+
+    async def _send(self, bot: Bot, chat_id: int, replies: Sequence[Reply]) -> None:
+        for reply in replies:
+            chunks = split_text(reply.text)
+            for index, chunk in enumerate(chunks):
+                markup = keyboard(reply, self.copy) if index == len(chunks) - 1 else None
+                await bot.send_message(chat_id, chunk, reply_markup=markup)
+
+    @staticmethod
+    async def _quietly(action: Awaitable[Any]) -> None:
+        """Best-effort calls (delete, answer a button, edit): failure must not lose a turn."""
+        try:
+            await action
+        except (BadRequest, Forbidden) as error:
+            log.info("telegram call skipped: %s", type(error).__name__)
+        except TelegramError as error:
+            log.warning("telegram call failed: %s", type(error).__name__)
+
+
+def build_application(
+    *,
+    token: str,
+    base_url: str,
+    channel: TelegramChannel,
+    polling: bool,
+    max_retries: int = 5,
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The PTB Application, wired to our channel (the only place PTB is configured)."""
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url)
+        .base_file_url(base_url.replace("/bot", "/file/bot"))
+        .rate_limiter(
+            AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=max_retries)
+        )
+        .concurrent_updates(PerChatUpdateProcessor(256))
+    )
+    if not polling:
+        builder = builder.updater(None)
+    app = builder.build()
+    channel.register(app)
+    return app
