@@ -1,8 +1,9 @@
 """Logging that never carries tokens, message text or personal details.
 
 httpx logs every request URL at INFO, and Telegram's URLs contain the bot token, so
-httpx and httpcore are held at WARNING and every record passes through a filter that
-masks anything shaped like a bot token or a Slack token.
+httpx and httpcore are held at WARNING; every record passes through a filter that masks
+anything shaped like a bot token or a Slack token, and libraries' DEBUG records (which
+dump whole updates and request bodies) are dropped whatever level is configured.
 """
 
 from __future__ import annotations
@@ -14,6 +15,19 @@ _SECRETS = re.compile(
     r"(?:bot)?\d{5,}:[A-Za-z0-9_-]{20,}"  # Telegram bot token (also inside /bot<token>/ URLs)
     r"|xox[abpre]-[A-Za-z0-9-]+"  # Slack tokens
     r"|xapp-[A-Za-z0-9-]+"
+)
+# Libraries whose DEBUG records dump payloads (updates, request bodies, SQL parameters).
+PAYLOAD_LOGGERS = (
+    "telegram",
+    "httpx",
+    "httpcore",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "slack_sdk",
+    "slack_bolt",
+    "aiohttp",
+    "uvicorn",
 )
 QUIET = (
     "httpx",
@@ -31,9 +45,11 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in the final message of every record."""
+    """Drops libraries' payload dumps and masks secrets in every other record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO and record.name.startswith(PAYLOAD_LOGGERS):
+            return False
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:

@@ -287,18 +287,23 @@ def build_application(
     channel: TelegramChannel,
     polling: bool,
     max_retries: int = 5,
+    rate_limited: bool = True,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The PTB Application, wired to our channel (the only place PTB is configured)."""
+    """The PTB Application, wired to our channel (the only place PTB is configured).
+
+    ``rate_limited`` keeps to Telegram's limits (30 messages/s, 1/s per chat, 429s
+    waited out and retried); only a benchmark against a local fake turns it off.
+    """
     builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(base_url)
         .base_file_url(base_url.replace("/bot", "/file/bot"))
-        .rate_limiter(
-            AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=max_retries)
-        )
         .concurrent_updates(PerChatUpdateProcessor(256))
     )
+    if rate_limited:
+        limiter = AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=max_retries)
+        builder = builder.rate_limiter(limiter)
     if not polling:
         builder = builder.updater(None)
     app = builder.build()

@@ -1,0 +1,109 @@
+"""Run the real service against the fake Telegram server, and talk to it like a user."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bot.run import serve
+from bot.settings import Settings
+from tests.fakes.telegram_api import FakeTelegram
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_for(tg: FakeTelegram, database_url: str, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "telegram_bot_token": tg.token,
+        "telegram_api_base_url": tg.base_url,
+        "http_port": free_port(),
+        "telegram_webhook_url": None,
+        "telegram_webhook_secret": None,
+    }
+    values.update(changes)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running(settings: Settings, tg: FakeTelegram) -> AsyncIterator[Settings]:
+    """The service running in this event loop until the block ends."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop))
+    started = "setWebhook" if settings.telegram_webhook_url else "getUpdates"
+    try:
+        await tg.wait_for(lambda t: bool(t.calls_of(started)) or task.done(), timeout=10)
+        if task.done():
+            task.result()
+        yield settings
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+
+def buttons(tg: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
+    message = tg.last_message(chat_id)
+    assert message is not None, "the bot has not written in this chat"
+    markup = message.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def press(tg: FakeTelegram, chat_id: int, label: str) -> int:
+    """Press the button whose text contains ``label`` on the bot's latest message."""
+    for button in buttons(tg, chat_id):
+        if label.lower() in button["text"].lower():
+            return tg.push_callback(chat_id, button["callback_data"])
+    raise AssertionError(f"no button like {label!r}: {[b['text'] for b in buttons(tg, chat_id)]}")
+
+
+async def replies_settle(tg: FakeTelegram, chat_id: int, before: int) -> list[str]:
+    """Wait until the bot has said something new in the chat; return the new texts."""
+    await tg.wait_for(lambda t: len(t.sent_texts(chat_id)) > before, timeout=10)
+    await asyncio.sleep(0.05)
+    return tg.sent_texts(chat_id)[before:]
+
+
+async def say(tg: FakeTelegram, chat_id: int, text: str) -> list[str]:
+    before = len(tg.sent_texts(chat_id))
+    if text.startswith("/"):
+        tg.push_command(chat_id, text)
+    else:
+        tg.push_message(chat_id, text)
+    return await replies_settle(tg, chat_id, before)
+
+
+async def tap(tg: FakeTelegram, chat_id: int, label: str) -> list[str]:
+    before = len(tg.sent_texts(chat_id))
+    press(tg, chat_id, label)
+    return await replies_settle(tg, chat_id, before)
+
+
+async def complete_enquiry(tg: FakeTelegram, chat_id: int) -> list[str]:
+    """A teacher's whole enquiry by buttons and text, up to the confirmation."""
+    await say(tg, chat_id, "/start")
+    await tap(tg, chat_id, "School or college staff")
+    await tap(tg, chat_id, "Teacher")
+    await tap(tg, chat_id, "Secondary")
+    await say(tg, chat_id, "south east")
+    await tap(tg, chat_id, "social network")
+    await tap(tg, chat_id, "TikTok")
+    # Ticks edit the same message in place; Done moves on.
+    press(tg, chat_id, "Online Reputation")
+    await tg.wait_for(lambda t: "✅" in buttons(t, chat_id)[0]["text"], timeout=5)
+    await tap(tg, chat_id, "Done")
+    await say(tg, chat_id, "Fake account using our logo")
+    await say(tg, chat_id, "Someone set up an account pretending to be the school.")
+    await tap(tg, chat_id, "Done")
+    await say(tg, chat_id, "https://www.tiktok.com/@not_our_school")
+    await tap(tg, chat_id, "not yet")
+    await tap(tg, chat_id, "No")
+    await tap(tg, chat_id, "this chat")
+    await say(tg, chat_id, "skip")
+    return await tap(tg, chat_id, "Send my enquiry")

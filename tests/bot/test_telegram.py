@@ -1,0 +1,297 @@
+"""The Telegram channel end to end: the real PTB Application against a fake Bot API server."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from bot.telegram import button_data, inbound_from_button, split_text
+from flows.messages import Command, InboundKind
+from storage import db
+from storage.models import Case, ConversationRecord, TranscriptEntry
+from tests.bot.telegram_harness import (
+    complete_enquiry,
+    replies_settle,
+    running,
+    say,
+    settings_for,
+    tap,
+)
+from tests.fakes.telegram_api import FakeTelegram
+
+CHAT = 4242
+
+
+async def cases_in(database_url: str) -> list[Case]:
+    engine = db.create_engine(database_url)
+    try:
+        async with db.session_factory(engine)() as session:
+            return list((await session.execute(select(Case))).scalars().all())
+    finally:
+        await engine.dispose()
+
+
+async def count(database_url: str, model: type) -> int:
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(model))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def test_telegram_full_enquiry_becomes_a_stored_case(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        confirmation = await complete_enquiry(tg, CHAT)
+    assert any("Your reference is HL-" in text for text in confirmation)
+    (case,) = await cases_in(database_url)
+    assert case.channel == "telegram"
+    assert case.platform == "TikTok"
+    assert case.region == "South East"
+    assert case.description == "Someone set up an account pretending to be the school."
+    assert case.reply_via == "chat"
+    assert tg.calls_of("setMyCommands")
+    assert not tg.calls_of("getFile")
+
+
+async def test_telegram_child_is_signposted(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        texts = await tap(tg, CHAT, "under 18")
+    assert any("0800 1111" in t for t in texts)
+    (case,) = await cases_in(database_url)
+    assert case.status == "signposted"
+    assert await count(database_url, TranscriptEntry) == 0
+
+
+@pytest.mark.parametrize("kind", ["photo", "video", "document", "voice", "sticker", "video_note"])
+async def test_telegram_media_is_deleted_refused_and_never_downloaded(
+    database_url: str, kind: str
+) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        before = len(tg.sent_texts(CHAT))
+        tg.push_media(CHAT, kind, caption="look at this")
+        texts = await replies_settle(tg, CHAT, before)
+    assert any("don't send photos" in t for t in texts)
+    assert tg.deleted and tg.deleted[0][0] == CHAT
+    assert not tg.calls_of("getFile")
+    engine = db.create_engine(database_url)
+    async with db.session_factory(engine)() as session:
+        turns = (await session.execute(select(TranscriptEntry))).scalars().all()
+    await engine.dispose()
+    refused = [t for t in turns if t.kind == "attachment_refused"]
+    assert len(refused) == 1 and refused[0].text == ""
+    assert not any("look at this" in t.text for t in turns)
+
+
+async def test_telegram_restart_in_the_middle_continues_at_the_same_step(
+    database_url: str,
+) -> None:
+    async with FakeTelegram() as tg:
+        settings = settings_for(tg, database_url)
+        async with running(settings, tg):
+            await say(tg, CHAT, "/start")
+            await tap(tg, CHAT, "School or college staff")
+            await tap(tg, CHAT, "DSL")
+        async with running(settings, tg):
+            texts = await say(tg, CHAT, "primary school")
+        assert any("Where are you based" in t for t in texts)
+
+
+async def test_telegram_redelivered_update_is_processed_once(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        await tap(tg, CHAT, "Police")
+        before = len(tg.sent_texts(CHAT))
+        tg.push_message(CHAT, "secondary", update_id=900)
+        await replies_settle(tg, CHAT, before)
+        after_first = len(tg.sent_texts(CHAT))
+        tg.push_message(CHAT, "secondary", update_id=900)
+        tg.push_message(CHAT, "london")
+        await replies_settle(tg, CHAT, after_first)
+        texts = tg.sent_texts(CHAT)[after_first:]
+    # The repeat was skipped: "london" answered the region, not a re-asked setting.
+    assert any("Where is the content" in t for t in texts)
+    assert not any("didn't catch" in t for t in texts)
+
+
+async def test_telegram_429_is_waited_out_and_retried(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        tg.fail_next("sendMessage", status=429, retry_after=1)
+        texts = await say(tg, CHAT, "/start")
+        assert any("who are you contacting us as" in t for t in texts)
+        assert next(c.status for c in tg.calls_of("sendMessage")) == 429
+
+
+async def test_telegram_one_chat_in_order_many_chats_in_parallel(database_url: str) -> None:
+    chats = [5001, 5002, 5003]
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        for chat in chats:
+            await say(tg, chat, "/start")
+        for chat in chats:
+            for text in ("school staff", "teacher", "primary", "london"):
+                tg.push_message(chat, text)
+        for chat in chats:
+            await tg.wait_for_text(chat, "Where is the content", timeout=10)
+        for chat in chats:
+            asked = [t for t in tg.sent_texts(chat) if t.endswith("?")]
+            assert asked[-4:] == [
+                "Which of these fits best?",
+                "What kind of setting is this about?",
+                "Where are you based?",
+                "Where is the content or behaviour you're worried about?",
+            ]
+
+
+async def test_telegram_stale_button_says_the_question_moved_on(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        first_question = copy.deepcopy(tg.last_message(CHAT))
+        assert first_question is not None
+        await tap(tg, CHAT, "Police")
+        stale = next(b for b in first_question["reply_markup"]["inline_keyboard"][0])
+        before = len(tg.sent_texts(CHAT))
+        tg.push_callback(CHAT, stale["callback_data"], message_id=first_question["message_id"])
+        texts = await replies_settle(tg, CHAT, before)
+    assert any("moved on" in t for t in texts)
+    assert any("setting" in t for t in texts)
+
+
+async def test_telegram_forged_button_data_is_handled_kindly(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        before = len(tg.sent_texts(CHAT))
+        tg.push_callback(CHAT, "x" * 64)
+        texts = await replies_settle(tg, CHAT, before)
+    assert any("moved on" in t for t in texts)
+
+
+async def test_telegram_group_chat_is_told_private_only_and_nothing_is_stored(
+    database_url: str,
+) -> None:
+    group = -100123
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        tg.push_message(group, "hello bot", chat_type="group", user_id=77)
+        await tg.wait_for_text(group, "private chats", timeout=10)
+    assert await count(database_url, ConversationRecord) == 0
+    assert await count(database_url, TranscriptEntry) == 0
+
+
+async def test_telegram_status_and_privacy_commands(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        none_yet = await say(tg, CHAT, "/status")
+        privacy = await say(tg, CHAT, "/privacy")
+        await complete_enquiry(tg, CHAT)
+        status = await say(tg, CHAT, "/status")
+    assert "haven't sent an enquiry" in none_yet[0]
+    assert "365 days" in privacy[0]
+    assert "waiting for a practitioner" in status[0]
+
+
+async def test_telegram_message_after_submitting_is_added_to_the_case(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await complete_enquiry(tg, CHAT)
+        texts = await say(tg, CHAT, "A second account appeared this morning.")
+    assert any("added that to your enquiry" in t for t in texts)
+
+
+async def test_telegram_webhook_checks_the_secret(database_url: str) -> None:
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tg,
+            database_url,
+            telegram_webhook_url="https://helpline.example.org/telegram/hook",
+            telegram_webhook_secret="s3cret-value",
+        )
+        async with running(settings, tg):
+            url = f"http://127.0.0.1:{settings.http_port}/telegram/hook"
+            assert tg.webhook is not None and tg.webhook["secret_token"] == "s3cret-value"
+            update = {
+                "update_id": 1,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": {"id": CHAT, "type": "private"},
+                    "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
+                    "text": "hi",
+                },
+            }
+            assert await tg.deliver_webhook(url, update, secret_token="wrong") == 403
+            assert await tg.deliver_webhook(url, update) == 403
+            assert await tg.deliver_webhook(url, update, secret_token="s3cret-value") == 200
+            await tg.wait_for_text(CHAT, "who are you contacting us as", timeout=10)
+            async with aiohttp.ClientSession() as http:
+                async with http.post(
+                    url,
+                    data=b"{not json",
+                    headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-value"},
+                ) as resp:
+                    assert resp.status == 400
+                async with http.get(f"http://127.0.0.1:{settings.http_port}/healthz") as resp:
+                    assert resp.status == 200
+        assert not tg.calls_of("getUpdates")
+
+
+async def test_telegram_logs_carry_no_token_text_or_personal_data(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot import logs
+
+    logs.configure("DEBUG")
+    root = logging.getLogger()
+    caplog.handler.addFilter(logs.RedactingFilter())
+    root.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG)
+    for name in logs.QUIET:
+        logging.getLogger(name).setLevel(logging.DEBUG)  # the worst case: everything on
+    try:
+        token = "987654321:AAHsecretTOKENvalue_abcdefghijkl"
+        async with FakeTelegram(token=token) as tg, running(settings_for(tg, database_url), tg):
+            await complete_enquiry(tg, CHAT)
+            await say(tg, CHAT, "My email is teacher@example.school and I'm Sam Smith")
+    finally:
+        root.removeHandler(caplog.handler)
+        logs.configure("WARNING")
+    output = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert output, "nothing was logged: the test would prove nothing"
+    for secret in (
+        "AAHsecretTOKENvalue",
+        "pretending to be the school",
+        "teacher@example.school",
+        "Sam Smith",
+        "Fake account using our logo",
+        "not_our_school",
+    ):
+        assert secret not in output
+
+
+def test_button_data_round_trips_and_fits_telegram() -> None:
+    data = button_data("categories", "t", "reputation")
+    assert len(data.encode()) <= 64
+    inbound = inbound_from_button(data)
+    assert inbound.kind is InboundKind.TOGGLE and inbound.option_ids == ("reputation",)
+    assert inbound_from_button(button_data("setting", "nav", "back")).command is Command.BACK
+    assert inbound_from_button("garbage").question == "?"
+
+
+def test_split_text_keeps_every_message_under_the_limit() -> None:
+    text = ("A paragraph of words. " * 60 + "\n\n") * 10
+    parts = split_text(text)
+    assert len(parts) > 1
+    assert all(len(p) <= 4096 for p in parts)
+    assert "".join(p.replace(" ", "").replace("\n", "") for p in parts) == text.replace(
+        " ", ""
+    ).replace("\n", "")
+
+
+async def test_telegram_back_button_goes_back(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        await tap(tg, CHAT, "School or college staff")
+        texts = await tap(tg, CHAT, "Back")
+    assert any("who are you contacting us as" in t for t in texts)
