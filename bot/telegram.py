@@ -303,7 +303,7 @@ def build_application(
     )
     if rate_limited:
         limiter = AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=max_retries)
-        builder = builder.rate_limiter(limiter)
+        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     if not polling:
         builder = builder.updater(None)
     app = builder.build()
