@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.locks import KeyedLocks
 from flows.conversation import FINAL_STEPS, Conversation, Step
+from flows.hours import WorkingCalendar
 from flows.intake import (
     AttachmentRefused,
     CaseSubmitted,
@@ -29,8 +29,10 @@ from flows.intake import (
     Signposted,
 )
 from flows.messages import Command, Inbound, InboundKind, Reply
+from flows.timing import Expectation, expectation
 from storage import cases as case_store
 from storage import conversations as convo_store
+from storage import outbox
 from storage.models import Case, ConversationRecord
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,12 @@ class IntakeService:
         flow: IntakeFlow,
         clock: Clock = utcnow,
         new_reference: Callable[[], str] = case_store.new_reference,
-        timezone: str = "Europe/London",
+        calendar: WorkingCalendar | None = None,
+        target: timedelta = timedelta(hours=3),
     ) -> None:
-        self._timezone = ZoneInfo(timezone)
+        self._calendar = calendar or WorkingCalendar.default()
+        self._target = target
+        self._timezone = self._calendar.zone
         self._sessions = sessions
         self._flow = flow
         self._clock = clock
@@ -130,10 +135,16 @@ class IntakeService:
                 return DUPLICATE
             record = await convo_store.load_for_update(session, channel, chat_id, now)
             before = convo_store.restore(record)
-            context = Context(now=now, reference=self._new_reference())
+            timing = expectation(self._calendar, now, self._target, self._flow.copy)
+            context = Context(
+                now=now,
+                reference=self._new_reference(),
+                reply_note=timing.note,
+                out_of_hours=not timing.open_now,
+            )
             result = self._flow.handle(before, inbound, context)
             self._record_turns(session, record, before, inbound, result.replies, now)
-            case = await self._apply(session, record, result.effects, channel)
+            case = await self._apply(session, record, result.effects, channel, timing)
             convo_store.store(record, result.conversation, now)
         return Handled(
             replies=result.replies,
@@ -166,16 +177,24 @@ class IntakeService:
         record: ConversationRecord,
         effects: Sequence[Effect],
         channel: str,
+        timing: Expectation,
     ) -> Case | None:
         created: Case | None = None
+        now = self._clock()
         for effect in effects:
             match effect:
                 case CaseSubmitted(draft):
                     created = case_store.create_case(
-                        session, draft, channel=channel, conversation_id=record.id
+                        session,
+                        draft,
+                        channel=channel,
+                        conversation_id=record.id,
+                        due_at=timing.due_at,
+                        in_hours=timing.open_now,
                     )
                     await session.flush()
                     await convo_store.attach_transcript(session, record.id, created.id)
+                    outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=created.id)
                     log.info("case %s submitted via %s", created.reference, channel)
                 case Signposted(draft):
                     created = case_store.create_case(session, draft, channel=channel)
@@ -183,10 +202,18 @@ class IntakeService:
                     log.info("contact signposted via %s", channel)
                 case Forget():
                     await convo_store.forget_transcript(session, record.id)
-                case FollowUp(reference):
+                case FollowUp(reference, text):
                     case = await case_store.get_case(session, reference)
                     if case is not None:
                         await convo_store.attach_transcript(session, record.id, case.id)
+                        note = self._flow.copy("desk.thread_enquirer_wrote", text=text)
+                        outbox.enqueue(
+                            session,
+                            outbox.SLACK_THREAD,
+                            now=now,
+                            case_id=case.id,
+                            payload={"text": note},
+                        )
                 case AttachmentRefused():
                     log.info("attachment refused on %s (not downloaded)", channel)
         return created

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.desk import DeskService
 from bot.intake import Clock, IntakeService, utcnow
 from bot.settings import Settings
+from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from storage import db
 
@@ -26,6 +28,9 @@ class Core:
     sessions: async_sessionmaker[AsyncSession]
     flow: IntakeFlow
     intake: IntakeService
+    desk: DeskService
+    calendar: WorkingCalendar
+    clock: Clock
 
 
 @asynccontextmanager
@@ -36,7 +41,21 @@ async def open_core(settings: Settings, *, clock: Clock = utcnow) -> AsyncIterat
         await db.upgrade(engine)
         sessions = db.session_factory(engine)
         flow = IntakeFlow()
-        intake = IntakeService(sessions=sessions, flow=flow, clock=clock)
-        yield Core(settings, engine, sessions, flow, intake)
+        calendar = settings.calendar()
+        intake = IntakeService(
+            sessions=sessions,
+            flow=flow,
+            clock=clock,
+            calendar=calendar,
+            target=settings.response_target,
+        )
+        desk = DeskService(
+            sessions=sessions,
+            copy=flow.copy,
+            taxonomy=flow.taxonomy,
+            clock=clock,
+            timezone=settings.timezone,
+        )
+        yield Core(settings, engine, sessions, flow, intake, desk, calendar, clock)
     finally:
         await engine.dispose()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.hours import WorkingCalendar
 from storage.db import DEFAULT_URL
 
 
@@ -23,6 +26,14 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_env("HELPLINE_LOG_LEVEL"))
     retention_days: int = Field(365, ge=1, validation_alias=_env("HELPLINE_RETENTION_DAYS"))
 
+    hours: str = Field("Mon-Fri 10:00-16:00", validation_alias=_env("HELPLINE_HOURS"))
+    timezone: str = Field("Europe/London", validation_alias=_env("HELPLINE_TIMEZONE"))
+    holiday_region: str = Field("ENG", validation_alias=_env("HELPLINE_HOLIDAY_REGION"))
+    closures: str = Field("", validation_alias=_env("HELPLINE_CLOSURES"))
+    response_target_hours: float = Field(
+        3.0, gt=0, validation_alias=_env("HELPLINE_RESPONSE_TARGET_HOURS")
+    )
+
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_api_base_url: str = Field(
         "https://api.telegram.org/bot", validation_alias=_env("TELEGRAM_API_BASE_URL")
@@ -31,3 +42,16 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = Field(
         None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
     )
+
+    def calendar(self) -> WorkingCalendar:
+        """The helpline's working-time calendar (raises ValueError on a bad spec)."""
+        return WorkingCalendar.from_spec(
+            hours=self.hours,
+            timezone=self.timezone,
+            holiday_region=self.holiday_region,
+            closures=self.closures,
+        )
+
+    @property
+    def response_target(self) -> timedelta:
+        return timedelta(hours=self.response_target_hours)

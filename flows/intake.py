@@ -81,7 +81,9 @@ class Context:
     now: datetime
     reference: str
     reply_note: str = ""
-    """Added to the confirmation (e.g. when a practitioner will reply)."""
+    """Added to the confirmation: when a practitioner will reply."""
+    out_of_hours: bool = False
+    """Nobody is on duty now: point to services open day and night."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,15 @@ def _enter_submitted(turn: Turn) -> None:
     via = copy(f"outcome.submitted_reply_{draft.reply_via or 'chat'}")
     text = copy("outcome.submitted", reference=draft.reference, reply_via=via)
     if turn.context.reply_note:
-        text += "\n" + turn.context.reply_note
+        text += "\n\n" + turn.context.reply_note
+    if turn.context.out_of_hours:
+        given = set(draft.signposted_to)
+        always = [
+            s for s in turn.flow.directory.services.values() if s.always_open and s.name in given
+        ]
+        if always:
+            lines = [copy("signpost.service_line", name=s.name, contact=s.contact) for s in always]
+            text += "\n" + "\n".join([copy("hours.open_now_services"), *lines])
     if draft.urgent:
         text += "\n" + copy("outcome.urgent_note")
     turn.replies.append(Reply(text, (Option(NEW_ENQUIRY, copy("options.new_enquiry")),)))

@@ -83,6 +83,8 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(64))
     outcome_note: Mapped[str | None] = mapped_column(Text)
     referred_to_platform: Mapped[bool | None] = mapped_column(Boolean)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
 
     categories: Mapped[list[CaseCategory]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseCategory.position"
@@ -149,3 +151,39 @@ class ProcessedUpdate(Base):
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OutboxMessage(Base):
+    """A hand-off that must not be lost, written in the same transaction as its cause.
+
+    A worker sends due rows in id order, retrying with backoff; ``sent_at`` marks
+    success, ``failed_at`` a message given up on (the reason is kept in ``last_error``).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column()
+    available_at: Mapped[datetime] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    failed_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "available_at"),)
+
+
+class CaseEvent(Base):
+    """Who did what to a case, and when (claims, replies, outcomes)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)

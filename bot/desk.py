@@ -1,0 +1,228 @@
+"""The practitioner desk: claim, release, reply and resolve, for Slack and the command line.
+
+Each action is one transaction: the race-safe change to the case, the record of who did
+what, and the outbox rows that update the Slack card, log to the case's thread and tell
+the enquirer. Nothing is sent from here; the outbox worker does the sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from flows.copy import Copy
+from flows.taxonomy import Taxonomy
+from storage import cases as case_store
+from storage import desk as desk_store
+from storage import outbox
+from storage.models import Case
+
+REPLY_LIMIT = 3_500
+
+
+@dataclass(frozen=True, slots=True)
+class DeskResult:
+    """What happened, in words for the practitioner who acted."""
+
+    ok: bool
+    message: str
+    reference: str = ""
+
+
+class DeskService:
+    """Practitioner actions, the same for every front end."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        copy: Copy,
+        taxonomy: Taxonomy,
+        clock: Callable[[], datetime],
+        timezone: str = "Europe/London",
+    ) -> None:
+        self._sessions = sessions
+        self._copy = copy
+        self._outcomes = taxonomy["outcome"]
+        self._clock = clock
+        self._zone = ZoneInfo(timezone)
+
+    @property
+    def outcomes(self) -> list[tuple[str, str]]:
+        """(id, label) of every outcome a case can be resolved with."""
+        return [(t.id, t.label) for t in self._outcomes.terms]
+
+    async def claim(self, reference: str, actor: str) -> DeskResult:
+        async with self._sessions() as session, session.begin():
+            case = await case_store.get_case(session, reference)
+            if case is None:
+                return self._fail("desk.not_found", reference)
+            now = self._clock()
+            if not await desk_store.claim(session, case.id, actor, now):
+                await session.refresh(case)
+                if case.status == "claimed" and case.claimed_by:
+                    since = (
+                        case.claimed_at.astimezone(self._zone).strftime("%H:%M")
+                        if case.claimed_at
+                        else "?"
+                    )
+                    return self._fail(
+                        "desk.already_claimed", case.reference, holder=case.claimed_by, since=since
+                    )
+                return self._fail(
+                    "desk.not_open", case.reference, status=case.status, action="claimed"
+                )
+            self._after(
+                session,
+                case,
+                actor,
+                "claim",
+                now,
+                thread=self._copy("desk.thread_claimed", actor=actor),
+            )
+            await self._notify_enquirer(session, case, "enquirer_notice.claimed", now)
+        return DeskResult(
+            True, self._copy("desk.claimed", reference=case.reference), case.reference
+        )
+
+    async def release(self, reference: str, actor: str) -> DeskResult:
+        async with self._sessions() as session, session.begin():
+            case = await case_store.get_case(session, reference)
+            if case is None:
+                return self._fail("desk.not_found", reference)
+            if not await desk_store.release(session, case.id, actor):
+                return self._refusal(case, actor, "released")
+            now = self._clock()
+            self._after(
+                session,
+                case,
+                actor,
+                "release",
+                now,
+                thread=self._copy("desk.thread_released", actor=actor),
+            )
+        return DeskResult(
+            True, self._copy("desk.released", reference=case.reference), case.reference
+        )
+
+    async def reply(self, reference: str, actor: str, text: str) -> DeskResult:
+        text = text.strip()
+        if not text:
+            return DeskResult(False, self._copy("desk.empty_reply"))
+        if len(text) > REPLY_LIMIT:
+            return DeskResult(
+                False, self._copy("desk.reply_too_long", length=len(text), limit=REPLY_LIMIT)
+            )
+        async with self._sessions() as session, session.begin():
+            case = await case_store.get_case(session, reference)
+            if case is None:
+                return self._fail("desk.not_found", reference)
+            if case.claimed_by not in (None, actor) or case.status == "signposted":
+                return self._refusal(case, actor, "replied to")
+            now = self._clock()
+            desk_store.record(session, case.id, actor=actor, action="reply", at=now, detail=text)
+            message = self._copy("enquirer_notice.reply", reference=case.reference, text=text)
+            await self._to_enquirer(session, case, message, now, log={"actor": actor, "text": text})
+        return DeskResult(
+            True, self._copy("desk.replied", reference=case.reference), case.reference
+        )
+
+    async def resolve(
+        self, reference: str, actor: str, outcome_id: str, note: str | None = None
+    ) -> DeskResult:
+        outcome = self._outcomes.get(outcome_id) or self._outcomes.by_label(outcome_id)
+        if outcome is None:
+            choices = ", ".join(t.id for t in self._outcomes.terms)
+            return DeskResult(
+                False, self._copy("desk.unknown_outcome", outcome=outcome_id, choices=choices)
+            )
+        note = (note or "").strip() or None
+        async with self._sessions() as session, session.begin():
+            case = await case_store.get_case(session, reference)
+            if case is None:
+                return self._fail("desk.not_found", reference)
+            now = self._clock()
+            referred = "referred_to_platform" in outcome.flags
+            if not await desk_store.resolve(
+                session,
+                case.id,
+                actor,
+                outcome=outcome.label,
+                note=note,
+                referred_to_platform=referred,
+                now=now,
+            ):
+                return self._refusal(case, actor, "resolved")
+            extra = f"\n>{note}" if note else ""
+            thread = self._copy(
+                "desk.thread_resolved", actor=actor, outcome=outcome.label, note=extra
+            )
+            self._after(session, case, actor, "resolve", now, thread=thread, detail=outcome.label)
+            await self._notify_enquirer(session, case, "enquirer_notice.resolved", now)
+        return DeskResult(
+            True,
+            self._copy("desk.resolved", reference=case.reference, outcome=outcome.label),
+            case.reference,
+        )
+
+    async def contact_details(self, reference: str) -> str:
+        """How to reach the enquirer: shown only to the practitioner holding the case."""
+        async with self._sessions() as session:
+            case = await case_store.get_case(session, reference)
+        if case is None:
+            return self._copy("desk.not_found", reference=reference)
+        parts = [p for p in (case.contact_name, case.contact_email, case.contact_phone) if p]
+        details = ", ".join(parts) if parts else self._copy("desk.no_contact")
+        return self._copy("desk.contact_details", reference=case.reference, details=details)
+
+    # Plumbing ------------------------------------------------------------------------
+
+    def _fail(self, key: str, reference: str, **values: object) -> DeskResult:
+        return DeskResult(False, self._copy(key, reference=reference, **values), reference)
+
+    def _refusal(self, case: Case, actor: str, action: str) -> DeskResult:
+        if case.claimed_by and case.claimed_by != actor and case.status == "claimed":
+            return self._fail("desk.not_holder", case.reference, holder=case.claimed_by)
+        return self._fail("desk.not_open", case.reference, status=case.status, action=action)
+
+    def _after(
+        self,
+        session: AsyncSession,
+        case: Case,
+        actor: str,
+        action: str,
+        now: datetime,
+        *,
+        thread: str,
+        detail: str = "",
+    ) -> None:
+        desk_store.record(session, case.id, actor=actor, action=action, at=now, detail=detail)
+        outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=case.id)
+        outbox.enqueue(
+            session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload={"text": thread}
+        )
+
+    async def _notify_enquirer(
+        self, session: AsyncSession, case: Case, key: str, now: datetime
+    ) -> None:
+        await self._to_enquirer(session, case, self._copy(key, reference=case.reference), now)
+
+    async def _to_enquirer(
+        self,
+        session: AsyncSession,
+        case: Case,
+        text: str,
+        now: datetime,
+        log: dict[str, str] | None = None,
+    ) -> None:
+        chat = await desk_store.enquirer_chat(session, case)
+        if chat is None:
+            return
+        payload: dict[str, object] = {"channel": chat[0], "chat_id": chat[1], "text": text}
+        if log:
+            payload["log"] = log
+        outbox.enqueue(session, outbox.ENQUIRER_MESSAGE, now=now, case_id=case.id, payload=payload)

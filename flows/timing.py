@@ -1,0 +1,61 @@
+"""Telling the enquirer honestly when they will hear back, from the working-time calendar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flows.copy import Copy
+from flows.hours import WorkingCalendar
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """When a case submitted now will be answered, and what to tell the enquirer."""
+
+    open_now: bool
+    due_at: datetime
+    next_open: datetime
+    note: str
+
+
+def describe_opening(calendar: WorkingCalendar, moment: datetime, now: datetime, copy: Copy) -> str:
+    local = moment.astimezone(calendar.zone)
+    time = local.strftime("%H:%M")
+    if local.date() == now.astimezone(calendar.zone).date():
+        return copy("hours.opens_today", time=time)
+    day = f"{DAY_NAMES[local.weekday()]} {local.day} {MONTHS[local.month - 1]}"
+    return copy("hours.opens", time=time, day=day)
+
+
+def expectation(
+    calendar: WorkingCalendar, received: datetime, target: timedelta, copy: Copy
+) -> Expectation:
+    """The reply time for a case received now, counted in working time."""
+    due = calendar.due_at(received, target)
+    opens = calendar.next_open(received)
+    if calendar.is_open(received):
+        note = copy("hours.in_hours", due=calendar.describe_due(due))
+        return Expectation(True, due, opens, note)
+    note = copy(
+        "hours.out_of_hours",
+        opens=describe_opening(calendar, opens, received, copy),
+        due=calendar.describe_due(due),
+    )
+    return Expectation(False, due, opens, note)
