@@ -169,6 +169,20 @@ class DeskService:
             case.reference,
         )
 
+    async def check(self, reference: str, actor: str) -> str | None:
+        """Why ``actor`` may not act on the case now, or None if they may."""
+        async with self._sessions() as session:
+            case = await case_store.get_case(session, reference)
+        if case is None:
+            return self._copy("desk.not_found", reference=reference)
+        if case.status in ("resolved", "signposted"):
+            return self._copy(
+                "desk.not_open", reference=case.reference, status=case.status, action="changed"
+            )
+        if case.claimed_by not in (None, actor):
+            return self._copy("desk.not_holder", reference=case.reference, holder=case.claimed_by)
+        return None
+
     async def contact_details(self, reference: str) -> str:
         """How to reach the enquirer: shown only to the practitioner holding the case."""
         async with self._sessions() as session:

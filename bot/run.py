@@ -1,8 +1,8 @@
-"""`helpline run`: the long-running service (Telegram intake and the HTTP server).
+"""`helpline run`: the long-running service (Telegram intake, Slack desk, outbox, HTTP).
 
 Starts everything the settings ask for, then waits for SIGTERM/SIGINT and shuts down in
-order: stop taking updates, finish the ones in hand, stop the HTTP server, close the
-database.
+order: stop taking updates, finish the ones in hand, stop the workers and the HTTP
+server, close the database.
 """
 
 from __future__ import annotations
@@ -11,17 +11,29 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
 from telegram import Update
 
+from bot.delivery import ChatSender, EnquirerDelivery
 from bot.http import build_http_app, health_route, http_server, telegram_webhook_route
 from bot.intake import Clock, utcnow
-from bot.service import open_core
+from bot.outbox import OutboxWorker, Sender
+from bot.service import Core, open_core
 from bot.settings import Settings
-from bot.telegram import TelegramChannel, build_application
+from bot.slack import SlackCards, SlackDesk
+from bot.telegram import TelegramChannel, build_application, chat_sender
 from storage import db
+from storage import outbox as outbox_store
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +49,76 @@ def missing_settings(settings: Settings) -> list[str]:
         missing.append("TELEGRAM_BOT_TOKEN")
     if settings.telegram_webhook_url and not _given(settings.telegram_webhook_secret):
         missing.append("TELEGRAM_WEBHOOK_SECRET")
+    socket_mode = _given(settings.slack_app_token)
+    if settings.slack_enabled and not socket_mode and not _given(settings.slack_signing_secret):
+        missing.append("SLACK_SIGNING_SECRET")
     return missing
+
+
+def slack_app(
+    settings: Settings, core: Core, worker: OutboxWorker
+) -> tuple[AsyncApp, AsyncWebClient]:
+    """The Bolt app and its Web API client (pointed at SLACK_API_URL)."""
+    assert settings.slack_bot_token is not None
+    client = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    )
+    app = AsyncApp(client=client, signing_secret=secret or None, process_before_response=False)
+    SlackDesk(
+        desk=core.desk,
+        sessions=core.sessions,
+        copy=core.flow.copy,
+        clock=core.clock,
+        on_change=worker.wake,
+    ).register(app)
+    return app, client
+
+
+@asynccontextmanager
+async def telegram_running(
+    settings: Settings, core: Core, routes: list[BaseRoute]
+) -> AsyncIterator[Any]:
+    """PTB started (polling, or webhook route added); stopped in order on exit."""
+    assert settings.telegram_bot_token is not None
+    channel = TelegramChannel(
+        intake=core.intake, copy=core.flow.copy, retention_days=settings.retention_days
+    )
+    webhook_url = settings.telegram_webhook_url
+    app = build_application(
+        token=settings.telegram_bot_token.get_secret_value(),
+        base_url=settings.telegram_api_base_url,
+        channel=channel,
+        polling=not webhook_url,
+    )
+    if webhook_url:
+        assert settings.telegram_webhook_secret is not None
+        secret = settings.telegram_webhook_secret.get_secret_value()
+        routes.append(
+            telegram_webhook_route(urlsplit(webhook_url).path or "/telegram/webhook", app, secret)
+        )
+    await app.initialize()
+    try:
+        await channel.set_commands(app)
+    except Exception as error:  # the menu is a nicety; intake must still start
+        log.warning("could not set the command menu: %s", type(error).__name__)
+    if webhook_url:
+        await app.bot.set_webhook(
+            webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
+        )
+    else:
+        assert app.updater is not None
+        await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=25)
+    await app.start()
+    try:
+        yield app
+    finally:
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
 
 
 async def serve(
@@ -49,43 +130,41 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
-    assert settings.telegram_bot_token is not None
-    async with open_core(settings, clock=clock) as core:
-        channel = TelegramChannel(
-            intake=core.intake, copy=core.flow.copy, retention_days=settings.retention_days
+    async with open_core(settings, clock=clock) as core, AsyncExitStack() as stack:
+        routes: list[BaseRoute] = [health_route(lambda: db.ping(core.engine))]
+        senders: dict[str, Sender] = {}
+        chats: dict[str, ChatSender] = {}
+        worker = OutboxWorker(
+            sessions=core.sessions,
+            senders=senders,
+            clock=core.clock,
+            poll_interval=settings.outbox_poll_seconds,
+            backoff_base=settings.outbox_backoff_seconds,
         )
-        webhook_url = settings.telegram_webhook_url
-        app = build_application(
-            token=settings.telegram_bot_token.get_secret_value(),
-            base_url=settings.telegram_api_base_url,
-            channel=channel,
-            polling=not webhook_url,
+        telegram = await stack.enter_async_context(telegram_running(settings, core, routes))
+        chats["telegram"] = chat_sender(telegram.bot)
+        senders[outbox_store.ENQUIRER_MESSAGE] = EnquirerDelivery(
+            channels=chats, copy=core.flow.copy, clock=core.clock
         )
-        routes = [health_route(lambda: db.ping(core.engine))]
-        if webhook_url:
-            assert settings.telegram_webhook_secret is not None
-            secret = settings.telegram_webhook_secret.get_secret_value()
-            path = urlsplit(webhook_url).path or "/telegram/webhook"
-            routes.append(telegram_webhook_route(path, app, secret))
-        server = http_server(build_http_app(routes), settings.http_host, settings.http_port)
-
-        await app.initialize()
-        try:
-            await channel.set_commands(app)
-        except Exception as error:  # the menu is a nicety; intake must still start
-            log.warning("could not set the command menu: %s", type(error).__name__)
-        if webhook_url:
-            await app.bot.set_webhook(
-                webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
+        if settings.slack_enabled:
+            app, client = slack_app(settings, core, worker)
+            cards = SlackCards(
+                client=client,
+                channel_id=str(settings.slack_channel_id),
+                sessions=core.sessions,
+                copy=core.flow.copy,
+                zone=core.calendar.zone,
+                clock=core.clock,
             )
-        else:
-            assert app.updater is not None
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=25)
-        await app.start()
-        server_task = asyncio.create_task(server.serve())
+            senders[outbox_store.SLACK_CARD] = cards.send_card
+            senders[outbox_store.SLACK_THREAD] = cards.send_thread
+            await stack.enter_async_context(slack_connected(settings, app, routes))
+        server = http_server(build_http_app(routes), settings.http_host, settings.http_port)
+        tasks = [asyncio.create_task(server.serve()), asyncio.create_task(worker.run(stop))]
         log.info(
-            "helpline service running (%s, http on %s:%d)",
-            "webhook" if webhook_url else "polling",
+            "helpline service running (telegram %s, slack %s, http on %s:%d)",
+            "webhook" if settings.telegram_webhook_url else "polling",
+            "on" if settings.slack_enabled else "off",
             settings.http_host,
             settings.http_port,
         )
@@ -93,9 +172,30 @@ async def serve(
             await stop.wait()
         finally:
             log.info("shutting down")
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            await app.stop()
             server.should_exit = True
-            await server_task
-            await app.shutdown()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@asynccontextmanager
+async def slack_connected(
+    settings: Settings, app: AsyncApp, routes: list[BaseRoute]
+) -> AsyncIterator[None]:
+    """Socket Mode when an app token is set; otherwise POST /slack/events on our server."""
+    if _given(settings.slack_app_token):
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        assert settings.slack_app_token is not None
+        handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        try:
+            yield
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+        return
+    bolt = AsyncSlackRequestHandler(app)
+
+    async def events(request: Request) -> Any:
+        return await bolt.handle(request)
+
+    routes.append(Route("/slack/events", events, methods=["POST"]))
+    yield

@@ -34,6 +34,21 @@ class Settings(BaseSettings):
         3.0, gt=0, validation_alias=_env("HELPLINE_RESPONSE_TARGET_HOURS")
     )
 
+    outbox_poll_seconds: float = Field(
+        1.0, gt=0, validation_alias=_env("HELPLINE_OUTBOX_POLL_SECONDS")
+    )
+    outbox_backoff_seconds: float = Field(
+        1.0, gt=0, validation_alias=_env("HELPLINE_OUTBOX_BACKOFF_SECONDS")
+    )
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_channel_id: str | None = Field(None, validation_alias=_env("SLACK_CHANNEL_ID"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_api_base_url: str = Field(
         "https://api.telegram.org/bot", validation_alias=_env("TELEGRAM_API_BASE_URL")
@@ -55,3 +70,12 @@ class Settings(BaseSettings):
     @property
     def response_target(self) -> timedelta:
         return timedelta(hours=self.response_target_hours)
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Slack is used when a bot token and a channel are set."""
+        return bool(
+            self.slack_bot_token
+            and self.slack_bot_token.get_secret_value().strip()
+            and self.slack_channel_id
+        )

@@ -8,7 +8,8 @@ chat and the flow is told only that an attachment arrived.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from telegram import (
@@ -20,7 +21,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -37,6 +38,7 @@ from telegram.ext import (
 
 from bot.intake import Handled, IntakeService
 from bot.locks import KeyedLocks
+from bot.outbox import GiveUp, Result, Retry, Sent
 from flows.copy import Copy
 from flows.messages import Command, Inbound, Reply
 
@@ -278,6 +280,31 @@ class TelegramChannel:
             log.info("telegram call skipped: %s", type(error).__name__)
         except TelegramError as error:
             log.warning("telegram call failed: %s", type(error).__name__)
+
+
+def chat_sender(bot: Bot) -> Callable[[str, str], Awaitable[Result]]:
+    """Sends outbox messages to a Telegram chat, mapping errors to retry or give up."""
+
+    async def send(chat_id: str, text: str) -> Result:
+        try:
+            for chunk in split_text(text):
+                await bot.send_message(int(chat_id), chunk)
+        except RetryAfter as error:
+            return Retry("telegram 429", after=_seconds(error))
+        except Forbidden:
+            return GiveUp("the enquirer has blocked the bot")
+        except BadRequest as error:
+            return GiveUp(f"telegram refused: {error.message[:80]}")
+        except (NetworkError, TimedOut) as error:
+            return Retry(type(error).__name__)
+        return Sent()
+
+    return send
+
+
+def _seconds(error: RetryAfter) -> float:
+    after = error._retry_after  # a timedelta in PTB 22 (the public attribute is deprecated)
+    return after.total_seconds() if isinstance(after, timedelta) else float(after)
 
 
 def build_application(

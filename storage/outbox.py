@@ -65,12 +65,21 @@ async def due(
     ready: list[OutboxMessage] = []
     blocked: set[str] = set()
     for row in rows:
-        stream = STREAMS[row.kind]
+        stream = stream_of(row)
         if row.available_at > now:
             blocked.add(stream)
         if stream not in blocked:
             ready.append(row)
     return ready
+
+
+def stream_of(message: OutboxMessage) -> str:
+    """Rows of one stream are delivered strictly in order: Slack, or one enquirer's chat."""
+    stream = STREAMS[message.kind]
+    if message.kind == ENQUIRER_MESSAGE:
+        payload = message.payload or {}
+        return f"{stream}:{payload.get('channel')}:{payload.get('chat_id')}"
+    return stream
 
 
 def mark_sent(message: OutboxMessage, now: datetime) -> None:

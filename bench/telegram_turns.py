@@ -1,0 +1,1147 @@
+"""Benchmark: whole Telegram conversations through the real service, against a fake Bot API.
+
+Run::
+
+    python -m bench.telegram_turns [--enquirers N] [--database sqlite|postgres|both]
+                                   [--baseline/--no-baseline] [--solo N] [--profile DIR]
+
+What it does, per scenario (ours on SQLite, ours on PostgreSQL, a plain-PTB baseline):
+
+1. Starts the fake Bot API server (``tests/fakes/telegram_api.FakeTelegram``, aiohttp on
+   loopback) and the simulated enquirers in *this* process.
+2. Starts the service in a *child* process: the real PTB ``Application`` from
+   ``bot.telegram.build_application(..., polling=True, rate_limited=False)`` wired by hand
+   from ``open_core`` + ``TelegramChannel`` exactly as ``bot/run.py serve`` does
+   (initialize, ``start_polling(poll_interval=0, timeout=10)``, start). We do not call
+   ``serve`` itself because it always turns the rate limiter on and starts the HTTP server.
+   The database is fresh: a SQLite file in a temporary directory, or the PostgreSQL
+   database wiped (``DROP SCHEMA public CASCADE; CREATE SCHEMA public``) and brought up to
+   date by ``storage.db.upgrade`` (inside ``open_core``).
+3. A short warm-up, then N enquirers at once each complete the same 18 turns as the test
+   harness's ``complete_enquiry`` (/start, buttons, a multiple-choice tick + Done, typed
+   answers, "Send my enquiry"). Each waits for the bot's reply before its next turn, like a
+   person; all N run concurrently. Then another N (new chats), to see whether memory grows
+   with finished conversations. Then a few conversations one at a time, to see the latency
+   of our own processing with nothing else competing for the event loop.
+
+Why the service runs in its own process (the brief allowed either way round): the CPU
+time, ``ru_maxrss`` and RSS figures are then the service's alone, not mixed with the fake
+server (which keeps every message it ever saw) or the drivers; and each scenario gets a
+fresh process, so ``ru_maxrss`` (a per-process high-water mark) is not inherited from the
+previous scenario. The parent (fake + drivers) and the child (service) talk over the
+child's stdin/stdout in JSON lines; the child's stderr is its (WARNING-level) log.
+
+Latency is measured inside the service: a subclass of ``PerChatUpdateProcessor`` times
+``process_update`` for each update, i.e. from the moment PTB hands the fetched update to
+the processor until its handler returned, which includes waiting for the chat's lock and
+every Bot API call the handler makes (answerCallbackQuery, editMessageReplyMarkup,
+sendMessage) over HTTP to the fake. ``build_application`` builds its processor itself, so
+the benchmark swaps the class name in ``bot.telegram`` while it builds the Application
+(no change to ``bot/``). Under load that latency is mostly queueing: with N updates in
+flight on one event loop, Little's law puts it near N / throughput. The "one at a time"
+row is the cost of our own processing per update; "CPU per update" is the service
+process's CPU time (all threads, incl. aiosqlite's) divided by updates.
+
+The PTB rate limiter (``AIORateLimiter``, 30 messages/s) is OFF: the fake is local and has
+no limits, and with it on, throughput would measure the limiter. The baseline is a plain
+PTB bot: a ``ConversationHandler`` with in-memory state (no database), the same questions
+and buttons, the same update processor, the same fake and the same drivers.
+
+Nothing is asserted: it prints figures and the issue's targets beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a file, not only as -m from the checkout
+    sys.path.insert(0, str(ROOT))
+
+TOKEN = "123:ABC"
+DEFAULT_POSTGRES_URL = os.environ.get(
+    "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
+)
+TURN_TIMEOUT = 60.0  # seconds an enquirer waits for a reply before giving up on the chat
+POLL_TIMEOUT = 10  # getUpdates long-poll timeout the service uses
+
+# The same turns as tests/bot/telegram_harness.complete_enquiry. "tick" edits the question's
+# buttons in place; everything else is answered with a new question (a message with buttons).
+SCRIPT: tuple[tuple[str, str], ...] = (
+    ("say", "/start"),
+    ("tap", "School or college staff"),
+    ("tap", "Teacher"),
+    ("tap", "Secondary"),
+    ("say", "south east"),
+    ("tap", "social network"),
+    ("tap", "TikTok"),
+    ("tick", "Online Reputation"),
+    ("tap", "Done"),
+    ("say", "Fake account using our logo"),
+    ("say", "Someone set up an account pretending to be the school."),
+    ("tap", "Done"),
+    ("say", "https://www.tiktok.com/@not_our_school"),
+    ("tap", "not yet"),
+    ("tap", "No"),
+    ("tap", "this chat"),
+    ("say", "skip"),
+    ("tap", "Send my enquiry"),
+)
+DONE_MARK = "reference"  # the last reply of a finished enquiry says "Your reference is HL-…"
+
+TARGET_UPDATES_PER_S = 500.0
+TARGET_P50_MS = 2.0
+TARGET_P99_MS = 10.0
+# RSS after the second N finished conversations may exceed RSS after the first N by this
+# much before we call it growth (allocator noise; a leak of 10 kB per chat is 2 MB at 200).
+MEMORY_SLACK_KB = 2048
+
+
+# =========================================================================================
+# The service side (child process)
+# =========================================================================================
+
+
+def _timed_processor_class() -> type:
+    from bot.telegram import PerChatUpdateProcessor
+
+    class TimedUpdateProcessor(PerChatUpdateProcessor):
+        """Our per-chat processor, timing each update from hand-over to handler done."""
+
+        def __init__(self, max_concurrent_updates: int = 256) -> None:
+            super().__init__(max_concurrent_updates)
+            self.samples: list[float] = []
+
+        async def process_update(self, update: object, coroutine: Any) -> None:
+            start = time.perf_counter()
+            try:
+                await super().process_update(update, coroutine)
+            finally:
+                self.samples.append(time.perf_counter() - start)
+
+    return TimedUpdateProcessor
+
+
+@contextlib.contextmanager
+def _processor_swapped(cls: type) -> Iterator[None]:
+    """Let ``build_application`` construct our timed processor instead of its own."""
+    import bot.telegram
+
+    original = bot.telegram.PerChatUpdateProcessor
+    bot.telegram.PerChatUpdateProcessor = cls  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        bot.telegram.PerChatUpdateProcessor = original  # type: ignore[misc]
+
+
+async def _prepare_postgres(url: str) -> None:
+    """Create the bench database if missing, then wipe its public schema."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from storage.db import normalise_url
+
+    url = normalise_url(url)
+    target = make_url(url)
+    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("select 1 from pg_database where datname = :name"),
+                {"name": target.database},
+            )
+            if not exists:
+                await conn.execute(text(f'create database "{target.database}"'))
+    finally:
+        await admin.dispose()
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
+class _Reporter:
+    """Answers the parent's "mark" commands with what happened since the last mark."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.processor = app.update_processor
+        self.cpu = time.process_time()
+        self.profiler: cProfile.Profile | None = None
+
+    async def idle(self) -> None:
+        """Wait (briefly) until no update is queued or being processed."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (
+            self.processor.current_concurrent_updates or not self.app.update_queue.empty()
+        ):
+            await asyncio.sleep(0.002)
+
+    async def mark(self, command: dict[str, Any]) -> dict[str, Any]:
+        await self.idle()
+        cpu = time.process_time()
+        samples, self.processor.samples = self.processor.samples, []
+        profile = command.get("profile")
+        if profile == "start" and self.profiler is None:
+            self.profiler = cProfile.Profile()
+            self.profiler.enable()
+        elif profile and profile != "start" and self.profiler is not None:
+            self.profiler.disable()
+            self.profiler.dump_stats(profile)
+            self.profiler = None
+        gc.collect()
+        figures = {
+            "updates": len(samples),
+            "latency_ms": [round(s * 1000, 3) for s in samples],
+            "cpu_s": cpu - self.cpu,
+            "rss_kb": _current_rss_kb(),
+            "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "objects": len(gc.get_objects()),
+            "chat_data": len(self.app.chat_data),
+        }
+        self.cpu = time.process_time()
+        return figures
+
+
+def _current_rss_kb() -> int:
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+_PROTOCOL: Any = None  # the child's channel to the parent: the original stdout
+
+
+def _protect_stdout() -> None:
+    """Keep stdout for the protocol; anything else printed goes to stderr."""
+    global _PROTOCOL
+    _PROTOCOL = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+def _say(message: dict[str, Any]) -> None:
+    _PROTOCOL.write(json.dumps(message) + "\n")
+    _PROTOCOL.flush()
+
+
+async def _command_loop(app: Any) -> None:
+    """Read JSON commands from stdin until "stop" or end of input."""
+    from telegram import Update
+
+    assert app.updater is not None
+    await app.updater.start_polling(
+        poll_interval=0, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+    )
+    await app.start()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    reporter = _Reporter(app)
+    _say({"event": "ready", "pid": os.getpid()})
+    try:
+        while line := await reader.readline():
+            command = json.loads(line)
+            if command["cmd"] == "mark":
+                _say(await reporter.mark(command))
+            elif command["cmd"] == "stop":
+                break
+    finally:
+        if app.updater.running:
+            await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+    _say({"event": "stopped"})
+
+
+async def serve_child(kind: str, database_url: str, base_url: str) -> None:
+    """The service process: ours (``kind == "ours"``) or the plain-PTB baseline."""
+    from telegram.warnings import PTBUserWarning
+
+    from bot import logs
+
+    logs.configure("WARNING")
+    warnings.filterwarnings("ignore", category=PTBUserWarning)
+    processor = _timed_processor_class()
+    if kind == "baseline":
+        app = build_baseline(TOKEN, base_url, processor(256))
+        await app.initialize()
+        await _command_loop(app)
+        return
+
+    from bot.service import open_core
+    from bot.settings import Settings
+    from bot.telegram import TelegramChannel, build_application
+
+    if database_url.startswith("postgres"):
+        await _prepare_postgres(database_url)
+    settings = Settings(
+        database_url=database_url,
+        telegram_bot_token=TOKEN,
+        telegram_api_base_url=base_url,
+        telegram_webhook_url=None,
+        telegram_webhook_secret=None,
+    )
+    async with open_core(settings) as core:
+        channel = TelegramChannel(
+            intake=core.intake, copy=core.flow.copy, retention_days=settings.retention_days
+        )
+        with _processor_swapped(processor):
+            app = build_application(
+                token=TOKEN,
+                base_url=base_url,
+                channel=channel,
+                polling=True,
+                rate_limited=False,
+            )
+        await app.initialize()
+        await channel.set_commands(app)
+        await _command_loop(app)
+
+
+# -----------------------------------------------------------------------------------------
+# The baseline: a plain PTB bot, ConversationHandler, state in memory, no database
+# -----------------------------------------------------------------------------------------
+
+BACK = "← Back"
+
+
+@dataclass(frozen=True)
+class _Question:
+    name: str
+    text: str
+    options: tuple[str, ...] = ()
+    kind: str = "choose"  # choose | multi | text | description
+
+
+GREETING = (
+    "Hello. This is the helpline's intake. We help professionals who work with children "
+    "and young people with online safety issues: harmful content, fake accounts, "
+    "cyberbullying, sexting and more. We are not an emergency service: if anyone is in "
+    "immediate danger, call 999. Answer a few short questions and we will record your "
+    "enquiry for one of our practitioners, who will reply within two working days. Use "
+    "the buttons or type your answer; /back, /restart and /cancel work at any time, and "
+    "/privacy explains what we keep and for how long. Please do not send images."
+)
+QUESTIONS: tuple[_Question, ...] = (
+    _Question(
+        "role_group",
+        "First, who are you contacting us as?",
+        (
+            "School or college staff",
+            "Social care, health or local authority",
+            "Police",
+            "Charity or voluntary organisation",
+            "Parent or carer",
+            "I'm under 18",
+            "Member of the public",
+            "Someone else",
+        ),
+    ),
+    _Question(
+        "role",
+        "Which of these fits best?",
+        (
+            "Teacher",
+            "Designated safeguarding lead (DSL or deputy DSL)",
+            "Headteacher or principal",
+            "Deputy or assistant headteacher",
+            "Other school staff (office, pastoral, support)",
+            "IT or network support for a school",
+            "Multi-academy trust (MAT) staff",
+        ),
+    ),
+    _Question(
+        "setting",
+        "What kind of setting is this about?",
+        (
+            "Secondary school",
+            "Primary school",
+            "Further education or college",
+            "Early years (nursery, pre-school)",
+            "Not a school setting",
+        ),
+    ),
+    _Question(
+        "region",
+        "Where are you based?",
+        (
+            "North East",
+            "North West",
+            "Yorkshire and the Humber",
+            "East Midlands",
+            "West Midlands",
+            "East of England",
+            "London",
+            "South East",
+            "South West",
+            "Wales",
+            "Scotland",
+            "Northern Ireland",
+            "Outside the UK",
+        ),
+    ),
+    _Question(
+        "platform_type",
+        "Where is the content or behaviour you're worried about?",
+        (
+            "A social network or video app (TikTok, Instagram…)",
+            "A website",
+            "Another app (messaging, homework…)",
+            "An online game",
+            "Email",
+            "On a phone or tablet",
+            "An online community or forum",
+            "A chatroom",
+            "Shared phone to phone (AirDrop, Bluetooth, file sharing)",
+            "Not sure",
+        ),
+    ),
+    _Question(
+        "platform",
+        "Which platform or app is it on?",
+        (
+            "TikTok",
+            "Instagram",
+            "Snapchat",
+            "Facebook",
+            "X (Twitter)",
+            "YouTube",
+            "WhatsApp",
+            "Discord",
+            "Roblox",
+            "Reddit",
+            "Twitch",
+            "Telegram",
+            "Another platform",
+        ),
+    ),
+    _Question(
+        "categories",
+        "What is it about? Choose all that apply.",
+        (
+            "Online Reputation",
+            "Cyberbullying",
+            "Potentially Harmful Content",
+            "General Enquiry",
+            "Sexting",
+            "Sexual Harassment",
+            "Technical Settings",
+            "Sextortion",
+            "Child Sexual Exploitation",
+            "Grooming",
+            "Hate Speech",
+            "Excessive Use",
+            "Media Literacy/Education",
+            "e-Crime",
+            "Gaming",
+            "Data Privacy",
+            "Policy Enquiry",
+            "Love/Relationships/Sexuality",
+            "Media Enquiry",
+            "Other",
+        ),
+        "multi",
+    ),
+    _Question(
+        "subject",
+        "Give it a short title, like an email subject (for example: Fake account using our "
+        "school logo).",
+        (),
+        "text",
+    ),
+    _Question(
+        "description",
+        "Now tell us what has happened, in your own words: who is affected, what was posted "
+        "or said, and when. You can send several messages; choose Done when you've finished.",
+        ("Done",),
+        "description",
+    ),
+    _Question(
+        "links",
+        "Send any links (web addresses) to the content or accounts, all in one message, or "
+        "choose No links.",
+        ("No links",),
+        "text",
+    ),
+    _Question(
+        "already_reported",
+        "Have you already reported it to the platform?",
+        ("Yes, I've reported it", "No, not yet", "Not sure"),
+    ),
+    _Question(
+        "danger",
+        "Is a child or anyone else in immediate danger right now?",
+        ("Yes, someone is in danger now", "No"),
+    ),
+    _Question(
+        "reply_via",
+        "How should we reply to you?",
+        ("Reply here in this chat", "By email", "By phone"),
+    ),
+    _Question(
+        "name",
+        "Your name and organisation (optional: it helps us, but you can skip it).",
+        ("Skip",),
+        "text",
+    ),
+    _Question(
+        "review",
+        "Here is your enquiry. Please check it before you send it.",
+        ("Send my enquiry", "Change an answer", "Cancel and delete"),
+    ),
+)
+GOT_IT = "Got it. Send more if you like, or choose Done when you've finished describing it."
+
+
+def build_baseline(token: str, base_url: str, processor: Any) -> Any:
+    """A plain PTB bot asking the same questions: ConversationHandler, state in memory."""
+    import secrets
+
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+    from telegram.ext import (
+        ApplicationBuilder,
+        CallbackQueryHandler,
+        CommandHandler,
+        ContextTypes,
+        ConversationHandler,
+        MessageHandler,
+        filters,
+    )
+
+    Context = ContextTypes.DEFAULT_TYPE
+
+    def markup(index: int, ticked: set[int] | None = None) -> InlineKeyboardMarkup:
+        question = QUESTIONS[index]
+        rows = []
+        for n, label in enumerate(question.options):
+            if question.kind == "multi":
+                tick = "✅ " if n in (ticked or set()) else "▫️ "
+                rows.append([InlineKeyboardButton(tick + label, callback_data=f"t:{n}")])
+            else:
+                rows.append([InlineKeyboardButton(label, callback_data=f"c:{n}")])
+        if question.kind == "multi":
+            rows.append([InlineKeyboardButton("Done ✓", callback_data="done")])
+        if index:
+            rows.append([InlineKeyboardButton(BACK, callback_data="back")])
+        return InlineKeyboardMarkup(rows)
+
+    async def ask(update: Update, context: Context, index: int) -> int:
+        question = QUESTIONS[index]
+        text = question.text
+        if question.name == "review":
+            answers = context.chat_data or {}
+            summary = "\n".join(f"{k}: {v}" for k, v in answers.items() if k != "ticked")
+            text = f"{text}\n\n{summary}"
+        assert update.effective_chat is not None
+        await context.bot.send_message(update.effective_chat.id, text, reply_markup=markup(index))
+        return index
+
+    async def start(update: Update, context: Context) -> int:
+        assert update.effective_chat is not None and context.chat_data is not None
+        context.chat_data.clear()
+        await context.bot.send_message(update.effective_chat.id, GREETING)
+        return await ask(update, context, 0)
+
+    async def finish(update: Update, context: Context) -> int:
+        chat = update.effective_chat
+        assert chat is not None
+        reference = "HL-" + secrets.token_hex(3).upper()
+        text = (
+            f"Thank you. Your enquiry has been sent. Your reference is {reference}. A "
+            "practitioner will reply in this chat within two working days. If anything "
+            "changes, or anyone is in danger, call 999. Use /status to see where it stands."
+        )
+        new = InlineKeyboardMarkup([[InlineKeyboardButton("Start a new enquiry", "c:new")]])
+        await context.bot.send_message(chat.id, text, reply_markup=new)
+        context.application.drop_chat_data(chat.id)  # finished: keep nothing in memory
+        return ConversationHandler.END
+
+    def on_button(index: int) -> Any:
+        question = QUESTIONS[index]
+
+        async def handler(update: Update, context: Context) -> int:
+            query = update.callback_query
+            assert query is not None and context.chat_data is not None
+            await query.answer()
+            data = query.data or ""
+            if data.startswith("t:") and question.kind == "multi":
+                ticked: set[int] = context.chat_data.setdefault("ticked", set())
+                ticked ^= {int(data[2:])}
+                await query.edit_message_reply_markup(markup(index, ticked))
+                return index
+            await query.edit_message_reply_markup(None)
+            if data == "back":
+                return await ask(update, context, max(index - 1, 0))
+            if data.startswith("c:") and question.kind != "description":
+                context.chat_data[question.name] = question.options[int(data[2:])]
+            elif data == "done" and question.kind == "multi":
+                ticked = context.chat_data.pop("ticked", set())
+                context.chat_data[question.name] = [question.options[n] for n in sorted(ticked)]
+            if question.name == "review":
+                choice = context.chat_data.get("review")
+                if choice == "Send my enquiry":
+                    return await finish(update, context)
+                if choice == "Change an answer":
+                    return await ask(update, context, 0)
+                context.application.drop_chat_data(update.effective_chat.id)  # type: ignore[union-attr]
+                return ConversationHandler.END
+            return await ask(update, context, index + 1)
+
+        return handler
+
+    def on_text(index: int) -> Any:
+        question = QUESTIONS[index]
+
+        async def handler(update: Update, context: Context) -> int:
+            message = update.effective_message
+            assert message is not None and message.text is not None
+            assert context.chat_data is not None
+            text = message.text.strip()
+            if question.kind == "description":
+                context.chat_data[question.name] = (
+                    context.chat_data.get(question.name, "") + "\n" + text
+                ).strip()
+                await message.reply_text(GOT_IT, reply_markup=markup(index))
+                return index
+            if question.kind == "text":
+                context.chat_data[question.name] = text
+                return await ask(update, context, index + 1)
+            match = next((o for o in question.options if o.lower() == text.lower()), None)
+            if match is None or question.kind == "multi":
+                return await ask(update, context, index)  # not an option: ask again
+            context.chat_data[question.name] = match
+            return await ask(update, context, index + 1)
+
+        return handler
+
+    text_only = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND
+    conversation = ConversationHandler(
+        entry_points=[CommandHandler("start", start)],
+        states={
+            index: [
+                CallbackQueryHandler(on_button(index)),
+                MessageHandler(text_only, on_text(index)),
+            ]
+            for index in range(len(QUESTIONS))
+        },
+        fallbacks=[CommandHandler("start", start)],
+        allow_reentry=True,
+    )
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url)
+        .concurrent_updates(processor)
+        .build()
+    )
+    app.add_handler(conversation)
+    return app
+
+
+# =========================================================================================
+# The driver side (parent process): fake Bot API, simulated enquirers, report
+# =========================================================================================
+
+
+def _fake_class() -> type:
+    from tests.fakes.telegram_api import FakeTelegram
+
+    class BenchTelegram(FakeTelegram):
+        """The fake, telling a waiting enquirer as soon as the bot has answered its turn.
+
+        The bot has answered a turn when it sends a message with buttons (every question
+        has at least a Back button) or, for a tick, edits the buttons in place.
+        """
+
+        def __init__(self) -> None:
+            super().__init__(token=TOKEN)
+            self._waiting: dict[int, tuple[str, asyncio.Future[None]]] = {}
+
+        def expect(self, chat_id: int, kind: str) -> asyncio.Future[None]:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiting[chat_id] = (kind, future)
+            return future
+
+        def _answered(self, chat_id: Any, kind: str) -> None:
+            waiting = self._waiting.get(chat_id)
+            if waiting and waiting[0] == kind and not waiting[1].done():
+                waiting[1].set_result(None)
+                del self._waiting[chat_id]
+
+        async def _api_sendmessage(self, p: dict[str, Any]) -> Any:
+            message = await super()._api_sendmessage(p)
+            if p.get("reply_markup"):
+                self._answered(p["chat_id"], "send")
+            return message
+
+        async def _api_editmessagereplymarkup(self, p: dict[str, Any]) -> Any:
+            result = await super()._api_editmessagereplymarkup(p)
+            if p.get("reply_markup"):
+                self._answered(p.get("chat_id"), "edit")
+            return result
+
+    return BenchTelegram
+
+
+def press(tg: Any, chat_id: int, label: str) -> None:
+    """Press the button labelled ``label`` (exactly, else containing it) on the last message."""
+    message = tg.last_message(chat_id)
+    if message is None:
+        raise LookupError("the bot has not written in this chat")
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    buttons = [b for row in rows for b in row]
+    wanted = label.lower()
+    button = next((b for b in buttons if b["text"].lower() == wanted), None) or next(
+        (b for b in buttons if wanted in b["text"].lower()), None
+    )
+    if button is None:
+        raise LookupError(f"no button like {label!r}")
+    tg.push_callback(chat_id, button["callback_data"], message_id=message["message_id"])
+
+
+@dataclass
+class Outcome:
+    turns: int = 0
+    completed: bool = False
+    error: str = ""
+
+
+async def converse(tg: Any, chat_id: int) -> Outcome:
+    """One enquirer: each turn, act, then wait for the bot's answer (like a person)."""
+    outcome = Outcome()
+    try:
+        for action, arg in SCRIPT:
+            answered = tg.expect(chat_id, "edit" if action == "tick" else "send")
+            if action == "say" and arg.startswith("/"):
+                tg.push_command(chat_id, arg)
+            elif action == "say":
+                tg.push_message(chat_id, arg)
+            else:
+                press(tg, chat_id, arg)
+            await asyncio.wait_for(answered, TURN_TIMEOUT)
+            outcome.turns += 1
+        last = tg.last_message(chat_id) or {}
+        outcome.completed = DONE_MARK in last.get("text", "")
+        if not outcome.completed:
+            outcome.error = "the last reply was not a confirmation"
+    except (TimeoutError, LookupError) as error:
+        outcome.error = f"turn {outcome.turns + 1}: {type(error).__name__} {error}".strip()
+    return outcome
+
+
+@dataclass
+class Phase:
+    wall_s: float
+    driver_cpu_s: float
+    outcomes: list[Outcome]
+
+    @property
+    def completed(self) -> int:
+        return sum(o.completed for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return len(self.outcomes) - self.completed
+
+
+async def run_phase(tg: Any, first_chat: int, count: int, *, concurrent: bool = True) -> Phase:
+    cpu, start = time.process_time(), time.perf_counter()
+    if concurrent:
+        outcomes = list(await asyncio.gather(*(converse(tg, first_chat + i) for i in range(count))))
+    else:
+        outcomes = [await converse(tg, first_chat + i) for i in range(count)]
+    return Phase(time.perf_counter() - start, time.process_time() - cpu, outcomes)
+
+
+class ServiceProcess:
+    """The service in a child process, spoken to in JSON lines over its stdin/stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, kind: str, database_url: str, base_url: str) -> ServiceProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.telegram_turns",
+            "--serve",
+            kind,
+            "--database-url",
+            database_url,
+            "--base-url",
+            base_url,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            limit=1 << 24,
+        )
+        service = cls(proc)
+        ready = await asyncio.wait_for(service.read(), 60)
+        if ready.get("event") != "ready":
+            raise RuntimeError(f"service did not start: {ready}")
+        return service
+
+    async def read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            code = await self.proc.wait()
+            raise RuntimeError(f"the service process exited (code {code}); see its log above")
+        return dict(json.loads(line))
+
+    async def send(self, command: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(command) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def mark(self, profile: str | None = None) -> dict[str, Any]:
+        await self.send({"cmd": "mark", "profile": profile})
+        return await asyncio.wait_for(self.read(), 60)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.send({"cmd": "stop"})
+            await asyncio.wait_for(self.proc.wait(), 15)
+
+    async def kill(self) -> None:
+        """Make sure the child is gone (it is ours: end it by its own handle)."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+
+
+@dataclass
+class Figures:
+    name: str
+    enquirers: int
+    updates: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    latency_ms: list[float] = field(default_factory=list)
+    solo_ms: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    driver_cpu_s: float = 0.0
+    maxrss_kb: int = 0
+    rss_first_kb: int = 0
+    rss_second_kb: int = 0
+    objects_first: int = 0
+    objects_second: int = 0
+    chat_data: int = 0
+    profile: str | None = None
+    failure: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.wall_s if self.wall_s else 0.0
+
+
+async def run_scenario(
+    name: str, kind: str, database_url: str, enquirers: int, solo: int, profile: str | None
+) -> Figures:
+    figures = Figures(name, enquirers, profile=profile)
+    async with _fake_class()() as tg:
+        service = await ServiceProcess.start(kind, database_url, tg.base_url)
+        try:
+            await run_phase(tg, 1_000_000, min(enquirers, 20))  # warm-up, not counted
+            await service.mark("start" if profile else None)
+            phases = []
+            for number in (2, 3):
+                phase = await run_phase(tg, number * 1_000_000, enquirers)
+                mark = await service.mark(profile if profile and number == 3 else None)
+                phases.append((phase, mark))
+            solo_phase = await run_phase(tg, 4_000_000, solo, concurrent=False)
+            solo_mark = await service.mark()
+            await service.stop()
+        finally:
+            await service.kill()
+    (first, first_mark), (second, second_mark) = phases
+    figures.updates = first_mark["updates"] + second_mark["updates"]
+    figures.wall_s = first.wall_s + second.wall_s
+    figures.completed = first.completed + second.completed
+    figures.failed = first.failed + second.failed + solo_phase.failed
+    figures.errors = sorted(
+        {o.error for p in (first, second, solo_phase) for o in p.outcomes if o.error}
+    )
+    figures.latency_ms = first_mark["latency_ms"] + second_mark["latency_ms"]
+    figures.solo_ms = solo_mark["latency_ms"]
+    figures.cpu_s = first_mark["cpu_s"] + second_mark["cpu_s"]
+    figures.driver_cpu_s = first.driver_cpu_s + second.driver_cpu_s
+    figures.maxrss_kb = solo_mark["maxrss_kb"]
+    figures.rss_first_kb, figures.rss_second_kb = first_mark["rss_kb"], second_mark["rss_kb"]
+    figures.objects_first, figures.objects_second = first_mark["objects"], second_mark["objects"]
+    figures.chat_data = second_mark["chat_data"]
+    return figures
+
+
+# -----------------------------------------------------------------------------------------
+# Report
+# -----------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100); NaN when there is nothing to rank."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
+def memory_grew(f: Figures) -> bool:
+    return f.rss_second_kb - f.rss_first_kb > MEMORY_SLACK_KB
+
+
+def rows_for(f: Figures) -> list[tuple[str, str, str]]:
+    """(figure, value, target) rows for one scenario."""
+    mb = 1024
+    load = [percentile(f.latency_ms, q) for q in (50, 95, 99)]
+    solo = [percentile(f.solo_ms, q) for q in (50, 95, 99)]
+    delta = f.rss_second_kb - f.rss_first_kb
+    per_update = f.cpu_s / f.updates * 1000 if f.updates else float("nan")
+    return [
+        ("conversations completed", f"{f.completed} ({f.failed} failed)", ""),
+        ("updates processed", f"{f.updates}", ""),
+        ("wall time", f"{f.wall_s:.1f} s", ""),
+        (
+            "throughput",
+            f"{f.rate:.0f} updates/s",
+            f"≥ {TARGET_UPDATES_PER_S:.0f}  {mark(f.rate >= TARGET_UPDATES_PER_S)}",
+        ),
+        (
+            f"latency p50, {f.enquirers} at once",
+            f"{load[0]:.1f} ms",
+            f"≤ {TARGET_P50_MS:g} ms  {mark(load[0] <= TARGET_P50_MS)}",
+        ),
+        (f"latency p95, {f.enquirers} at once", f"{load[1]:.1f} ms", ""),
+        (
+            f"latency p99, {f.enquirers} at once",
+            f"{load[2]:.1f} ms",
+            f"≤ {TARGET_P99_MS:g} ms  {mark(load[2] <= TARGET_P99_MS)}",
+        ),
+        (
+            "latency p50, one at a time",
+            f"{solo[0]:.2f} ms",
+            f"≤ {TARGET_P50_MS:g} ms  {mark(solo[0] <= TARGET_P50_MS)}",
+        ),
+        ("latency p95, one at a time", f"{solo[1]:.2f} ms", ""),
+        (
+            "latency p99, one at a time",
+            f"{solo[2]:.2f} ms",
+            f"≤ {TARGET_P99_MS:g} ms  {mark(solo[2] <= TARGET_P99_MS)}",
+        ),
+        ("service CPU per update", f"{per_update:.2f} ms", ""),
+        ("service CPU use", f"{f.cpu_s / f.wall_s:.0%} of a core" if f.wall_s else "-", ""),
+        (
+            "driver+fake CPU use",
+            f"{f.driver_cpu_s / f.wall_s:.0%} of a core" if f.wall_s else "-",
+            "",
+        ),
+        ("peak RSS (ru_maxrss)", f"{f.maxrss_kb / mb:.1f} MB", ""),
+        (f"RSS after {f.enquirers} conversations", f"{f.rss_first_kb / mb:.1f} MB", ""),
+        (f"RSS after another {f.enquirers}", f"{f.rss_second_kb / mb:.1f} MB", ""),
+        (
+            "RSS delta (second batch)",
+            f"{delta / mb:+.2f} MB ({delta * 1024 / max(f.enquirers, 1) / 1000:+.1f} kB/chat)",
+            f"no growth  {mark(not memory_grew(f))}",
+        ),
+        (
+            "Python objects delta",
+            f"{f.objects_second - f.objects_first:+d}",
+            "",
+        ),
+        ("PTB chat_data entries kept", f"{f.chat_data}", ""),
+    ]
+
+
+def print_scenario(f: Figures) -> None:
+    print(f"\n== {f.name} ==")
+    if f.failure:
+        print(f"  not run: {f.failure}")
+        return
+    for label, value, target in rows_for(f):
+        print(f"  {label:<34} {value:<26} {('target ' + target) if target else ''}".rstrip())
+    for error in f.errors[:5]:
+        print(f"  ! {error}")
+    if f.profile:
+        print_profile(f.profile)
+
+
+def print_comparison(results: dict[str, Figures | None]) -> None:
+    columns = ["ours-sqlite", "ours-postgres", "baseline"]
+    table: dict[str, dict[str, str]] = {}
+    targets: dict[str, str] = {}
+    order: list[str] = []
+    for column in columns:
+        figures = results.get(column)
+        if figures is None or figures.failure:
+            continue
+        for label, value, target in rows_for(figures):
+            if label not in table:
+                order.append(label)
+                table[label] = {}
+            table[label][column] = value
+            targets[label] = target.rsplit(" ", 1)[0].strip() if target else ""
+    if not order:
+        return
+    print("\n== comparison ==")
+    widths = [34, 24, 24, 24]
+    header = ["figure", *columns]
+    print("  " + "".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "target")
+    for label in order:
+        cells = [table[label].get(c, "—") for c in columns]
+        line = "".join(v.ljust(w) for v, w in zip([label, *cells], widths, strict=True))
+        print(f"  {line}{targets[label]}".rstrip())
+
+
+def print_profile(path: str, top: int = 25) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(path, stream=out)
+    stats.strip_dirs().sort_stats("tottime").print_stats(top)
+    print(f"\n  cProfile of the service during the measured phases ({path}), by own time:")
+    print("\n".join("    " + line for line in out.getvalue().splitlines() if line.strip()))
+
+
+# -----------------------------------------------------------------------------------------
+# Entry point
+# -----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.telegram_turns",
+        description="Whole Telegram conversations through the service against a fake Bot API.",
+    )
+    parser.add_argument("--enquirers", type=int, default=200, help="concurrent enquirers")
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgres", "both"), default="sqlite", help="our store"
+    )
+    parser.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run a plain PTB ConversationHandler bot with in-memory state",
+    )
+    parser.add_argument(
+        "--solo", type=int, default=10, help="conversations run one at a time for latency"
+    )
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="wiped each run!")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="cProfile the service during the measured phases (slows it down) into DIR",
+    )
+    # The child process (internal).
+    parser.add_argument("--serve", choices=("ours", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+async def bench(args: argparse.Namespace) -> None:
+    import sqlalchemy
+    import telegram
+
+    from bot import logs
+
+    logs.configure("WARNING")
+    print("helpline-intake: Telegram turns benchmark")
+    print(
+        f"  {args.enquirers} enquirers at once × {len(SCRIPT)} turns, then another "
+        f"{args.enquirers} (memory), then {args.solo} one at a time (latency); warm-up first"
+    )
+    print(
+        "  fake Bot API (aiohttp, loopback) + enquirers in this process; service in a child "
+        "process, polling (poll_interval=0)"
+    )
+    print(
+        "  PTB rate limiter OFF (rate_limited=False): the fake is local; production keeps "
+        "AIORateLimiter at 30 messages/s"
+    )
+    print(
+        f"  Python {platform.python_version()}, python-telegram-bot {telegram.__version__}, "
+        f"SQLAlchemy {sqlalchemy.__version__}, {os.cpu_count()} CPUs"
+    )
+    scenarios: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
+        if args.database in ("sqlite", "both"):
+            scenarios.append(("ours-sqlite", "ours", f"sqlite+aiosqlite:///{tmp}/bench.db"))
+        if args.database in ("postgres", "both"):
+            scenarios.append(("ours-postgres", "ours", args.postgres_url))
+        if args.baseline:
+            scenarios.append(("baseline", "baseline", ""))
+        results: dict[str, Figures | None] = {}
+        for name, kind, url in scenarios:
+            profile = None
+            if args.profile:
+                Path(args.profile).mkdir(parents=True, exist_ok=True)
+                profile = str(Path(args.profile).resolve() / f"{name}.prof")
+            print(f"\nrunning {name} …", flush=True)
+            try:
+                figures = await run_scenario(
+                    name, kind, url, args.enquirers, args.solo, profile
+                )
+            except (RuntimeError, OSError, TimeoutError) as error:
+                figures = Figures(name, args.enquirers, failure=str(error) or repr(error))
+            results[name] = figures
+            print_scenario(figures)
+        print_comparison(results)
+        if args.profile:
+            print(f"\n(profiled run: figures are slower than usual; stats in {args.profile})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.serve:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
+        _protect_stdout()
+        asyncio.run(serve_child(args.serve, args.database_url or "", args.base_url))
+        return
+    try:
+        asyncio.run(bench(args))
+    except KeyboardInterrupt:
+        print("\ninterrupted; the service was stopped and temporary files removed")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Block Kit for the practitioner desk: the case card and the modals, as plain data.
+
+Everything the enquirer wrote is escaped (no stray mentions or links) and cut to
+Slack's limits with care; the full text is one click away in the details modal.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flows.copy import Copy
+from storage.models import Case
+
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 1900
+DESCRIPTION_ON_CARD = 1200
+HEADER_LIMIT = 150
+Block = dict[str, Any]
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping: user text can't ping a channel or fake a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cut(text: str, limit: int, tail: str = "…") -> str:
+    """Shorten at a word boundary, never past ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(tail)
+    space = text.rfind(" ", 0, room)
+    return text[: space if space > room // 2 else room].rstrip() + tail
+
+
+def _when(moment: datetime | None, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M") if moment else "-"
+
+
+def _yes_no(value: bool | None, copy: Copy) -> str:
+    return copy("card.unknown") if value is None else copy("card.yes" if value else "card.no")
+
+
+def _status(case: Case, copy: Copy, zone: ZoneInfo) -> str:
+    if case.status == "claimed":
+        since = case.claimed_at.astimezone(zone).strftime("%H:%M") if case.claimed_at else "?"
+        return copy("card.status_claimed", holder=case.claimed_by or "?", since=since)
+    if case.status == "resolved":
+        return copy(
+            "card.status_resolved", holder=case.claimed_by or "?", outcome=case.outcome or ""
+        )
+    return copy("card.status_new")
+
+
+def _button(copy: Copy, action: str, reference: str, style: str | None = None) -> Block:
+    button: Block = {
+        "type": "button",
+        "action_id": action,
+        "text": {"type": "plain_text", "text": copy(f"card.{action}")},
+        "value": reference,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def case_card(case: Case, copy: Copy, zone: ZoneInfo, now: datetime) -> tuple[list[Block], str]:
+    """The card's blocks and its notification text. Contact details never appear here."""
+    subject = escape(case.subject or copy("card.no_subject"))
+    urgency = copy("card.urgent") + " · " if case.urgent else ""
+    title = cut(
+        copy("card.title", urgency=urgency, reference=case.reference, subject=subject), HEADER_LIMIT
+    )
+    overdue = case.status != "resolved" and case.due_at is not None and case.due_at < now
+    platform = " / ".join(p for p in (case.platform_type, case.platform) if p) or "-"
+    fields = [
+        ("Categories", ", ".join(c.category for c in case.categories) or "-"),
+        ("Enquirer", case.enquirer_type or "-"),
+        ("Setting", case.setting or "-"),
+        ("Region", case.region or "-"),
+        ("Platform", platform),
+        ("Already reported", _yes_no(case.already_reported, copy)),
+        (
+            "Received",
+            copy(
+                "card.received",
+                when=_when(case.received_at, zone),
+                out_of_hours="" if case.in_hours in (None, True) else copy("card.out_of_hours"),
+            ),
+        ),
+        (
+            "Due",
+            copy("card.due", when=_when(case.due_at, zone))
+            + (copy("card.overdue") if overdue else ""),
+        ),
+    ]
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": cut(f"*{k}*\n{escape(v)}", FIELD_LIMIT)}
+                for k, v in fields
+            ],
+        },
+    ]
+    if case.description:
+        text = escape(case.description)
+        if len(text) > DESCRIPTION_ON_CARD:
+            text = cut(text, DESCRIPTION_ON_CARD, "") + copy("card.truncated")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    if case.links:
+        links = "\n".join(escape(link) for link in case.links)
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut(links, SECTION_LIMIT)}}
+        )
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _status(case, copy, zone)}]}
+    )
+    blocks.append({"type": "actions", "block_id": "case_actions", "elements": _actions(case, copy)})
+    fallback = cut(copy("card.fallback", reference=case.reference, subject=case.subject or ""), 300)
+    return blocks, (copy("card.urgent") + " " if case.urgent else "") + fallback
+
+
+def _actions(case: Case, copy: Copy) -> list[Block]:
+    ref = case.reference
+    if case.status == "new":
+        return [
+            _button(copy, "claim", ref, "primary"),
+            _button(copy, "reply", ref),
+            _button(copy, "resolve", ref),
+            _button(copy, "details", ref),
+        ]
+    if case.status == "claimed":
+        return [
+            _button(copy, "reply", ref, "primary"),
+            _button(copy, "resolve", ref),
+            _button(copy, "release", ref),
+            _button(copy, "details", ref),
+        ]
+    return [_button(copy, "details", ref)]
+
+
+def _modal(
+    callback_id: str, title: str, blocks: list[Block], metadata: dict[str, str], **extra: Any
+) -> Block:
+    view: Block = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": cut(title, 24)},
+        "private_metadata": json.dumps(metadata),
+        "blocks": blocks,
+    }
+    view.update(extra)
+    return view
+
+
+def reply_modal(copy: Copy, reference: str, channel: str) -> Block:
+    blocks: list[Block] = [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": copy("card.reply_hint")}]},
+        {
+            "type": "input",
+            "block_id": "reply",
+            "label": {"type": "plain_text", "text": copy("card.reply_label")},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "text",
+                "multiline": True,
+                "max_length": 3000,
+            },
+        },
+    ]
+    return _modal(
+        "reply_modal",
+        copy("card.reply_title"),
+        blocks,
+        {"reference": reference, "channel": channel},
+        submit={"type": "plain_text", "text": copy("card.send")},
+        close={"type": "plain_text", "text": copy("card.cancel")},
+    )
+
+
+def resolve_modal(
+    copy: Copy, reference: str, channel: str, outcomes: list[tuple[str, str]]
+) -> Block:
+    options = [
+        {"text": {"type": "plain_text", "text": cut(label, 75)}, "value": oid}
+        for oid, label in outcomes
+    ]
+    blocks: list[Block] = [
+        {
+            "type": "input",
+            "block_id": "outcome",
+            "label": {"type": "plain_text", "text": copy("card.outcome_label")},
+            "element": {"type": "static_select", "action_id": "value", "options": options},
+        },
+        {
+            "type": "input",
+            "block_id": "note",
+            "optional": True,
+            "label": {"type": "plain_text", "text": copy("card.note_label")},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "text",
+                "multiline": True,
+                "max_length": 2000,
+            },
+        },
+    ]
+    return _modal(
+        "resolve_modal",
+        copy("card.resolve_title"),
+        blocks,
+        {"reference": reference, "channel": channel},
+        submit={"type": "plain_text", "text": copy("card.done")},
+        close={"type": "plain_text", "text": copy("card.cancel")},
+    )
+
+
+def details_modal(copy: Copy, case: Case, contact: str | None) -> Block:
+    """Full description (in as many sections as needed), links and, for the holder, contact."""
+    text = escape(case.description or "-")
+    chunks = [text[i : i + SECTION_LIMIT] for i in range(0, len(text), SECTION_LIMIT)][:90]
+    blocks: list[Block] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": cut(f"{case.reference}: {case.subject or ''}", HEADER_LIMIT),
+            },
+        },
+        *({"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks),
+    ]
+    if case.links:
+        links = cut("\n".join(escape(link) for link in case.links), SECTION_LIMIT)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": links}})
+    if contact:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(contact)}]}
+        )
+    return _modal(
+        "details_modal", copy("card.details_title"), blocks, {"reference": case.reference}
+    )
