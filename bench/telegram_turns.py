@@ -654,13 +654,7 @@ def build_baseline(token: str, base_url: str, processor: Any) -> Any:
         fallbacks=[CommandHandler("start", start)],
         allow_reentry=True,
     )
-    app = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(base_url)
-        .concurrent_updates(processor)
-        .build()
-    )
+    app = ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(processor).build()
     app.add_handler(conversation)
     return app
 
@@ -1117,9 +1111,7 @@ async def bench(args: argparse.Namespace) -> None:
                 profile = str(Path(args.profile).resolve() / f"{name}.prof")
             print(f"\nrunning {name} …", flush=True)
             try:
-                figures = await run_scenario(
-                    name, kind, url, args.enquirers, args.solo, profile
-                )
+                figures = await run_scenario(name, kind, url, args.enquirers, args.solo, profile)
             except (RuntimeError, OSError, TimeoutError) as error:
                 figures = Figures(name, args.enquirers, failure=str(error) or repr(error))
             results[name] = figures

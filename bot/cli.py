@@ -16,6 +16,7 @@ from bot.settings import Settings
 from bot.terminal import run_chat
 from storage import cases as case_store
 from storage import db
+from storage import desk as desk_store
 
 Handler = Callable[[Core, argparse.Namespace], Awaitable[int]]
 
@@ -54,6 +55,10 @@ async def _cases_show(core: Core, args: argparse.Namespace) -> int:
             print(f"No case with reference {args.reference}.", file=sys.stderr)
             return 1
         data = case_store.case_to_dict(case, await case_store.transcript(session, case.id))
+        data["actions"] = [
+            {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "detail": e.detail}
+            for e in await desk_store.events(session, case.id)
+        ]
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
@@ -64,11 +69,17 @@ async def _cases_show(core: Core, args: argparse.Namespace) -> int:
 def _format_case(data: dict[str, Any]) -> str:
     lines = []
     for key, value in data.items():
-        if key == "transcript":
+        if key in ("transcript", "actions"):
             continue
         if isinstance(value, list):
             value = ", ".join(value) or "-"
         lines.append(f"{key:>17}: {value if value not in (None, '') else '-'}")
+    actions = data.get("actions") or []
+    if actions:
+        lines.append("\nActions:")
+        lines += [
+            f"  [{a['at'][:16]}] {a['actor']}: {a['action']} {a['detail'] or ''}" for a in actions
+        ]
     turns = data.get("transcript") or []
     if turns:
         lines.append("\nTranscript:")
@@ -80,6 +91,21 @@ def _format_case(data: dict[str, Any]) -> str:
             )
             lines.append(f"  [{turn['at'][11:19]}] {turn['sender']}: {text}")
     return "\n".join(lines)
+
+
+async def _desk(core: Core, args: argparse.Namespace) -> int:
+    """claim / release / reply / resolve: the same desk service Slack uses."""
+    actions = {
+        "claim": lambda: core.desk.claim(args.reference, args.actor),
+        "release": lambda: core.desk.release(args.reference, args.actor),
+        "reply": lambda: core.desk.reply(args.reference, args.actor, " ".join(args.text)),
+        "resolve": lambda: core.desk.resolve(args.reference, args.actor, args.outcome, args.note),
+    }
+    result = await actions[args.cases_command]()
+    print(result.message, file=sys.stdout if result.ok else sys.stderr)
+    if result.ok and args.cases_command == "claim":
+        print(await core.desk.contact_details(args.reference))
+    return 0 if result.ok else 1
 
 
 async def _db_upgrade(core: Core, args: argparse.Namespace) -> int:
@@ -137,6 +163,23 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("reference")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_cases_show)
+
+    outcomes = "referred, advice, signposted, escalated, nfa"
+    for name, help_text in (
+        ("claim", "take a case (exactly one practitioner can hold it)"),
+        ("release", "put a case you hold back in the queue"),
+        ("reply", "send a message to the enquirer's chat"),
+        ("resolve", f"close a case with an outcome ({outcomes})"),
+    ):
+        action = cases_sub.add_parser(name, help=help_text)
+        action.add_argument("reference")
+        if name == "reply":
+            action.add_argument("text", nargs="+", help="the message")
+        if name == "resolve":
+            action.add_argument("--outcome", required=True, help=outcomes)
+            action.add_argument("--note", help="internal note kept with the outcome")
+        action.add_argument("--as", dest="actor", required=True, metavar="NAME", help="who you are")
+        action.set_defaults(handler=_desk)
 
     database = sub.add_parser("db", help="database maintenance")
     db_sub = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -68,7 +68,7 @@ class OutboxWorker:
         max_attempts: int = 50,
     ) -> None:
         self._sessions = sessions
-        self._senders = dict(senders)
+        self._senders = senders  # read on every pass: senders may be added before run()
         self._clock = clock
         self._poll = poll_interval
         self._base = backoff_base

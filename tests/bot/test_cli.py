@@ -106,3 +106,36 @@ def test_cli_works_on_postgresql(workdir: Path) -> None:
     assert result.returncode == 0, result.stderr
     listed = json.loads(helpline("cases", "list", "--json", cwd=workdir, env=env).stdout)
     assert len(listed) == 1
+
+
+def test_cli_desk_claim_reply_resolve_go_through_the_desk(workdir: Path) -> None:
+    lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"
+    out = helpline("chat", "--json", cwd=workdir, stdin=lines).stdout
+    reference = next(json.loads(line) for line in out.splitlines() if '"case"' in line)["case"][
+        "reference"
+    ]
+
+    claimed = helpline("cases", "claim", reference, "--as", "Sam", cwd=workdir)
+    assert claimed.returncode == 0, claimed.stderr
+    assert "dsl@school.example.org.uk" in claimed.stdout  # the holder sees how to reach them
+    other = helpline("cases", "claim", reference, "--as", "Kim", cwd=workdir)
+    assert other.returncode == 1 and "already claimed by Sam" in other.stderr
+    replied = helpline(
+        "cases", "reply", reference, "We", "are", "on", "it", "--as", "Sam", cwd=workdir
+    )
+    assert replied.returncode == 0, replied.stderr
+    bad = helpline(
+        "cases", "resolve", reference, "--outcome", "bananas", "--as", "Sam", cwd=workdir
+    )
+    assert bad.returncode == 1 and "Unknown outcome" in bad.stderr
+    done = helpline(
+        "cases", "resolve", reference, "--outcome", "advice", "--as", "Sam", cwd=workdir
+    )
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(helpline("cases", "show", reference, "--json", cwd=workdir).stdout)
+    assert shown["status"] == "resolved" and shown["outcome"] == "Advice given"
+    assert [(a["actor"], a["action"]) for a in shown["actions"]] == [
+        ("Sam", "claim"),
+        ("Sam", "reply"),
+        ("Sam", "resolve"),
+    ]

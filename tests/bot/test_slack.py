@@ -1,0 +1,267 @@
+"""The Slack desk end to end: real Bolt and slack_sdk against the fake Slack Web API,
+with enquirers on the fake Telegram server, and signed requests to /slack/events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bot.settings import Settings
+from storage import db
+from storage.models import Case, CaseEvent
+from tests.bot.telegram_harness import complete_enquiry, running, say, settings_for
+from tests.fakes.slack_api import (
+    FakeSlack,
+    block_action_body,
+    event_body,
+    post_signed,
+    view_submission_body,
+)
+from tests.fakes.telegram_api import FakeTelegram
+
+SECRET = "slack-signing-secret"
+DESK = "C0DESK"
+ENQUIRER = 31337
+
+
+@dataclass
+class Desk:
+    tg: FakeTelegram
+    slack: FakeSlack
+    settings: Settings
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.http_port}/slack/events"
+
+    def cards(self) -> list[dict]:
+        return self.slack.messages(DESK)
+
+    async def press(self, action: str, reference: str, user: str = "U1", name: str = "sam") -> int:
+        card = next(c for c in self.cards() if reference in json.dumps(c.get("blocks")))
+        body = block_action_body(
+            action, reference, user_id=user, user_name=name, channel_id=DESK, message_ts=card["ts"]
+        )
+        return (await post_signed(self.events_url, body, SECRET)).status
+
+    async def submit(self, callback: str, values: dict, reference: str, user: str = "U1") -> int:
+        meta = json.dumps({"reference": reference, "channel": DESK})
+        body = view_submission_body(callback, values, meta, user_id=user, user_name="sam")
+        return (await post_signed(self.events_url, body, SECRET)).status
+
+    async def case(self) -> Case:
+        engine = db.create_engine(self.settings.database_url)
+        async with db.session_factory(engine)() as session:
+            case = (await session.execute(select(Case))).scalars().one()
+        await engine.dispose()
+        return case
+
+    async def events(self) -> list[tuple[str, str]]:
+        engine = db.create_engine(self.settings.database_url)
+        async with db.session_factory(engine)() as session:
+            rows = (await session.execute(select(CaseEvent).order_by(CaseEvent.id))).scalars().all()
+        await engine.dispose()
+        return [(e.actor, e.action) for e in rows]
+
+
+@asynccontextmanager
+async def desk(database_url: str) -> AsyncIterator[Desk]:
+    async with FakeTelegram() as tg, FakeSlack() as slack:
+        settings = settings_for(
+            tg,
+            database_url,
+            slack_bot_token=slack.token,
+            slack_signing_secret=SECRET,
+            slack_channel_id=DESK,
+            slack_api_url=slack.base_url,
+            outbox_poll_seconds=0.05,
+            outbox_backoff_seconds=0.05,
+        )
+        async with running(settings, tg):
+            yield Desk(tg, slack, settings)
+
+
+async def submitted_case(d: Desk) -> str:
+    texts = await complete_enquiry(d.tg, ENQUIRER)
+    reference = next(t for t in texts if "reference is" in t).split("reference is ")[1][:9]
+    await d.slack.wait_for(lambda s: any(reference in json.dumps(c) for c in s.messages(DESK)))
+    return reference
+
+
+async def test_slack_case_from_telegram_is_claimed_replied_to_and_resolved(
+    database_url: str,
+) -> None:
+    async with desk(database_url) as d:
+        reference = await submitted_case(d)
+        (card,) = d.cards()
+        blob = json.dumps(card["blocks"])
+        assert "Someone set up an account pretending to be the school." in blob
+        assert "TikTok" in blob and "Claim" in blob
+
+        assert await d.press("claim", reference) == 200
+        await d.slack.wait_for(lambda s: any("Contact details" in e["text"] for e in s.ephemerals))
+        await d.slack.wait_for(lambda s: "Claimed by <@U1>" in json.dumps(s.messages(DESK)[0]))
+        await d.tg.wait_for_text(ENQUIRER, "picked up your enquiry")
+
+        assert await d.press("reply", reference) == 200
+        await d.slack.wait_for(lambda s: s.last_view is not None)
+        assert d.slack.last_view["callback_id"] == "reply_modal"
+        values = {"reply": {"text": {"type": "plain_text_input", "value": "Please send the link."}}}
+        assert await d.submit("reply_modal", values, reference) == 200
+        await d.tg.wait_for_text(ENQUIRER, "Please send the link.")
+        await d.slack.wait_for(
+            lambda s: any(
+                "Sent to the enquirer" in m.get("text", "") for m in s.thread(DESK, card["ts"])
+            )
+        )
+
+        await say(d.tg, ENQUIRER, "Here it is: https://tiktok.com/@other")
+        await d.slack.wait_for(
+            lambda s: any(
+                "The enquirer wrote" in m.get("text", "") for m in s.thread(DESK, card["ts"])
+            )
+        )
+
+        outcome = {
+            "outcome": {
+                "value": {"type": "static_select", "selected_option": {"value": "referred"}}
+            },
+            "note": {"text": {"type": "plain_text_input", "value": "Reported via TikTok contact."}},
+        }
+        assert await d.submit("resolve_modal", outcome, reference) == 200
+        await d.tg.wait_for_text(ENQUIRER, "has now been closed")
+        await d.slack.wait_for(lambda s: "Resolved by <@U1>" in json.dumps(s.messages(DESK)[0]))
+        case = await d.case()
+        assert case.status == "resolved"
+        assert case.outcome == "Referred to platform for takedown"
+        assert case.referred_to_platform is True
+        assert [a for _, a in await d.events()] == ["claim", "reply", "resolve"]
+        assert len(d.cards()) == 1, "updates edit the card, never post a second one"
+
+
+async def test_slack_card_never_shows_contact_details(database_url: str) -> None:
+    async with desk(database_url) as d:
+        await say(d.tg, ENQUIRER, "/start")
+        for text in (
+            "police",
+            "not a school",
+            "london",
+            "a website",
+            "cyberbullying",
+            "Abuse site",
+            "Details here.",
+            "done",
+            "no links",
+            "no",
+            "no",
+            "email",
+            "officer@police.example.uk",
+            "PC Jo Bloggs",
+        ):
+            await say(d.tg, ENQUIRER, text)
+        await say(d.tg, ENQUIRER, "send")
+        await d.slack.wait_for(lambda s: s.messages(DESK))
+        blob = json.dumps(d.cards())
+        assert "officer@police.example.uk" not in blob and "Jo Bloggs" not in blob
+
+
+async def test_slack_second_claimer_is_told_who_holds_it(database_url: str) -> None:
+    async with desk(database_url) as d:
+        reference = await submitted_case(d)
+        await d.press("claim", reference, user="U1")
+        await d.press("claim", reference, user="U2", name="kim")
+        await d.slack.wait_for(
+            lambda s: any("already claimed by <@U1>" in e["text"] for e in s.ephemerals)
+        )
+        await d.press("resolve", reference, user="U2", name="kim")
+        await d.slack.wait_for(
+            lambda s: any("only they can do that" in e["text"] for e in s.ephemerals)
+        )
+        assert (await d.case()).claimed_by == "<@U1>"
+
+
+async def test_slack_release_puts_the_case_back(database_url: str) -> None:
+    async with desk(database_url) as d:
+        reference = await submitted_case(d)
+        await d.press("claim", reference)
+        await d.slack.wait_for(lambda s: "Claimed by" in json.dumps(s.messages(DESK)[0]))
+        await d.press("release", reference)
+        await d.slack.wait_for(lambda s: "Waiting to be claimed" in json.dumps(s.messages(DESK)[0]))
+        assert (await d.case()).claimed_by is None
+
+
+async def test_slack_forged_or_stale_signatures_are_refused(database_url: str) -> None:
+    async with desk(database_url) as d:
+        reference = await submitted_case(d)
+        body = block_action_body(
+            "claim", reference, user_id="U9", user_name="x", channel_id=DESK, message_ts="1"
+        )
+        assert (await post_signed(d.events_url, body, "wrong-secret")).status == 401
+        old = int(asyncio.get_running_loop().time()) - 3600
+        assert (await post_signed(d.events_url, body, SECRET, timestamp=old)).status == 401
+        await asyncio.sleep(0.3)
+        assert (await d.case()).claimed_by is None
+        assert await d.events() == []
+
+
+async def test_slack_event_retry_is_acted_on_once(database_url: str) -> None:
+    async with desk(database_url) as d:
+        await submitted_case(d)
+        card_ts = d.cards()[0]["ts"]
+        event = {
+            "type": "message",
+            "user": "U1",
+            "text": "Internal note: called the school.",
+            "channel": DESK,
+            "ts": "1800000000.000001",
+            "thread_ts": card_ts,
+        }
+        body = event_body(event, event_id="Ev123")
+        assert (await post_signed(d.events_url, body, SECRET)).status == 200
+        assert (await post_signed(d.events_url, body, SECRET, retry_num=1)).status == 200
+        await asyncio.sleep(0.5)
+        assert await d.events() == [("<@U1>", "note")]
+        # Internal notes never reach the enquirer.
+        assert not any("Internal note" in t for t in d.tg.sent_texts(ENQUIRER))
+
+
+async def test_slack_outage_delays_cards_but_loses_none_and_keeps_order(database_url: str) -> None:
+    async with desk(database_url) as d:
+        d.slack.go_down()
+        references = []
+        for chat in (101, 102, 103):
+            texts = await complete_enquiry(d.tg, chat)
+            references.append(
+                next(t for t in texts if "reference is" in t).split("reference is ")[1][:9]
+            )
+        await asyncio.sleep(0.5)
+        assert d.slack.messages(DESK) == []
+        assert d.slack.refused, "the worker kept trying while Slack was down"
+        d.slack.come_back()
+        await d.slack.wait_for(lambda s: len(s.messages(DESK)) == 3, timeout=15)
+        await asyncio.sleep(0.3)
+        posted = [
+            next(r for r in references if r in json.dumps(m["blocks"]))
+            for m in d.slack.messages(DESK)
+        ]
+        assert posted == references
+
+
+async def test_slack_429_retry_after_is_honoured(database_url: str) -> None:
+    async with desk(database_url) as d:
+        d.slack.fail_next("chat.postMessage", status=429, retry_after=1)
+        await submitted_case(d)
+        statuses = [c.status for c in d.slack.calls_of("chat.postMessage")]
+        assert statuses[0] == 429 and len(d.cards()) == 1
+
+
+async def test_slack_server_errors_are_retried(database_url: str) -> None:
+    async with desk(database_url) as d:
+        d.slack.fail_next("chat.postMessage", status=500, times=2)
+        await submitted_case(d)
+        assert len(d.cards()) == 1
