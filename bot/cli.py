@@ -108,6 +108,17 @@ async def _desk(core: Core, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+async def _db_purge(core: Core, args: argparse.Namespace) -> int:
+    from bot.housekeeping import purge_expired
+
+    purged = await purge_expired(core)
+    print(
+        f"Erased personal data from {purged.cases} case(s) and {purged.conversations} idle "
+        f"conversation(s) older than {core.settings.retention_days} days."
+    )
+    return 0
+
+
 async def _db_upgrade(core: Core, args: argparse.Namespace) -> int:
     print(f"Database schema is at revision {await db.current_revision(core.engine)}.")
     return 0
@@ -183,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     database = sub.add_parser("db", help="database maintenance")
     db_sub = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser(
+        "purge", help="erase personal data older than HELPLINE_RETENTION_DAYS (also runs hourly)"
+    ).set_defaults(handler=_db_purge)
     db_sub.add_parser("upgrade", help="bring the schema up to date").set_defaults(
         handler=_db_upgrade
     )

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from telegram import Update
 
 from bot.delivery import ChatSender, EnquirerDelivery
+from bot.housekeeping import run_housekeeping
 from bot.http import build_http_app, health_route, http_server, telegram_webhook_route
 from bot.intake import Clock, utcnow
 from bot.outbox import OutboxWorker, Sender
@@ -160,7 +161,11 @@ async def serve(
             senders[outbox_store.SLACK_THREAD] = cards.send_thread
             await stack.enter_async_context(slack_connected(settings, app, routes))
         server = http_server(build_http_app(routes), settings.http_host, settings.http_port)
-        tasks = [asyncio.create_task(server.serve()), asyncio.create_task(worker.run(stop))]
+        tasks = [
+            asyncio.create_task(server.serve()),
+            asyncio.create_task(worker.run(stop)),
+            asyncio.create_task(run_housekeeping(core, stop)),
+        ]
         log.info(
             "helpline service running (telegram %s, slack %s, http on %s:%d)",
             "webhook" if settings.telegram_webhook_url else "polling",

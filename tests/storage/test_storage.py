@@ -164,3 +164,40 @@ async def test_datetimes_come_back_aware_in_utc(sessions: async_sessionmaker[Asy
     async with sessions() as session:
         stored = (await session.execute(select(Case.received_at))).scalar_one()
     assert stored == london and stored.utcoffset() == timedelta(0)
+
+
+async def test_retention_erases_personal_data_but_keeps_the_figures(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from storage.retention import purge_before
+
+    async with sessions() as session, session.begin():
+        record = await convo_store.load_for_update(session, "telegram", "9", NOW)
+        old = case_store.create_case(
+            session, draft("HL-OLD999"), channel="telegram", conversation_id=record.id
+        )
+        case_store.create_case(
+            session, draft("HL-NEW999", received_at=NOW + timedelta(days=400)), channel="telegram"
+        )
+        await session.flush()
+        convo_store.add_turn(
+            session,
+            conversation_id=record.id,
+            case_id=old.id,
+            sender="enquirer",
+            text="secret",
+            at=NOW,
+        )
+    async with sessions() as session, session.begin():
+        purged = await purge_before(session, NOW + timedelta(days=30))
+    assert purged.cases == 1 and purged.conversations == 1
+    async with sessions() as session:
+        erased = await case_store.get_case(session, "HL-OLD999")
+        kept = await case_store.get_case(session, "HL-NEW999")
+        turns = (await session.execute(select(TranscriptEntry))).scalars().all()
+    assert erased is not None and kept is not None
+    assert erased.description is None and erased.contact_email is None and erased.subject is None
+    assert [c.category for c in erased.categories] == ["Online Reputation", "Cyberbullying"]
+    assert erased.enquirer_type == "Teacher"
+    assert kept.description == "Details"
+    assert turns == []
