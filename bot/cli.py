@@ -8,7 +8,9 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot import logs
 from bot.service import Core, open_core
@@ -28,7 +30,12 @@ async def _chat(core: Core, args: argparse.Namespace) -> int:
 
 async def _cases_list(core: Core, args: argparse.Namespace) -> int:
     async with core.sessions() as session:
-        found = await case_store.list_cases(session, status=args.status)
+        found = await case_store.list_cases(
+            session,
+            status=args.status,
+            overdue_at=core.clock() if args.overdue else None,
+            due_before=args.due_before,
+        )
         rows = [case_store.case_to_dict(c) for c in found]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -131,6 +138,42 @@ def _diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(text: str) -> datetime:
+    """An ISO date-time; without a zone it is read in the helpline's time zone."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(Settings().timezone))
+
+
+def _hours(args: argparse.Namespace) -> int:
+    """Is the helpline open, when does it next open, when would a case sent now be due."""
+    settings = Settings()
+    try:
+        calendar = settings.calendar()
+    except ValueError as error:
+        print(f"Working hours settings are not valid: {error}", file=sys.stderr)
+        return 2
+    at = args.at or datetime.now(calendar.zone)
+    at = at.astimezone(calendar.zone)
+    due = calendar.due_at(at, settings.response_target)
+    opens = calendar.next_open(at)
+    is_open = calendar.is_open(at)
+    if args.json:
+        print(
+            json.dumps({"open": is_open, "next_open": opens.isoformat(), "due_at": due.isoformat()})
+        )
+        return 0
+    state = "open" if is_open else "closed"
+    print(f"At {at:%a %d %b %Y %H:%M %Z} the helpline is {state}.")
+    if not is_open:
+        print(f"It next opens at {opens:%H:%M on %A %d %B %Y}.")
+    target = f"{settings.response_target_hours:g} working hours"
+    print(f"A case submitted now is due {calendar.describe_due(due)} ({target}).")
+    return 0
+
+
 HOW_TO_RUN = """helpline run needs these settings: {missing}.
 Set them in the environment or in a .env file, for example:
   TELEGRAM_BOT_TOKEN=123456:ABC...   (from @BotFather)
@@ -156,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    hours = sub.add_parser("hours", help="is the helpline open, and when is a new case due")
+    hours.add_argument("--at", type=_when, metavar="ISO-DATETIME", help="ask about another moment")
+    hours.add_argument("--json", action="store_true")
+    hours.set_defaults(offline=_hours)
+
     run = sub.add_parser("run", help="run the service: Telegram intake and the HTTP server")
     run.set_defaults(offline=_run_service)
 
@@ -169,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing = cases_sub.add_parser("list", help="list cases, newest first")
     listing.add_argument("--status", choices=["new", "claimed", "resolved", "signposted"])
     listing.add_argument("--json", action="store_true")
+    listing.add_argument("--overdue", action="store_true", help="open cases past their due time")
+    listing.add_argument(
+        "--due-before", type=_when, metavar="ISO-DATETIME", help="open cases due before this moment"
+    )
     listing.set_defaults(handler=_cases_list)
     show = cases_sub.add_parser("show", help="show one case with its transcript")
     show.add_argument("reference")

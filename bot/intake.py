@@ -192,9 +192,20 @@ class IntakeService:
                         due_at=timing.due_at,
                         in_hours=timing.open_now,
                     )
+                    created.remind_at = self._calendar.add_working_time(now, self._target / 2)
                     await session.flush()
                     await convo_store.attach_transcript(session, record.id, created.id)
                     outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=created.id)
+                    if created.urgent and not timing.open_now:
+                        alert = self._flow.copy(
+                            "timers.oncall_alert",
+                            reference=created.reference,
+                            subject=created.subject or "",
+                        )
+                        payload = {"text": alert, "target": "oncall"}
+                        outbox.enqueue(
+                            session, outbox.SLACK_POST, now=now, case_id=created.id, payload=payload
+                        )
                     log.info("case %s submitted via %s", created.reference, channel)
                 case Signposted(draft):
                     created = case_store.create_case(session, draft, channel=channel)

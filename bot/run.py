@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 from telegram import Update
@@ -33,6 +34,7 @@ from bot.service import Core, open_core
 from bot.settings import Settings
 from bot.slack import SlackCards, SlackDesk
 from bot.telegram import TelegramChannel, build_application, chat_sender
+from bot.timers import Timers
 from storage import db
 from storage import outbox as outbox_store
 
@@ -132,7 +134,11 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
     async with open_core(settings, clock=clock) as core, AsyncExitStack() as stack:
-        routes: list[BaseRoute] = [health_route(lambda: db.ping(core.engine))]
+        # The HTTP server is up before Telegram is told about the webhook; routes for
+        # the webhook and Slack are added to it as those channels start.
+        http_app = build_http_app([health_route(lambda: db.ping(core.engine))])
+        routes = http_app.router.routes
+        await stack.enter_async_context(http_serving(http_app, settings))
         senders: dict[str, Sender] = {}
         chats: dict[str, ChatSender] = {}
         worker = OutboxWorker(
@@ -156,15 +162,19 @@ async def serve(
                 copy=core.flow.copy,
                 zone=core.calendar.zone,
                 clock=core.clock,
+                oncall=settings.slack_oncall,
             )
             senders[outbox_store.SLACK_CARD] = cards.send_card
             senders[outbox_store.SLACK_THREAD] = cards.send_thread
+            senders[outbox_store.SLACK_POST] = cards.send_post
             await stack.enter_async_context(slack_connected(settings, app, routes))
-        server = http_server(build_http_app(routes), settings.http_host, settings.http_port)
+        timers = Timers(
+            sessions=core.sessions, calendar=core.calendar, copy=core.flow.copy, clock=core.clock
+        )
         tasks = [
-            asyncio.create_task(server.serve()),
             asyncio.create_task(worker.run(stop)),
             asyncio.create_task(run_housekeeping(core, stop)),
+            asyncio.create_task(timers.run(stop, settings.timer_seconds)),
         ]
         log.info(
             "helpline service running (telegram %s, slack %s, http on %s:%d)",
@@ -177,8 +187,26 @@ async def serve(
             await stop.wait()
         finally:
             log.info("shutting down")
-            server.should_exit = True
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@asynccontextmanager
+async def http_serving(app: Starlette, settings: Settings) -> AsyncIterator[None]:
+    """The HTTP server, listening before this returns and stopped on exit."""
+    server = http_server(app, settings.http_host, settings.http_port)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():  # e.g. the port is taken: say so instead of hanging
+            task.result()
+            raise RuntimeError(
+                f"HTTP server could not start on {settings.http_host}:{settings.http_port}"
+            )
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 @asynccontextmanager

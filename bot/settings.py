@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     )
     slack_channel_id: str | None = Field(None, validation_alias=_env("SLACK_CHANNEL_ID"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    slack_oncall: str | None = Field(None, validation_alias=_env("SLACK_ONCALL"))
+    timer_seconds: float = Field(30.0, gt=0, validation_alias=_env("HELPLINE_TIMER_SECONDS"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))

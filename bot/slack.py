@@ -240,9 +240,11 @@ class SlackCards:
         copy: Copy,
         zone: ZoneInfo,
         clock: Callable[[], datetime],
+        oncall: str | None = None,
     ) -> None:
         self.client = client
         self.channel_id = channel_id
+        self.oncall = oncall
         self.sessions = sessions
         self.copy = copy
         self.zone = zone
@@ -260,6 +262,10 @@ class SlackCards:
                     channel=case.slack_channel, ts=case.slack_ts, blocks=blocks, text=text
                 )
                 return Sent()
+            # In hours the duty team is pinged; out of hours the card arrives silently
+            # and waits for the morning digest.
+            if case.in_hours:
+                text = self.copy("timers.new_case_ping") + text
             response = await self.client.chat_postMessage(
                 channel=self.channel_id, blocks=blocks, text=text
             )
@@ -289,3 +295,29 @@ class SlackCards:
         except (TimeoutError, SlackApiError, aiohttp.ClientError, OSError) as error:
             return slack_failure(error)
         return Sent()
+
+    async def send_post(self, row: OutboxMessage) -> Result:
+        """A plain message to the desk channel, or to the on-call group or channel."""
+        payload = row.payload or {}
+        text = str(payload.get("text", ""))[:3900]
+        channel = self.channel_id
+        if payload.get("target") == "oncall":
+            if not self.oncall:
+                return Sent()  # no on-call set: the urgent card itself is the flag
+            if self.oncall.startswith("S"):
+                text = f"<!subteam^{self.oncall}> {text}"
+            else:
+                channel = self.oncall
+        try:
+            await self.client.chat_postMessage(channel=channel, text=text)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as error:
+            return slack_failure(error)
+        return Sent()
+
+
+def card_link(case: Case) -> str:
+    """A link to the case's card in Slack (or its bare reference before it is posted)."""
+    if not (case.slack_channel and case.slack_ts):
+        return case.reference
+    archive = f"https://slack.com/archives/{case.slack_channel}/p{case.slack_ts.replace('.', '')}"
+    return f"<{archive}|{case.reference}>"

@@ -22,6 +22,7 @@ from flows.conversation import FINAL_STEPS, CaseDraft, CaseStatus, Conversation,
 from flows.copy import Copy, default_copy
 from flows.matching import choices_for, match_one, normalise
 from flows.messages import Command, Inbound, InboundKind, Option, Reply
+from flows.playbooks import Playbooks, default_playbooks
 from flows.questions import (
     DONE,
     QUESTIONS,
@@ -225,6 +226,7 @@ def _enter_submitted(turn: Turn) -> None:
     if draft.urgent:
         text += "\n" + copy("outcome.urgent_note")
     turn.replies.append(Reply(text, (Option(NEW_ENQUIRY, copy("options.new_enquiry")),)))
+    turn.say(turn.flow.while_you_wait(turn.conversation))
     turn.conversation.reference = draft.reference
     turn.conversation.history.clear()
 
@@ -330,7 +332,9 @@ class IntakeFlow:
         taxonomy: Taxonomy | None = None,
         directory: Directory | None = None,
         copy: Copy | None = None,
+        playbooks: Playbooks | None = None,
     ) -> None:
+        self.playbooks: Playbooks = playbooks or default_playbooks()
         self.taxonomy: Taxonomy = taxonomy or default_taxonomy()
         self.directory: Directory = directory or default_directory()
         self.copy: Copy = copy or default_copy()
@@ -701,6 +705,14 @@ class IntakeFlow:
                 return steps
             steps.append(nxt)
             step = nxt
+
+    def while_you_wait(self, conv: Conversation) -> str:
+        """The platform's own reporting route for what the enquirer described."""
+        on_path = self.path(conv.answers)
+        platform = conv.answers.get(Step.PLATFORM) if Step.PLATFORM in on_path else None
+        categories = conv.answers.get(Step.CATEGORIES, []) if Step.CATEGORIES in on_path else []
+        playbook = self.playbooks.for_case(platform, [str(c) for c in categories])
+        return self.playbooks.render(playbook)
 
     def label(self, table: str, term_id: Any) -> str | None:
         term = self.taxonomy[table].get(str(term_id)) if term_id is not None else None

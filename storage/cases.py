@@ -83,12 +83,32 @@ async def latest_for_conversation(session: AsyncSession, conversation_id: int) -
 
 
 async def list_cases(
-    session: AsyncSession, *, status: str | None = None, limit: int | None = None
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    limit: int | None = None,
+    overdue_at: datetime | None = None,
+    due_before: datetime | None = None,
 ) -> Sequence[Case]:
-    """Cases newest first, optionally only those with ``status``."""
+    """Cases newest first, optionally only those with ``status``.
+
+    ``overdue_at`` keeps open cases whose due time had passed at that moment;
+    ``due_before`` keeps open cases due before that moment (both soonest due first).
+    """
     query = select(Case).options(selectinload(Case.categories)).order_by(Case.received_at.desc())
     if status:
         query = query.where(Case.status == status)
+    for moment in (overdue_at, due_before):
+        if moment is not None:
+            query = (
+                query.where(
+                    Case.status.in_(("new", "claimed")),
+                    Case.due_at.is_not(None),
+                    Case.due_at < moment,
+                )
+                .order_by(None)
+                .order_by(Case.due_at)
+            )
     if limit:
         query = query.limit(limit)
     return (await session.execute(query)).scalars().all()

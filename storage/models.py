@@ -85,6 +85,10 @@ class Case(Base):
     referred_to_platform: Mapped[bool | None] = mapped_column(Boolean)
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    remind_at: Mapped[datetime | None] = mapped_column(index=True)
+    reminded_at: Mapped[datetime | None] = mapped_column()
+    overdue_flagged_at: Mapped[datetime | None] = mapped_column()
+    digested_at: Mapped[datetime | None] = mapped_column()
 
     categories: Mapped[list[CaseCategory]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseCategory.position"

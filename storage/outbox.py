@@ -14,8 +14,14 @@ from storage.models import OutboxMessage
 # Kinds of hand-off. Streams are sent strictly in order within themselves.
 SLACK_CARD = "slack.card"
 SLACK_THREAD = "slack.thread"
+SLACK_POST = "slack.post"
 ENQUIRER_MESSAGE = "enquirer.message"
-STREAMS = {SLACK_CARD: "slack", SLACK_THREAD: "slack", ENQUIRER_MESSAGE: "enquirer"}
+STREAMS = {
+    SLACK_CARD: "slack",
+    SLACK_THREAD: "slack",
+    SLACK_POST: "slack",
+    ENQUIRER_MESSAGE: "enquirer",
+}
 
 
 def enqueue(

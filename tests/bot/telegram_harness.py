@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from bot.run import serve
@@ -33,10 +34,12 @@ def settings_for(tg: FakeTelegram, database_url: str, **changes: Any) -> Setting
 
 
 @asynccontextmanager
-async def running(settings: Settings, tg: FakeTelegram) -> AsyncIterator[Settings]:
+async def running(
+    settings: Settings, tg: FakeTelegram, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[Settings]:
     """The service running in this event loop until the block ends."""
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop))
+    task = asyncio.create_task(serve(settings, stop=stop, **({"clock": clock} if clock else {})))
     started = "setWebhook" if settings.telegram_webhook_url else "getUpdates"
     try:
         await tg.wait_for(lambda t: bool(t.calls_of(started)) or task.done(), timeout=10)
@@ -56,10 +59,11 @@ def buttons(tg: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
 
 
 def press(tg: FakeTelegram, chat_id: int, label: str) -> int:
-    """Press the button whose text contains ``label`` on the bot's latest message."""
-    for button in buttons(tg, chat_id):
-        if label.lower() in button["text"].lower():
-            return tg.push_callback(chat_id, button["callback_data"])
+    """Press the button labelled ``label`` (or, failing that, containing it) on the latest message."""
+    found = buttons(tg, chat_id)
+    exact = [b for b in found if b["text"].lower() == label.lower()]
+    for button in exact or [b for b in found if label.lower() in b["text"].lower()]:
+        return tg.push_callback(chat_id, button["callback_data"])
     raise AssertionError(f"no button like {label!r}: {[b['text'] for b in buttons(tg, chat_id)]}")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -70,7 +72,9 @@ class Desk:
 
 
 @asynccontextmanager
-async def desk(database_url: str) -> AsyncIterator[Desk]:
+async def desk(
+    database_url: str, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[Desk]:
     async with FakeTelegram() as tg, FakeSlack() as slack:
         settings = settings_for(
             tg,
@@ -81,8 +85,10 @@ async def desk(database_url: str) -> AsyncIterator[Desk]:
             slack_api_url=slack.base_url,
             outbox_poll_seconds=0.05,
             outbox_backoff_seconds=0.05,
+            timer_seconds=0.05,
+            slack_oncall="S0ONCALL",
         )
-        async with running(settings, tg):
+        async with running(settings, tg, clock):
             yield Desk(tg, slack, settings)
 
 
@@ -265,3 +271,67 @@ async def test_slack_server_errors_are_retried(database_url: str) -> None:
         d.slack.fail_next("chat.postMessage", status=500, times=2)
         await submitted_case(d)
         assert len(d.cards()) == 1
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+async def test_slack_out_of_hours_cards_are_silent_and_the_morning_digest_lists_them(
+    database_url: str,
+) -> None:
+    london = ZoneInfo("Europe/London")
+    clock = Clock(datetime(2026, 11, 28, 21, 0, tzinfo=london))  # Saturday night
+    async with desk(database_url, clock) as d:
+        texts = await complete_enquiry(d.tg, ENQUIRER)
+        assert any("closed just now" in t for t in texts)
+        await d.slack.wait_for(lambda s: s.messages(DESK))
+        assert "<!here>" not in d.cards()[0]["text"]
+        clock.at = datetime(2026, 11, 30, 10, 0, tzinfo=london)  # Monday opening
+        await d.slack.wait_for(
+            lambda s: any(
+                "Since the helpline closed" in m.get("text", "") for m in s.messages(DESK)
+            )
+        )
+        digest = next(
+            m for m in d.slack.messages(DESK) if "Since the helpline closed" in m.get("text", "")
+        )
+        assert "1 enquiry arrived" in digest["text"]
+        assert f"/archives/{DESK}/p" in digest["text"]
+
+
+async def test_slack_in_hours_card_pings_the_duty_team(database_url: str) -> None:
+    clock = Clock(datetime(2026, 11, 30, 11, 0, tzinfo=ZoneInfo("Europe/London")))
+    async with desk(database_url, clock) as d:
+        await submitted_case(d)
+        assert d.cards()[0]["text"].startswith("<!here>")
+
+
+async def test_slack_urgent_out_of_hours_case_pages_on_call(database_url: str) -> None:
+    clock = Clock(datetime(2026, 11, 28, 23, 0, tzinfo=ZoneInfo("Europe/London")))
+    async with desk(database_url, clock) as d:
+        await say(d.tg, ENQUIRER, "/start")
+        for text in (
+            "police",
+            "not a school",
+            "london",
+            "a website",
+            "grooming",
+            "Man messaging pupils",
+            "He is asking a year 7 pupil to meet tonight.",
+            "done",
+            "no links",
+            "no",
+            "yes",
+            "this chat",
+            "skip",
+            "send",
+        ):
+            await say(d.tg, ENQUIRER, text)
+        await d.slack.wait_for(
+            lambda s: any("<!subteam^S0ONCALL>" in m.get("text", "") for m in s.messages(DESK))
+        )

@@ -1,0 +1,213 @@
+"""Working hours as the enquirer and the practitioners meet them, with a controllable clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.intake import IntakeService
+from bot.timers import Timers
+from flows.hours import WorkingCalendar
+from flows.intake import IntakeFlow
+from flows.messages import Inbound
+from storage import outbox
+from storage.models import Case, OutboxMessage
+from tests.bot.test_cli import helpline
+from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
+
+LONDON = ZoneInfo("Europe/London")
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def london(*args: int) -> datetime:
+    return datetime(*args, tzinfo=LONDON)
+
+
+async def submit(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, chat: str, *, urgent: bool = False
+) -> list[str]:
+    intake = IntakeService(sessions=sessions, flow=IntakeFlow(), clock=clock)
+    texts: list[str] = []
+    answers = list(PROFESSIONAL_TO_REVIEW)
+    if urgent:
+        answers[12] = "yes"  # "Is anyone in immediate danger?"
+    for text in [*answers, "send"]:
+        handled = await intake.handle("test", chat, Inbound.typed(text))
+        texts = [r.text for r in handled.replies]
+    return texts
+
+
+async def outbox_rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
+    async with sessions() as session:
+        return list(
+            (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+        )
+
+
+async def test_in_hours_enquirer_is_told_when_a_practitioner_will_reply(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    texts = await submit(sessions, Clock(london(2026, 11, 27, 15, 0)), "friday")
+    assert "open now: a practitioner will reply by 12:00 on Monday 30 November" in texts[0]
+
+
+async def test_out_of_hours_enquirer_hears_when_it_opens_and_about_999(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    texts = await submit(sessions, Clock(london(2026, 11, 28, 9, 0)), "saturday")
+    assert "closed just now. It opens again at 10:00 on Monday 30 November" in texts[0]
+    assert "reply by 13:00 on Monday 30 November" in texts[0]
+    assert "call 999" in texts[0]
+
+
+async def test_submission_shows_the_platforms_own_reporting_route(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    texts = await submit(sessions, Clock(london(2026, 11, 28, 9, 0)), "wait")
+    assert texts[1].startswith("While you wait")
+    assert "TikTok" in texts[1] and "https://" in texts[1]
+
+
+async def test_case_stores_due_time_and_whether_it_arrived_in_hours(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await submit(sessions, Clock(london(2026, 8, 28, 15, 0)), "bank-holiday")
+    async with sessions() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert case.in_hours is True
+    assert case.due_at == london(2026, 9, 1, 12, 0)
+
+
+async def test_urgent_out_of_hours_case_alerts_on_call_at_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await submit(sessions, Clock(london(2026, 11, 28, 22, 0)), "night", urgent=True)
+    rows = await outbox_rows(sessions)
+    alerts = [
+        r for r in rows if r.kind == outbox.SLACK_POST and r.payload.get("target") == "oncall"
+    ]
+    assert len(alerts) == 1 and "Urgent case" in alerts[0].payload["text"]
+
+
+async def test_digest_at_opening_lists_overnight_cases_once_even_with_two_replicas(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await submit(sessions, Clock(london(2026, 11, 28, 9, 0)), "sat")
+    await submit(sessions, Clock(london(2026, 11, 29, 20, 0)), "sun", urgent=True)
+    await submit(sessions, Clock(london(2026, 11, 27, 11, 0)), "fri-in-hours")
+    clock = Clock(london(2026, 11, 30, 9, 59))
+    flow = IntakeFlow()
+
+    def replica() -> Timers:
+        return Timers(
+            sessions=sessions, calendar=WorkingCalendar.default(), copy=flow.copy, clock=clock
+        )
+
+    assert (await replica().tick())["digest"] == 0  # still closed
+    clock.at = london(2026, 11, 30, 10, 0)
+    fired = await asyncio.gather(replica().tick(), replica().tick())
+    assert sorted(f["digest"] for f in fired) == [0, 2]
+    digests = [
+        r
+        for r in await outbox_rows(sessions)
+        if r.kind == outbox.SLACK_POST and "Since the helpline closed" in r.payload.get("text", "")
+    ]
+    assert len(digests) == 1
+    text = digests[0].payload["text"]
+    assert "2 enquiries" in text and "1 urgent" in text and "Online Reputation 2" in text
+    assert text.index("Sat") < text.index("Sun"), "oldest first"
+
+
+async def test_reminder_at_half_target_then_overdue_flag_fire_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await submit(sessions, Clock(london(2026, 11, 30, 10, 0)), "monday")
+    clock = Clock(london(2026, 11, 30, 11, 29))
+    timers = Timers(
+        sessions=sessions, calendar=WorkingCalendar.default(), copy=IntakeFlow().copy, clock=clock
+    )
+    assert await timers.tick() == {"reminders": 0, "overdue": 0, "digest": 0}
+    clock.at = london(2026, 11, 30, 11, 30)
+    assert (await timers.tick())["reminders"] == 1
+    assert (await timers.tick())["reminders"] == 0
+    clock.at = london(2026, 11, 30, 13, 0)
+    assert (await timers.tick())["overdue"] == 1
+    assert (await timers.tick())["overdue"] == 0
+    rows = await outbox_rows(sessions)
+    assert any(
+        "still unclaimed" in r.payload.get("text", "")
+        for r in rows
+        if r.kind == outbox.SLACK_THREAD
+    )
+    assert any(
+        "is overdue" in r.payload.get("text", "") for r in rows if r.kind == outbox.SLACK_POST
+    )
+
+
+async def test_claimed_case_gets_no_reminder(sessions: async_sessionmaker[AsyncSession]) -> None:
+    from bot.desk import DeskService
+
+    await submit(sessions, Clock(london(2026, 11, 30, 10, 0)), "claimed")
+    async with sessions() as session:
+        reference = (await session.execute(select(Case.reference))).scalar_one()
+    flow = IntakeFlow()
+    clock = Clock(london(2026, 11, 30, 10, 5))
+    await DeskService(sessions=sessions, copy=flow.copy, taxonomy=flow.taxonomy, clock=clock).claim(
+        reference, "sam"
+    )
+    clock.at = london(2026, 11, 30, 12, 0)
+    timers = Timers(
+        sessions=sessions, calendar=WorkingCalendar.default(), copy=flow.copy, clock=clock
+    )
+    assert (await timers.tick())["reminders"] == 0
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        ("2026-11-27T15:00", {"open": True, "due_at": "2026-11-30T12:00:00+00:00"}),
+        (
+            "2026-11-28T12:00",
+            {
+                "open": False,
+                "next_open": "2026-11-30T10:00:00+00:00",
+                "due_at": "2026-11-30T13:00:00+00:00",
+            },
+        ),
+        ("2026-08-28T15:00+01:00", {"open": True, "due_at": "2026-09-01T12:00:00+01:00"}),
+    ],
+)
+def test_cli_hours_json(tmp_path, at: str, expected: dict) -> None:  # type: ignore[no-untyped-def]
+    result = helpline("hours", "--at", at, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {k: data[k] for k in expected} == expected
+
+
+def test_cli_hours_bad_settings_are_explained(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = helpline("hours", cwd=tmp_path, env={"HELPLINE_HOURS": "Funday 10-16"})
+    assert result.returncode == 2 and "not valid" in result.stderr
+
+
+def test_cli_lists_overdue_cases(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"
+    helpline("chat", "--json", cwd=tmp_path, stdin=lines)
+    later = helpline("cases", "list", "--due-before", "2099-01-01T00:00", "--json", cwd=tmp_path)
+    assert len(json.loads(later.stdout)) == 1
+    earlier = helpline("cases", "list", "--due-before", "2000-01-01T00:00", "--json", cwd=tmp_path)
+    assert json.loads(earlier.stdout) == []
+    overdue = helpline("cases", "list", "--overdue", "--json", cwd=tmp_path)
+    assert json.loads(overdue.stdout) == []
