@@ -275,6 +275,7 @@ async def run_one(kind: str, args: argparse.Namespace) -> Outcome:
             senders: dict[str, Sender] = {
                 outbox_store.SLACK_CARD: timed(cards.send_card, out.times),
                 outbox_store.SLACK_THREAD: timed(cards.send_thread, out.times),
+                outbox_store.SLACK_POST: timed(cards.send_post, out.times),
             }
             worker = TimedWorker(
                 out.times,

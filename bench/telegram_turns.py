@@ -17,12 +17,15 @@ What it does, per scenario (ours on SQLite, ours on PostgreSQL, a plain-PTB base
    The database is fresh: a SQLite file in a temporary directory, or the PostgreSQL
    database wiped (``DROP SCHEMA public CASCADE; CREATE SCHEMA public``) and brought up to
    date by ``storage.db.upgrade`` (inside ``open_core``).
-3. A short warm-up, then N enquirers at once each complete the same 18 turns as the test
-   harness's ``complete_enquiry`` (/start, buttons, a multiple-choice tick + Done, typed
-   answers, "Send my enquiry"). Each waits for the bot's reply before its next turn, like a
-   person; all N run concurrently. Then another N (new chats), to see whether memory grows
-   with finished conversations. Then a few conversations one at a time, to see the latency
-   of our own processing with nothing else competing for the event loop.
+3. Three warm-up conversations, then ``--solo`` conversations one at a time (the latency of
+   one update with nothing else competing for the event loop; run first, because the load
+   phases leave PTB's HTTP pool full of connections that every later request scans), then
+   N enquirers at once, each completing the same 18 turns as the test harness's
+   ``complete_enquiry`` (/start, buttons, a multiple-choice tick + Done, typed answers,
+   "Send my enquiry"). Each waits for the bot's reply before its next turn, like a person;
+   all N run concurrently. Then another N (new chats), to see whether memory grows with
+   finished conversations. Buttons are matched by exact label first, so "No" presses "No"
+   (the harness's substring match presses "Yes, someone is in danger now").
 
 Why the service runs in its own process (the brief allowed either way round): the CPU
 time, ``ru_maxrss`` and RSS figures are then the service's alone, not mixed with the fake
@@ -37,10 +40,12 @@ the processor until its handler returned, which includes waiting for the chat's 
 every Bot API call the handler makes (answerCallbackQuery, editMessageReplyMarkup,
 sendMessage) over HTTP to the fake. ``build_application`` builds its processor itself, so
 the benchmark swaps the class name in ``bot.telegram`` while it builds the Application
-(no change to ``bot/``). Under load that latency is mostly queueing: with N updates in
-flight on one event loop, Little's law puts it near N / throughput. The "one at a time"
-row is the cost of our own processing per update; "CPU per update" is the service
-process's CPU time (all threads, incl. aiosqlite's) divided by updates.
+(no change to ``bot/``). The part spent in ``IntakeService.handle`` (the database
+transaction and the flow step) is timed separately by wrapping that method on the
+service's instance. Under load both are mostly queueing: with N updates in flight on one
+event loop, Little's law puts latency near N / throughput. "CPU per update" is the
+service process's CPU time in the load phases (all threads, incl. aiosqlite's) divided by
+the updates.
 
 The PTB rate limiter (``AIORateLimiter``, 30 messages/s) is OFF: the fake is local and has
 no limits, and with it on, throughput would measure the limiter. The baseline is a plain
@@ -1048,6 +1053,10 @@ async def bench(args: argparse.Namespace) -> None:
     from bot import logs
 
     logs.configure("WARNING")
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM: stop like Ctrl-C, cleaning up on the way out
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     print("helpline-intake: Telegram turns benchmark")
     print(
         f"  per scenario: 3 warm-up conversations, {args.solo} one at a time (latency), then "
@@ -1101,7 +1110,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     try:
         asyncio.run(bench(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("\ninterrupted; the service was stopped and temporary files removed")
         sys.exit(130)
 

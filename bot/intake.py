@@ -75,6 +75,8 @@ class IntakeService:
         calendar: WorkingCalendar | None = None,
         target: timedelta = timedelta(hours=3),
     ) -> None:
+        self.on_enqueued: Callable[[], None] = lambda: None
+        """Called after a message's transaction wrote outbox rows (the service wakes its worker)."""
         self._calendar = calendar or WorkingCalendar.default()
         self._target = target
         self._timezone = self._calendar.zone
@@ -146,6 +148,8 @@ class IntakeService:
             self._record_turns(session, record, before, inbound, result.replies, now)
             case = await self._apply(session, record, result.effects, channel, timing)
             convo_store.store(record, result.conversation, now)
+        if any(isinstance(e, (CaseSubmitted, FollowUp)) for e in result.effects):
+            self.on_enqueued()
         return Handled(
             replies=result.replies,
             case=CaseInfo(case.reference, case.status) if case else None,

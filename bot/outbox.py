@@ -75,6 +75,7 @@ class OutboxWorker:
         self._cap = backoff_cap
         self._max_attempts = max_attempts
         self._wake = asyncio.Event()
+        self._next_due: float | None = None
 
     def wake(self) -> None:
         """Something was just enqueued: look now rather than at the next poll."""
@@ -87,8 +88,12 @@ class OutboxWorker:
             except Exception as error:  # keep the worker alive; the rows stay pending
                 log.error("outbox pass failed: %s", type(error).__name__, exc_info=error)
             self._wake.clear()
+            timeout = self._poll
+            if self._next_due is not None:
+                timeout = max(0.0, min(timeout, self._next_due - asyncio.get_running_loop().time()))
+                self._next_due = None
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
 
@@ -107,17 +112,28 @@ class OutboxWorker:
                 )
         delivered = 0
         stuck: set[str] = set()
+        held: list[int] = []
         for row in rows:
             stream = outbox.stream_of(row)
             if stream in stuck:
-                await self._unlease(row.id)
+                held.append(row.id)
                 continue
             result = await self._attempt(row)
             if isinstance(result, Sent):
                 delivered += 1
             elif isinstance(result, Retry):
                 stuck.add(stream)
+                self._note_retry(result)
+        if held:  # rows behind a retry wait for it, released in one go
+            async with self._sessions() as session, session.begin():
+                await outbox.release_locks_for(session, held, self._clock())
         return delivered
+
+    def _note_retry(self, result: Retry) -> None:
+        """Wake up when the earliest retry is due, not a whole poll later."""
+        after = result.after if result.after is not None else self._base
+        due = asyncio.get_running_loop().time() + after
+        self._next_due = min(self._next_due or due, due)
 
     async def _attempt(self, row: OutboxMessage) -> Result:
         try:
@@ -153,7 +169,3 @@ class OutboxWorker:
     def _backoff(self, attempts: int) -> float:
         delay: float = min(self._cap, self._base * 2 ** min(attempts, 20))
         return delay * random.uniform(0.8, 1.0)
-
-    async def _unlease(self, row_id: int) -> None:
-        async with self._sessions() as session, session.begin():
-            await outbox.release_locks_for(session, [row_id], self._clock())

@@ -148,6 +148,7 @@ async def serve(
             poll_interval=settings.outbox_poll_seconds,
             backoff_base=settings.outbox_backoff_seconds,
         )
+        core.intake.on_enqueued = worker.wake
         telegram = await stack.enter_async_context(telegram_running(settings, core, routes))
         chats["telegram"] = chat_sender(telegram.bot)
         senders[outbox_store.ENQUIRER_MESSAGE] = EnquirerDelivery(

@@ -56,18 +56,24 @@ async def due(
     and a thread reply never precedes its card. Rows are locked (PostgreSQL SKIP LOCKED)
     so two workers never send the same row.
     """
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.kind.in_(kinds),
-            OutboxMessage.sent_at.is_(None),
-            OutboxMessage.failed_at.is_(None),
+    rows: list[OutboxMessage] = []
+    # Each family is fetched on its own, so a Slack backlog never hides a reply to an
+    # enquirer (and the other way round).
+    for family in sorted({STREAMS[k] for k in kinds}):
+        family_kinds = [k for k in kinds if STREAMS[k] == family]
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.kind.in_(family_kinds),
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.failed_at.is_(None),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = (await session.execute(query)).scalars().all()
+        rows += (await session.execute(query)).scalars().all()
+    rows.sort(key=lambda row: row.id)
     ready: list[OutboxMessage] = []
     blocked: set[str] = set()
     for row in rows:
