@@ -1106,7 +1106,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.serve:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
         _protect_stdout()
-        asyncio.run(serve_child(args.serve, args.database_url or "", args.base_url))
+        try:
+            asyncio.run(serve_child(args.serve, args.database_url or "", args.base_url))
+        except Exception as error:  # the parent reports that we stopped; say why, briefly
+            print(f"bench service ({args.serve}): {type(error).__name__}: {error}", file=sys.stderr)
+            sys.exit(1)
         return
     try:
         asyncio.run(bench(args))
