@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.intake import TRANSITIONS
+from flows.table import TRANSITIONS
 
 
 def mermaid() -> str:

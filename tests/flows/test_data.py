@@ -100,9 +100,7 @@ def test_directory_spots_risk_words_without_crying_wolf(text: str, risks: tuple[
 
 
 def test_copy_has_every_key_the_flow_uses() -> None:
-    source = "\n".join(
-        Path(f"flows/{name}.py").read_text(encoding="utf-8") for name in ("intake", "questions")
-    )
+    source = "\n".join(p.read_text(encoding="utf-8") for p in Path("flows").glob("*.py"))
     keys = set(
         re.findall(
             r'"((?:questions|reasks|signpost|outcome|options|review|fields|attachment)\.[a-z_]+)"',

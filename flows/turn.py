@@ -1,0 +1,90 @@
+"""What one message produces: effects for storage and channels, and the turn being handled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flows.conversation import CaseDraft, Conversation, Step
+from flows.messages import Reply
+
+if TYPE_CHECKING:
+    from flows.intake import IntakeFlow
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSubmitted:
+    draft: CaseDraft
+
+
+@dataclass(frozen=True, slots=True)
+class Signposted:
+    draft: CaseDraft
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRefused:
+    """Only the fact is recorded: the attachment itself is never opened or kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """The enquirer cancelled or restarted: drop what this conversation collected."""
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """The enquirer wrote again after submitting; add it to their case."""
+
+    reference: str
+    text: str
+
+
+Effect = CaseSubmitted | Signposted | AttachmentRefused | Forget | FollowUp
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the flow needs from outside: the time, and a fresh reference for a new case."""
+
+    now: datetime
+    reference: str
+    reply_note: str = ""
+    """Added to the confirmation: when a practitioner will reply."""
+    out_of_hours: bool = False
+    """Nobody is on duty now: point to services open day and night."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    conversation: Conversation
+    replies: tuple[Reply, ...]
+    effects: tuple[Effect, ...]
+
+
+@dataclass
+class Turn:
+    """One message being handled: the model the machine moves, plus what it produced."""
+
+    flow: IntakeFlow
+    conversation: Conversation
+    context: Context
+    choice: str | None = None
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return self.conversation.step.value
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.conversation.step = Step(value)
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        return self.conversation.answers
+
+    def say(self, text: str) -> None:
+        self.replies.append(Reply(text))
