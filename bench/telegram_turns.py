@@ -15,8 +15,9 @@ What it does, per scenario (ours on SQLite, ours on PostgreSQL, a plain-PTB base
    (initialize, ``start_polling(poll_interval=0, timeout=10)``, start). We do not call
    ``serve`` itself because it always turns the rate limiter on and starts the HTTP server.
    The database is fresh: a SQLite file in a temporary directory, or the PostgreSQL
-   database wiped (``DROP SCHEMA public CASCADE; CREATE SCHEMA public``) and brought up to
-   date by ``storage.db.upgrade`` (inside ``open_core``).
+   database (``bench_telegram`` unless ``--postgres-url``; created if missing) wiped
+   (``DROP SCHEMA public CASCADE; CREATE SCHEMA public``) and brought up to date by
+   ``storage.db.upgrade`` (inside ``open_core``).
 3. Three warm-up conversations, then ``--solo`` conversations one at a time (the latency of
    one update with nothing else competing for the event loop; run first, because the load
    phases leave PTB's HTTP pool full of connections that every later request scans), then
@@ -84,8 +85,11 @@ if str(ROOT) not in sys.path:  # run as a file, not only as -m from the checkout
     sys.path.insert(0, str(ROOT))
 
 TOKEN = "123:ABC"
+# Its own database (created if missing, wiped every run), so that running it beside the
+# other benchmarks (bench.slack_burst uses "bench") does not wipe theirs.
 DEFAULT_POSTGRES_URL = os.environ.get(
-    "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
+    "HELPLINE_BENCH_TELEGRAM_POSTGRES_URL",
+    "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_telegram",
 )
 TURN_TIMEOUT = 60.0  # seconds an enquirer waits for a reply before giving up on the chat
 POLL_TIMEOUT = 10  # getUpdates long-poll timeout the service uses
