@@ -277,9 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as error:
-        logging.getLogger("helpline").error("cannot reach the database: %s", type(error).__name__)
+        logging.getLogger("helpline").error("cannot reach the database: %s", logs.kind(error))
         print(
-            f"Cannot reach the database ({type(error).__name__}). Check HELPLINE_DATABASE_URL.",
+            f"Cannot reach the database ({logs.kind(error)}). Check HELPLINE_DATABASE_URL.",
             file=sys.stderr,
         )
         return 2

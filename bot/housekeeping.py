@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from bot import logs
 from bot.service import Core
 from storage import conversations as convo_store
 from storage.retention import Purged, purge_before
@@ -32,7 +33,7 @@ async def run_housekeeping(core: Core, stop: asyncio.Event, every: float = 3600.
         try:
             await purge_expired(core)
         except Exception as error:
-            log.error("housekeeping failed: %s", type(error).__name__, exc_info=error)
+            log.error("housekeeping failed: %s", logs.kind(error), exc_info=error)
         try:
             await asyncio.wait_for(stop.wait(), timeout=every)
         except TimeoutError:

@@ -40,6 +40,11 @@ QUIET = (
 )
 
 
+def kind(error: BaseException | None) -> str:
+    """What went wrong, by exception class only: messages can quote what a user wrote."""
+    return type(error).__name__ if error is not None else "unknown"
+
+
 def redact(text: str) -> str:
     return _SECRETS.sub("[redacted]", text)
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import logs
 from bot.intake import Clock
 from storage import outbox
 from storage.models import OutboxMessage
@@ -86,7 +87,7 @@ class OutboxWorker:
             try:
                 await self.drain_once()
             except Exception as error:  # keep the worker alive; the rows stay pending
-                log.error("outbox pass failed: %s", type(error).__name__, exc_info=error)
+                log.error("outbox pass failed: %s", logs.kind(error), exc_info=error)
             self._wake.clear()
             timeout = self._poll
             if self._next_due is not None:
@@ -139,10 +140,8 @@ class OutboxWorker:
         try:
             result = await self._senders[row.kind](row)
         except Exception as error:  # a sender bug must not lose the row
-            log.error(
-                "outbox sender %s crashed: %s", row.kind, type(error).__name__, exc_info=error
-            )
-            result = Retry(type(error).__name__)
+            log.error("outbox sender %s crashed: %s", row.kind, logs.kind(error), exc_info=error)
+            result = Retry(logs.kind(error))
         now = self._clock()
         async with self._sessions() as session, session.begin():
             fresh = await session.get(OutboxMessage, row.id)

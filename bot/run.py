@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 from telegram import Update
 
+from bot import logs
 from bot.delivery import ChatSender, EnquirerDelivery
 from bot.housekeeping import run_housekeeping
 from bot.http import build_http_app, health_route, http_server, telegram_webhook_route
@@ -106,7 +107,7 @@ async def telegram_running(
     try:
         await channel.set_commands(app)
     except Exception as error:  # the menu is a nicety; intake must still start
-        log.warning("could not set the command menu: %s", type(error).__name__)
+        log.warning("could not set the command menu: %s", logs.kind(error))
     if webhook_url:
         await app.bot.set_webhook(
             webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES

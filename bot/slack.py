@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from bot import logs
 from bot.desk import DeskService
 from bot.outbox import Result, Retry, Sent
 from bot.slack_cards import case_card, details_modal, reply_modal, resolve_modal
@@ -169,7 +170,7 @@ class SlackDesk:
                 )
 
     async def on_error(self, error: Exception, body: Body) -> None:
-        log.error("slack listener failed: %s", type(error).__name__, exc_info=error)
+        log.error("slack listener failed: %s", logs.kind(error), exc_info=error)
 
     # Plumbing ------------------------------------------------------------------------
 
@@ -195,7 +196,7 @@ class SlackDesk:
         try:
             await call
         except (TimeoutError, SlackApiError, aiohttp.ClientError) as error:
-            log.warning("slack call failed: %s", type(error).__name__)
+            log.warning("slack call failed: %s", logs.kind(error))
 
 
 def _metadata(body: Body) -> dict[str, str]:
@@ -225,7 +226,7 @@ def slack_failure(error: Exception) -> Retry:
             except ValueError:
                 return Retry("slack 429")
         return Retry(f"slack {response.status_code} {response.get('error', '')}".strip())
-    return Retry(type(error).__name__)
+    return Retry(logs.kind(error))
 
 
 class SlackCards:

@@ -36,6 +36,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import logs
 from bot.intake import Handled, IntakeService
 from bot.locks import KeyedLocks
 from bot.outbox import GiveUp, Result, Retry, Sent
@@ -162,8 +163,10 @@ class TelegramChannel:
             app.add_handler(CommandHandler(name, self.on_flow_command, filters=private))
         app.add_handler(CommandHandler("status", self.on_status, filters=private))
         app.add_handler(CommandHandler("privacy", self.on_privacy, filters=private))
-        app.add_handler(MessageHandler(private & MEDIA, self.on_media))
-        app.add_handler(MessageHandler(private & filters.TEXT, self.on_text))
+        new = private & filters.UpdateType.MESSAGE
+        app.add_handler(MessageHandler(private & filters.UpdateType.EDITED, self.on_edited))
+        app.add_handler(MessageHandler(new & MEDIA, self.on_media))
+        app.add_handler(MessageHandler(new & filters.TEXT, self.on_text))
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(private & ~filters.StatusUpdate.ALL, self.on_other))
         app.add_error_handler(self.on_error)
@@ -202,6 +205,12 @@ class TelegramChannel:
         # Never downloaded: removed from the chat so it is not kept there either.
         await self._quietly(message.delete())
         await self._handle(update, Inbound.attachment())
+
+    async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An edit to an earlier message is not a new answer: say so, change nothing."""
+        message = update.effective_message
+        if message is not None:
+            await self._quietly(message.reply_text(self.copy("channel.edited")))
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -242,7 +251,7 @@ class TelegramChannel:
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
-        log.error("telegram update failed: %s", type(error).__name__, exc_info=error)
+        log.error("telegram update failed: %s", logs.kind(error), exc_info=error)
 
     # Plumbing ------------------------------------------------------------------------
 
@@ -277,9 +286,9 @@ class TelegramChannel:
         try:
             await action
         except (BadRequest, Forbidden) as error:
-            log.info("telegram call skipped: %s", type(error).__name__)
+            log.info("telegram call skipped: %s", logs.kind(error))
         except TelegramError as error:
-            log.warning("telegram call failed: %s", type(error).__name__)
+            log.warning("telegram call failed: %s", logs.kind(error))
 
 
 def chat_sender(bot: Bot) -> Callable[[str, str], Awaitable[Result]]:
@@ -296,7 +305,7 @@ def chat_sender(bot: Bot) -> Callable[[str, str], Awaitable[Result]]:
         except BadRequest as error:
             return GiveUp(f"telegram refused: {error.message[:80]}")
         except (NetworkError, TimedOut) as error:
-            return Retry(type(error).__name__)
+            return Retry(logs.kind(error))
         return Sent()
 
     return send

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import logs
 from bot.slack import card_link
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
@@ -112,7 +113,7 @@ class Timers:
                 if any(fired.values()):
                     log.info("timers fired: %s", fired)
             except Exception as error:
-                log.error("timers failed: %s", type(error).__name__, exc_info=error)
+                log.error("timers failed: %s", logs.kind(error), exc_info=error)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=every)
             except TimeoutError:

@@ -295,3 +295,22 @@ async def test_telegram_back_button_goes_back(database_url: str) -> None:
         await tap(tg, CHAT, "School or college staff")
         texts = await tap(tg, CHAT, "Back")
     assert any("who are you contacting us as" in t for t in texts)
+
+
+async def test_telegram_edited_message_changes_nothing(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        before = len(tg.sent_texts(CHAT))
+        edited = {
+            "message_id": 99,
+            "date": 0,
+            "edit_date": 1,
+            "chat": {"id": CHAT, "type": "private"},
+            "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
+            "text": "police",
+        }
+        tg.push_raw({"edited_message": edited})
+        texts = await replies_settle(tg, CHAT, before)
+        assert any("can't take changes" in t for t in texts)
+        texts = await say(tg, CHAT, "school staff")
+        assert any("Which of these fits best" in t for t in texts)

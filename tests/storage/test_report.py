@@ -19,7 +19,10 @@ TAX = default_taxonomy()
 CATEGORIES = TAX["category"].labels
 VOCAB = Vocabulary.of(
     {
-        **{n: TAX[n].labels for n in ("enquirer_type", "setting", "region", "platform_type", "category", "outcome")},
+        **{
+            n: TAX[n].labels
+            for n in ("enquirer_type", "setting", "region", "platform_type", "category", "outcome")
+        },
         "social_platform": TAX["platform"].labels,
     }
 )
@@ -52,7 +55,9 @@ async def run(sessions: async_sessionmaker[AsyncSession], period: Period = YEAR)
         return await analysis(session, period, CATEGORIES)
 
 
-async def test_report_counts_every_table_exactly(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_report_counts_every_table_exactly(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     await load(sessions)
     data = await run(sessions)
     assert data["period"] == {"from": "2022-09-01", "to": "2023-08-31"}
@@ -64,8 +69,16 @@ async def test_report_counts_every_table_exactly(sessions: async_sessionmaker[As
     assert data["social_platform"] == {"TikTok": 2, "Instagram": 1}
     assert data["by_region"] == {"London": 1, "North East": 1, "South East": 1, "Wales": 1}
     assert data["referred_to_platform_percent"] == pytest.approx(40.0)
-    assert list(data["by_month"]) == [f"{y}-{m:02d}" for y, m in [(2022, 9), (2022, 10), (2022, 11), (2022, 12)] + [(2023, m) for m in range(1, 9)]]
-    assert data["by_month"]["2022-09"] == 2 and data["by_month"]["2023-03"] == 2 and data["by_month"]["2023-08"] == 1
+    assert list(data["by_month"]) == [
+        f"{y}-{m:02d}"
+        for y, m in [(2022, 9), (2022, 10), (2022, 11), (2022, 12)]
+        + [(2023, m) for m in range(1, 9)]
+    ]
+    assert (
+        data["by_month"]["2022-09"] == 2
+        and data["by_month"]["2023-03"] == 2
+        and data["by_month"]["2023-08"] == 1
+    )
     assert sum(data["by_month"].values()) == 5
 
 
@@ -80,7 +93,10 @@ async def test_report_categories_are_shares_of_all_cases_with_zeros(
     assert cats["Hate Speech"]["count"] == 1
     assert cats["Sextortion"] == {"count": 0, "percent": 0.0}
     top = (await run(sessions))["top_categories"]
-    assert top[:2] == ["Cyberbullying", "Online Reputation"] or top[:2] == ["Online Reputation", "Cyberbullying"]
+    assert top[:2] == ["Cyberbullying", "Online Reputation"] or top[:2] == [
+        "Online Reputation",
+        "Cyberbullying",
+    ]
     assert len(top) == 5
 
 
@@ -100,7 +116,11 @@ async def test_report_figure_4_shares_within_each_setting(
 ) -> None:
     await load(sessions)
     shares = (await run(sessions))["setting_categories"]
-    assert shares["Primary"] == {"Cyberbullying": 50.0, "Hate Speech": 50.0, "Online Reputation": 50.0}
+    assert shares["Primary"] == {
+        "Cyberbullying": 50.0,
+        "Hate Speech": 50.0,
+        "Online Reputation": 50.0,
+    }
     assert shares["Secondary"] == {
         "Cyberbullying": 50.0,
         "Online Reputation": 50.0,
@@ -121,10 +141,22 @@ async def test_report_empty_period_is_all_zeros(sessions: async_sessionmaker[Asy
 @pytest.mark.parametrize(
     ("row", "problem"),
     [
-        ("X1,2023-01-01T10:00:00,email,Wizard,,,,,,s,,,,new", "line 2: unknown enquirer_type 'Wizard'"),
-        ("X1,yesterday,email,Teacher,,,,,,s,,,,new", "line 2: received_at 'yesterday' is not an ISO 8601"),
-        ("X1,2023-01-01T10:00:00,email,Teacher,,,,,Cyberbullying;Nonsense,s,,,,new", "line 2: unknown category 'Nonsense'"),
-        ("X1,2023-01-01T10:00:00,email,Teacher,,,,,,s,,maybe,,new", "line 2: referred_to_platform must be true or false"),
+        (
+            "X1,2023-01-01T10:00:00,email,Wizard,,,,,,s,,,,new",
+            "line 2: unknown enquirer_type 'Wizard'",
+        ),
+        (
+            "X1,yesterday,email,Teacher,,,,,,s,,,,new",
+            "line 2: received_at 'yesterday' is not an ISO 8601",
+        ),
+        (
+            "X1,2023-01-01T10:00:00,email,Teacher,,,,,Cyberbullying;Nonsense,s,,,,new",
+            "line 2: unknown category 'Nonsense'",
+        ),
+        (
+            "X1,2023-01-01T10:00:00,email,Teacher,,,,,,s,,maybe,,new",
+            "line 2: referred_to_platform must be true or false",
+        ),
         ("X1,2023-01-01T10:00:00,email,Teacher,,,,,,s,,,,lost", "line 2: unknown status 'lost'"),
     ],
 )
@@ -133,10 +165,14 @@ async def test_import_reports_bad_rows_with_line_numbers_and_writes_nothing(
 ) -> None:
     good = "X0,2023-01-01T10:00:00,email,Teacher,,,,,,ok,,,,new"
     async with sessions() as session, session.begin():
-        result = await import_cases(session, io.StringIO(f"{HEADER}\n{row}\n{good}\n"), VOCAB, LONDON)
+        result = await import_cases(
+            session, io.StringIO(f"{HEADER}\n{row}\n{good}\n"), VOCAB, LONDON
+        )
     assert not result.ok
     assert any(e.startswith(problem) for e in result.errors), result.errors
-    assert (await run(sessions, Period(date(2023, 1, 1), date(2023, 1, 31), LONDON)))["total_cases"] == 0
+    assert (await run(sessions, Period(date(2023, 1, 1), date(2023, 1, 31), LONDON)))[
+        "total_cases"
+    ] == 0
 
 
 async def test_import_refuses_duplicates_in_the_file_and_a_second_import(
@@ -153,13 +189,17 @@ async def test_import_refuses_duplicates_in_the_file_and_a_second_import(
     assert (await run(sessions))["total_cases"] == 5
 
 
-async def test_import_rejects_a_file_without_the_columns(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_import_rejects_a_file_without_the_columns(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     async with sessions() as session, session.begin():
         result = await import_cases(session, io.StringIO("a,b\n1,2\n"), VOCAB, LONDON)
     assert result.errors and result.errors[0].startswith("line 1: missing columns")
 
 
-async def test_export_round_trips_through_import(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_export_round_trips_through_import(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     await load(sessions)
     async with sessions() as session:
         rows = [row async for row in export_rows(session, YEAR.start, YEAR.end, LONDON)]
