@@ -351,11 +351,13 @@ class WorkingCalendar:
     def describe_due(self, due: datetime) -> str:
         """E.g. ``"by 12:00 on Monday 30 November"``, in the helpline's time zone."""
         _require_aware(due, "due")
-        local = due.astimezone(self.zone)
-        return (
-            f"by {local:%H:%M} on {_DAY_NAMES[local.weekday()]} "
-            f"{local.day} {_MONTH_NAMES[local.month - 1]}"
-        )
+        return f"by {due.astimezone(self.zone):%H:%M} on {self.describe_day(due)}"
+
+    def describe_day(self, moment: datetime) -> str:
+        """E.g. ``"Monday 30 November"`` (English names whatever the system locale)."""
+        _require_aware(moment, "moment")
+        local = moment.astimezone(self.zone)
+        return f"{_DAY_NAMES[local.weekday()]} {local.day} {_MONTH_NAMES[local.month - 1]}"
 
     # ------------------------------------------------------------------ internals
 

@@ -8,22 +8,6 @@ from datetime import datetime, timedelta
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
 
-DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
@@ -40,8 +24,12 @@ def describe_opening(calendar: WorkingCalendar, moment: datetime, now: datetime,
     time = local.strftime("%H:%M")
     if local.date() == now.astimezone(calendar.zone).date():
         return copy("hours.opens_today", time=time)
-    day = f"{DAY_NAMES[local.weekday()]} {local.day} {MONTHS[local.month - 1]}"
-    return copy("hours.opens", time=time, day=day)
+    return copy("hours.opens", time=time, day=calendar.describe_day(moment))
+
+
+def describe_due(calendar: WorkingCalendar, due: datetime, copy: Copy) -> str:
+    local = due.astimezone(calendar.zone)
+    return copy("hours.due", time=local.strftime("%H:%M"), day=calendar.describe_day(due))
 
 
 def expectation(
@@ -51,11 +39,11 @@ def expectation(
     due = calendar.due_at(received, target)
     opens = calendar.next_open(received)
     if calendar.is_open(received):
-        note = copy("hours.in_hours", due=calendar.describe_due(due))
+        note = copy("hours.in_hours", due=describe_due(calendar, due, copy))
         return Expectation(True, due, opens, note)
     note = copy(
         "hours.out_of_hours",
         opens=describe_opening(calendar, opens, received, copy),
-        due=calendar.describe_due(due),
+        due=describe_due(calendar, due, copy),
     )
     return Expectation(False, due, opens, note)

@@ -127,16 +127,22 @@ async def import_cases(
 ) -> ImportReport:
     """Validate the whole file, then insert it in one transaction (the caller's)."""
     report = ImportReport()
-    rows: list[dict[str, Any]] = []
-    cats: list[list[str]] = []
+    rows: list[tuple[Any, ...]] = []
+    cats: list[Sequence[str]] = []
     seen: dict[str, int] = {}
+    check = _Checker(vocab, zone)
     try:
-        for line, raw in _read(stream):
-            parsed = _row_values(line, raw, vocab, zone, report.errors)
+        for line, raw in _read_lists(stream):
+            parsed = check.fast(raw)
             if parsed is None:
-                continue
+                # Anything unusual (a short or long row, an unknown label, a bad date...) goes
+                # through the full check, which words the problems; good rows stay fast.
+                slow = _row_values(line, check.as_dict(raw), vocab, zone, report.errors)
+                if slow is None:
+                    continue
+                parsed = tuple(slow[0][name] for name in FIELDS), slow[1]
             values, categories = parsed
-            ref = values["reference"]
+            ref = values[0]
             if ref in seen:
                 report.errors.append(
                     f"line {line}: duplicate reference {ref} (also on line {seen[ref]})"
@@ -159,6 +165,167 @@ async def import_cases(
     return report
 
 
+# The values of one validated row, in this order (what ``_row_values`` returns as a dict).
+FIELDS = (
+    "reference",
+    "received_at",
+    "channel",
+    *LABELLED,
+    "referred_to_platform",
+    "status",
+    "subject",
+    "description",
+)
+_CACHE_LIMIT = 10_000
+_FLAGS: dict[str, bool | None] = {"": None, "true": True, "false": False}
+
+
+def _read_lists(stream: TextIO) -> Iterator[tuple[int, list[str]]]:
+    """``_read`` without a dict per row: the header is checked, rows come as lists."""
+    reader = csv.reader(stream)
+    header = next(reader, None) or []
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"line 1: missing columns: {', '.join(missing)}")
+    yield 1, header  # not a row: tells the checker where each column is
+    for row in reader:
+        if row:  # csv.DictReader skips blank lines too
+            yield reader.line_num, row
+
+
+class _Checker:
+    """The checks of ``_row_values`` for a well-formed row, with labels looked up once.
+
+    ``fast`` answers the row's values and categories, or None if anything about the row is
+    not plainly valid; that row is then checked by ``_row_values`` itself, so every problem
+    is reported exactly as before. The caches hold only spellings that were valid.
+    """
+
+    def __init__(self, vocab: Vocabulary, zone: ZoneInfo) -> None:
+        self.vocab = vocab
+        self.zone = zone
+        self.header: list[str] = []
+        self.width = -1
+        self.labels: list[dict[str, str | None]] = [{"": None} for _ in LABELLED]
+        self.categories: dict[str, tuple[str, ...]] = {}
+        self.channels: dict[str, str] = {}
+        self.statuses: dict[str, str] = {}
+
+    def _locate(self, header: list[str]) -> None:
+        self.header = header
+        self.width = len(header)
+        where = {name: i for i, name in enumerate(header)}  # the last one wins, as in DictReader
+        self.at = [where[name] for name in COLUMNS]
+
+    def as_dict(self, row: list[str]) -> dict[str, str | None]:
+        """The row as ``csv.DictReader`` would give it (missing fields None)."""
+        values: dict[str, str | None] = dict(zip(self.header, row, strict=False))
+        for name in self.header[len(row) :]:
+            values[name] = None
+        return values
+
+    def fast(self, row: list[str]) -> tuple[tuple[Any, ...], Sequence[str]] | None:
+        if self.width < 0:
+            raise AssertionError("the header comes first")  # pragma: no cover
+        if len(row) != self.width:
+            return None
+        (ref_at, received_at, channel_at, enquirer_at, setting_at, region_at, type_at,
+         platform_at, categories_at, subject_at, description_at, referred_at, outcome_at,
+         status_at) = self.at  # fmt: skip
+        reference = row[ref_at].strip()
+        if not reference or len(reference) > 32:
+            return None
+        try:
+            received = datetime.fromisoformat(row[received_at].strip())
+        except ValueError:
+            return None
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=self.zone)
+        channel = self.channels.get(row[channel_at])
+        if channel is None and (channel := self._channel(row[channel_at])) is None:
+            return None
+        labels = []
+        for n, at in enumerate(
+            (enquirer_at, setting_at, region_at, type_at, platform_at, outcome_at)
+        ):
+            given = row[at]
+            cache = self.labels[n]
+            if given in cache:
+                labels.append(cache[given])
+            elif (label := self._label(n, given)) is None:
+                return None
+            else:
+                labels.append(label)
+        categories = self.categories.get(row[categories_at])
+        if categories is None and (categories := self._categories(row[categories_at])) is None:
+            return None
+        referred = row[referred_at]
+        if referred not in _FLAGS:
+            referred = referred.strip().lower()
+            if referred not in _FLAGS:
+                return None
+        status = self.statuses.get(row[status_at])
+        if status is None and (status := self._status(row[status_at])) is None:
+            return None
+        subject = row[subject_at].strip()
+        description = row[description_at].strip()
+        values = (
+            reference,
+            received,
+            channel,
+            *labels,
+            _FLAGS[referred],
+            status,
+            subject[:300] or None,
+            description or None,
+        )
+        return values, categories
+
+    def _channel(self, given: str) -> str | None:
+        channel = given.strip().lower()
+        if not channel or len(channel) > 16:
+            return None
+        if len(self.channels) < _CACHE_LIMIT:
+            self.channels[given] = channel
+        return channel
+
+    def _label(self, n: int, given: str) -> str | None:
+        column = LABELLED[n]
+        table = "social_platform" if column == "platform" else column
+        stripped = given.strip()
+        canonical = self.vocab.labels[table].get(stripped.casefold()) if stripped else None
+        if stripped and canonical is None:
+            return None
+        if canonical is None:  # blank once stripped: cache it as a blank
+            if len(self.labels[n]) < _CACHE_LIMIT:
+                self.labels[n][given] = None
+            return None  # caller takes None as "not plainly valid": _row_values agrees (blank)
+        if len(self.labels[n]) < _CACHE_LIMIT:
+            self.labels[n][given] = canonical
+        return canonical
+
+    def _categories(self, given: str) -> tuple[str, ...] | None:
+        known = self.vocab.labels["category"]
+        found: list[str] = []
+        for part in filter(None, (c.strip() for c in given.split(";"))):
+            canonical = known.get(part.casefold())
+            if canonical is None:
+                return None
+            if canonical not in found:
+                found.append(canonical)
+        if len(self.categories) < _CACHE_LIMIT:
+            self.categories[given] = tuple(found)
+        return tuple(found)
+
+    def _status(self, given: str) -> str | None:
+        status = given.strip().lower() or "resolved"
+        if status not in STATUSES:
+            return None
+        if len(self.statuses) < _CACHE_LIMIT:
+            self.statuses[given] = status
+        return status
+
+
 async def _existing(
     session: AsyncSession, references: Sequence[str], lines: Mapping[str, int]
 ) -> list[tuple[str, int]]:
@@ -168,36 +335,6 @@ async def _existing(
         query = select(Case.reference).where(Case.reference.in_(chunk))
         found += [(ref, lines[ref]) for ref in (await session.execute(query)).scalars()]
     return sorted(found, key=lambda pair: pair[1])
-
-
-async def _insert(session: AsyncSession, rows: list[dict[str, Any]], cats: list[list[str]]) -> None:
-    """Bulk insert with ids assigned here, so categories need no round trip per case."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        await session.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))
-    first = (
-        int((await session.execute(select(func.coalesce(func.max(Case.id), 0)))).scalar_one()) + 1
-    )
-    defaults = {"links": [], "urgent": False, "signposted_to": []}
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start : start + BATCH]
-        await session.execute(
-            insert(Case),
-            [{**defaults, **row, "id": first + start + i} for i, row in enumerate(batch)],
-        )
-        links = [
-            {"case_id": first + start + i, "category": c, "position": p}
-            for i, categories in enumerate(cats[start : start + BATCH])
-            for p, c in enumerate(categories)
-        ]
-        if links:
-            await session.execute(insert(CaseCategory), links)
-    if dialect == "postgresql":
-        await session.execute(
-            text(
-                "SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"
-            )
-        )
 
 
 async def export_rows(
