@@ -96,6 +96,8 @@ async def telegram_running(
         base_url=settings.telegram_api_base_url,
         channel=channel,
         polling=not webhook_url,
+        per_chat_rate=settings.telegram_chat_rate,
+        per_chat_burst=settings.telegram_chat_burst,
     )
     if webhook_url:
         assert settings.telegram_webhook_secret is not None

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = Field(
         "https://api.telegram.org/bot", validation_alias=_env("TELEGRAM_API_BASE_URL")
     )
+    telegram_chat_rate: float = Field(1.0, gt=0, validation_alias=_env("TELEGRAM_CHAT_RATE"))
+    telegram_chat_burst: int = Field(3, ge=1, validation_alias=_env("TELEGRAM_CHAT_BURST"))
     telegram_webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
     telegram_webhook_secret: SecretStr | None = Field(
         None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")

@@ -28,6 +28,9 @@ def settings_for(tg: FakeTelegram, database_url: str, **changes: Any) -> Setting
         "http_port": free_port(),
         "telegram_webhook_url": None,
         "telegram_webhook_secret": None,
+        # Tests talk fast; the per-chat limit itself is checked in its own test.
+        "telegram_chat_rate": 1000.0,
+        "telegram_chat_burst": 1000,
     }
     values.update(changes)
     return Settings(**values)

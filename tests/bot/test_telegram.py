@@ -314,3 +314,13 @@ async def test_telegram_edited_message_changes_nothing(database_url: str) -> Non
         assert any("can't take changes" in t for t in texts)
         texts = await say(tg, CHAT, "school staff")
         assert any("Which of these fits best" in t for t in texts)
+
+
+async def test_telegram_keeps_to_one_message_a_second_per_chat(database_url: str) -> None:
+    async with FakeTelegram() as tg:
+        settings = settings_for(tg, database_url, telegram_chat_rate=2.0, telegram_chat_burst=1)
+        async with running(settings, tg):
+            tg.enforce_per_chat_rate(0.4)
+            await say(tg, CHAT, "/start")  # welcome and the first question: two messages
+            await say(tg, CHAT, "help")
+    assert tg.rate_limited == 0, "messages were spaced out, so Telegram never had to refuse one"
