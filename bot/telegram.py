@@ -42,6 +42,7 @@ from bot import logs
 from bot.intake import Handled, IntakeService
 from bot.locks import KeyedLocks
 from bot.outbox import GiveUp, Result, Retry, Sent
+from bot.telegram_http import AiohttpRequest
 from flows.copy import Copy
 from flows.messages import Command, Inbound, Reply
 
@@ -238,7 +239,7 @@ class TelegramChannel:
             # A tick changes the same question: update its buttons in place.
             await self._quietly(message.edit_reply_markup(keyboard(toggled[0], self.copy)))
             return
-        await self._quietly(message.edit_reply_markup(None))
+        # The old message keeps its buttons: pressing one later is answered as stale.
         await self._send(context.bot, message.chat_id, handled.replies)
 
     async def on_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -388,6 +389,8 @@ def build_application(
         .base_url(base_url)
         .base_file_url(base_url.replace("/bot", "/file/bot"))
         .concurrent_updates(PerChatUpdateProcessor(256))
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30.0))
     )
     if rate_limited:
         limiter = ChatRateLimiter(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,12 +106,11 @@ async def first_time(session: AsyncSession, source: str, key: str, now: datetime
     Runs inside the caller's transaction: if the work fails and rolls back, the key
     is released and a redelivery is processed.
     """
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(ProcessedUpdate).values(source=source, key=key, at=now))
-    except IntegrityError:
-        return False
-    return True
+    dialect = session.get_bind().dialect.name
+    values = {"source": source, "key": key, "at": now}
+    insert_ = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ProcessedUpdate)
+    result = await session.execute(insert_.values(values).on_conflict_do_nothing())
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def forget_processed_before(session: AsyncSession, cutoff: datetime) -> int:

@@ -41,6 +41,10 @@ def create_engine(url: str = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` with the per-dialect settings this service relies on."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        # One connection: SQLite has one writer anyway, and waiting for the pool queues
+        # callers in order instead of leaving them to sleep in SQLite's busy handler.
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
         engine = create_async_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

@@ -8,13 +8,14 @@ reported with its line number before anything is written.
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import ColumnElement, Dialect, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -113,15 +114,6 @@ def _row_values(
     return values, categories
 
 
-def _read(stream: TextIO) -> Iterator[tuple[int, dict[str, str | None]]]:
-    reader = csv.DictReader(stream)
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-        raise ValueError(f"line 1: missing columns: {', '.join(missing)}")
-    for row in reader:
-        yield reader.line_num, row
-
-
 async def import_cases(
     session: AsyncSession, stream: TextIO, vocab: Vocabulary, zone: ZoneInfo
 ) -> ImportReport:
@@ -130,26 +122,25 @@ async def import_cases(
     rows: list[tuple[Any, ...]] = []
     cats: list[Sequence[str]] = []
     seen: dict[str, int] = {}
-    check = _Checker(vocab, zone)
     try:
-        for line, raw in _read_lists(stream):
+        check = _Checker(vocab, zone, stream)
+        for line, raw in check.rows():
             parsed = check.fast(raw)
             if parsed is None:
-                # Anything unusual (a short or long row, an unknown label, a bad date...) goes
-                # through the full check, which words the problems; good rows stay fast.
+                # Anything not plainly valid (a short or long row, an unknown label, a bad
+                # date...) gets the full check, which words the problems exactly as before.
                 slow = _row_values(line, check.as_dict(raw), vocab, zone, report.errors)
                 if slow is None:
                     continue
-                parsed = tuple(slow[0][name] for name in FIELDS), slow[1]
-            values, categories = parsed
-            ref = values[0]
+                parsed = tuple(slow[0].get(name) for name in FIELDS), slow[1]
+            ref = parsed[0][0]
             if ref in seen:
                 report.errors.append(
                     f"line {line}: duplicate reference {ref} (also on line {seen[ref]})"
                 )
             seen[ref] = line
-            rows.append(values)
-            cats.append(categories)
+            rows.append(parsed[0])
+            cats.append(parsed[1])
             if len(report.errors) >= MAX_ERRORS:
                 report.errors.append("too many problems: stopped checking")
                 return report
@@ -165,7 +156,7 @@ async def import_cases(
     return report
 
 
-# The values of one validated row, in this order (what ``_row_values`` returns as a dict).
+# A validated row's values in this order (the keys of ``_row_values``'s dict).
 FIELDS = (
     "reference",
     "received_at",
@@ -176,62 +167,52 @@ FIELDS = (
     "subject",
     "description",
 )
-_CACHE_LIMIT = 10_000
+_CACHE_LIMIT = 10_000  # distinct spellings remembered per column
 _FLAGS: dict[str, bool | None] = {"": None, "true": True, "false": False}
 
 
-def _read_lists(stream: TextIO) -> Iterator[tuple[int, list[str]]]:
-    """``_read`` without a dict per row: the header is checked, rows come as lists."""
-    reader = csv.reader(stream)
-    header = next(reader, None) or []
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise ValueError(f"line 1: missing columns: {', '.join(missing)}")
-    yield 1, header  # not a row: tells the checker where each column is
-    for row in reader:
-        if row:  # csv.DictReader skips blank lines too
-            yield reader.line_num, row
-
-
 class _Checker:
-    """The checks of ``_row_values`` for a well-formed row, with labels looked up once.
+    """``_read`` and ``_row_values`` for plainly valid rows, with each spelling checked once.
 
-    ``fast`` answers the row's values and categories, or None if anything about the row is
-    not plainly valid; that row is then checked by ``_row_values`` itself, so every problem
-    is reported exactly as before. The caches hold only spellings that were valid.
+    Rows come as lists (no dict per row). ``fast`` answers a row's values (in ``FIELDS``
+    order) and categories, or None when anything about the row is not plainly valid: that
+    row then goes through ``_row_values`` (see ``import_cases``), so problems are found and
+    worded exactly as before. The caches only ever hold spellings that were valid.
     """
 
-    def __init__(self, vocab: Vocabulary, zone: ZoneInfo) -> None:
+    def __init__(self, vocab: Vocabulary, zone: ZoneInfo, stream: TextIO) -> None:
         self.vocab = vocab
         self.zone = zone
-        self.header: list[str] = []
-        self.width = -1
-        self.labels: list[dict[str, str | None]] = [{"": None} for _ in LABELLED]
+        self.reader = csv.reader(stream)
+        self.header: list[str] = next(self.reader, [])
+        missing = [c for c in COLUMNS if c not in self.header]
+        if missing:
+            raise ValueError(f"line 1: missing columns: {', '.join(missing)}")
+        where = {name: i for i, name in enumerate(self.header)}  # the last wins, as in a dict
+        self.at = tuple(where[name] for name in COLUMNS)
+        self.labelled = tuple(where[name] for name in LABELLED)
+        self.labels: tuple[dict[str, str | None], ...] = tuple({"": None} for _ in LABELLED)
         self.categories: dict[str, tuple[str, ...]] = {}
         self.channels: dict[str, str] = {}
         self.statuses: dict[str, str] = {}
 
-    def _locate(self, header: list[str]) -> None:
-        self.header = header
-        self.width = len(header)
-        where = {name: i for i, name in enumerate(header)}  # the last one wins, as in DictReader
-        self.at = [where[name] for name in COLUMNS]
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        for row in self.reader:
+            if row:  # csv.DictReader skips blank lines too
+                yield self.reader.line_num, row
 
     def as_dict(self, row: list[str]) -> dict[str, str | None]:
-        """The row as ``csv.DictReader`` would give it (missing fields None)."""
+        """The row as ``csv.DictReader`` gives it (fields the row lacks are None)."""
         values: dict[str, str | None] = dict(zip(self.header, row, strict=False))
         for name in self.header[len(row) :]:
             values[name] = None
         return values
 
     def fast(self, row: list[str]) -> tuple[tuple[Any, ...], Sequence[str]] | None:
-        if self.width < 0:
-            raise AssertionError("the header comes first")  # pragma: no cover
-        if len(row) != self.width:
+        if len(row) != len(self.header):
             return None
-        (ref_at, received_at, channel_at, enquirer_at, setting_at, region_at, type_at,
-         platform_at, categories_at, subject_at, description_at, referred_at, outcome_at,
-         status_at) = self.at  # fmt: skip
+        ref_at, received_at, channel_at, _, _, _, _, _, categories_at = self.at[:9]
+        subject_at, description_at, referred_at, _, status_at = self.at[9:]
         reference = row[ref_at].strip()
         if not reference or len(reference) > 32:
             return None
@@ -241,21 +222,19 @@ class _Checker:
             return None
         if received.tzinfo is None:
             received = received.replace(tzinfo=self.zone)
-        channel = self.channels.get(row[channel_at])
-        if channel is None and (channel := self._channel(row[channel_at])) is None:
+        channel = self.channels.get(row[channel_at]) or self._channel(row[channel_at])
+        if channel is None:
             return None
-        labels = []
-        for n, at in enumerate(
-            (enquirer_at, setting_at, region_at, type_at, platform_at, outcome_at)
-        ):
+        labels: list[str | None] = []
+        for cache, at, column in zip(self.labels, self.labelled, LABELLED, strict=True):
             given = row[at]
-            cache = self.labels[n]
             if given in cache:
                 labels.append(cache[given])
-            elif (label := self._label(n, given)) is None:
+                continue
+            valid, label = self._label(cache, column, given)
+            if not valid:
                 return None
-            else:
-                labels.append(label)
+            labels.append(label)
         categories = self.categories.get(row[categories_at])
         if categories is None and (categories := self._categories(row[categories_at])) is None:
             return None
@@ -264,11 +243,10 @@ class _Checker:
             referred = referred.strip().lower()
             if referred not in _FLAGS:
                 return None
-        status = self.statuses.get(row[status_at])
-        if status is None and (status := self._status(row[status_at])) is None:
+        status = self.statuses.get(row[status_at]) or self._status(row[status_at])
+        if status is None:
             return None
         subject = row[subject_at].strip()
-        description = row[description_at].strip()
         values = (
             reference,
             received,
@@ -277,7 +255,7 @@ class _Checker:
             _FLAGS[referred],
             status,
             subject[:300] or None,
-            description or None,
+            row[description_at].strip() or None,
         )
         return values, categories
 
@@ -289,20 +267,18 @@ class _Checker:
             self.channels[given] = channel
         return channel
 
-    def _label(self, n: int, given: str) -> str | None:
-        column = LABELLED[n]
+    def _label(
+        self, cache: dict[str, str | None], column: str, given: str
+    ) -> tuple[bool, str | None]:
+        """Whether ``given`` is a valid ``column`` label or blank, and its canonical form."""
         table = "social_platform" if column == "platform" else column
         stripped = given.strip()
         canonical = self.vocab.labels[table].get(stripped.casefold()) if stripped else None
         if stripped and canonical is None:
-            return None
-        if canonical is None:  # blank once stripped: cache it as a blank
-            if len(self.labels[n]) < _CACHE_LIMIT:
-                self.labels[n][given] = None
-            return None  # caller takes None as "not plainly valid": _row_values agrees (blank)
-        if len(self.labels[n]) < _CACHE_LIMIT:
-            self.labels[n][given] = canonical
-        return canonical
+            return False, None
+        if len(cache) < _CACHE_LIMIT:
+            cache[given] = canonical
+        return True, canonical
 
     def _categories(self, given: str) -> tuple[str, ...] | None:
         known = self.vocab.labels["category"]
@@ -335,6 +311,120 @@ async def _existing(
         query = select(Case.reference).where(Case.reference.in_(chunk))
         found += [(ref, lines[ref]) for ref in (await session.execute(query)).scalars()]
     return sorted(found, key=lambda pair: pair[1])
+
+
+# Columns the import writes, and the values it gives the columns the file has no say in.
+_CASE_COLUMNS = ("id", *FIELDS, "links", "urgent", "signposted_to")
+_DEFAULTS: dict[str, Any] = {"links": [], "urgent": False, "signposted_to": []}
+SQLITE_BATCH = 50_000
+SQLITE_IMPORT_CACHE_KIB = 256 * 1024  # page cache while importing (restored afterwards)
+
+
+async def _insert(
+    session: AsyncSession, rows: list[tuple[Any, ...]], cats: list[Sequence[str]]
+) -> None:
+    """Bulk insert with ids assigned here, so categories need no round trip per case."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        await session.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))
+    first = (
+        int((await session.execute(select(func.coalesce(func.max(Case.id), 0)))).scalar_one()) + 1
+    )
+    links = (
+        (first + i, category, position)
+        for i, categories in enumerate(cats)
+        for position, category in enumerate(categories)
+    )
+    if dialect.name == "postgresql":
+        await _copy_postgres(session, _case_records(dialect, first, rows), links)
+        await session.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"
+            )
+        )
+    elif dialect.name == "sqlite":
+        await _insert_sqlite(session, _case_records(dialect, first, rows), links)
+    else:
+        await _insert_orm(session, first, rows, cats)
+
+
+def _case_records(
+    dialect: Dialect, first: int, rows: list[tuple[Any, ...]]
+) -> Iterator[tuple[Any, ...]]:
+    """Rows as the driver takes them (``_CASE_COLUMNS`` order), converted as SQLAlchemy would."""
+    columns = Case.__table__.c
+    received = _processor(columns.received_at, dialect)
+    defaults = tuple(_processor(columns[name], dialect)(value) for name, value in _DEFAULTS.items())
+    for i, row in enumerate(rows):
+        yield (first + i, row[0], received(row[1]), *row[2:], *defaults)
+
+
+def _processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """How SQLAlchemy converts a value for ``column`` before the driver sees it."""
+    convert = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return convert if convert is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+async def _copy_postgres(
+    session: AsyncSession, cases: Iterable[tuple[Any, ...]], links: Iterable[tuple[Any, ...]]
+) -> None:
+    """COPY (asyncpg's binary copy) on the session's own connection, so in its transaction."""
+    raw = await (await session.connection()).get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table("cases", records=cases, columns=list(_CASE_COLUMNS))
+    await driver.copy_records_to_table(
+        "case_categories", records=links, columns=["case_id", "category", "position"]
+    )
+
+
+async def _insert_sqlite(
+    session: AsyncSession, cases: Iterator[tuple[Any, ...]], links: Iterator[tuple[Any, ...]]
+) -> None:
+    """executemany on the session's own aiosqlite connection, with a bigger page cache."""
+    raw = await (await session.connection()).get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    names = ", ".join(_CASE_COLUMNS)
+    marks = ", ".join("?" * len(_CASE_COLUMNS))
+    insert_case = f"INSERT INTO cases ({names}) VALUES ({marks})"
+    insert_link = "INSERT INTO case_categories (case_id, category, position) VALUES (?, ?, ?)"
+    async with driver.execute("PRAGMA cache_size") as cursor:
+        cache_size = (await cursor.fetchone())[0]
+    await driver.execute(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+    try:
+        while batch := list(islice(cases, SQLITE_BATCH)):
+            await driver.executemany(insert_case, batch)
+        while batch := list(islice(links, SQLITE_BATCH)):
+            await driver.executemany(insert_link, batch)
+    finally:
+        await driver.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+async def _insert_orm(
+    session: AsyncSession, first: int, rows: list[tuple[Any, ...]], cats: list[Sequence[str]]
+) -> None:
+    """Any other database: SQLAlchemy's bulk INSERT, a batch at a time."""
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        await session.execute(
+            insert(Case),
+            [
+                {**_DEFAULTS, **dict(zip(FIELDS, row, strict=True)), "id": first + start + i}
+                for i, row in enumerate(batch)
+            ],
+        )
+        links = [
+            {"case_id": first + start + i, "category": c, "position": p}
+            for i, categories in enumerate(cats[start : start + BATCH])
+            for p, c in enumerate(categories)
+        ]
+        if links:
+            await session.execute(insert(CaseCategory), links)
 
 
 async def export_rows(
