@@ -111,13 +111,11 @@ class WorkerTimes:
     attempt_s: float = 0.0
     sends: int = 0
     send_s: float = 0.0
-    unleases: int = 0
-    unlease_s: float = 0.0
     retry_after: Counter[float | None] = field(default_factory=Counter)
 
 
 class TimedWorker(OutboxWorker):
-    """``OutboxWorker`` with stopwatches around its passes, attempts and unleases."""
+    """``OutboxWorker`` with stopwatches around its passes and attempts."""
 
     def __init__(self, times: WorkerTimes, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -138,14 +136,6 @@ class TimedWorker(OutboxWorker):
         finally:
             self.times.attempts += 1
             self.times.attempt_s += time.perf_counter() - start
-
-    async def _unlease(self, row_id: int) -> None:
-        start = time.perf_counter()
-        try:
-            await super()._unlease(row_id)
-        finally:
-            self.times.unleases += 1
-            self.times.unlease_s += time.perf_counter() - start
 
 
 def timed(sender: Sender, times: WorkerTimes) -> Sender:
@@ -443,16 +433,11 @@ def report(out: Outcome) -> None:
         ("attempts per row", f"total {out.attempts_total}, max {out.attempts_max}"),
         ("worker passes", f"{t.passes} ({t.pass_s:.2f} s busy in passes)"),
         (
-            "  leasing (select + update, per pass)",
-            f"{t.pass_s - t.attempt_s - t.unlease_s:.2f} s",
+            "  leasing and releasing (per pass)",
+            f"{t.pass_s - t.attempt_s:.2f} s",
         ),
         ("  sender (load case + HTTP)", f"{t.sends} calls, {t.send_s:.2f} s"),
         ("  recording results (1 txn each)", f"{t.attempt_s - t.send_s:.2f} s"),
-        (
-            "  unleasing rows behind a 429",
-            f"{t.unleases} txns, {t.unlease_s:.2f} s"
-            + (f" ({t.unlease_s / t.unleases * 1000:.1f} ms each)" if t.unleases else ""),
-        ),
     ]
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
