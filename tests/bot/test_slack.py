@@ -335,3 +335,40 @@ async def test_slack_urgent_out_of_hours_case_pages_on_call(database_url: str) -
         await d.slack.wait_for(
             lambda s: any("<!subteam^S0ONCALL>" in m.get("text", "") for m in s.messages(DESK))
         )
+
+
+async def test_slack_reply_that_cannot_be_delivered_is_marked_in_the_thread(
+    database_url: str,
+) -> None:
+    async with desk(database_url) as d:
+        reference = await submitted_case(d)
+        card_ts = d.cards()[0]["ts"]
+        d.tg.fail_next("sendMessage", status=403, times=5)  # the enquirer blocked the bot
+        values = {"reply": {"text": {"type": "plain_text_input", "value": "Are you still there?"}}}
+        assert await d.submit("reply_modal", values, reference) == 200
+        await d.slack.wait_for(
+            lambda s: any("Could not deliver" in m.get("text", "") for m in s.thread(DESK, card_ts))
+        )
+        note = next(
+            m["text"]
+            for m in d.slack.thread(DESK, card_ts)
+            if "Could not deliver" in m.get("text", "")
+        )
+        assert "blocked the bot" in note and "Are you still there?" in note
+
+
+async def test_slack_empty_reply_is_refused_in_the_form(database_url: str) -> None:
+    async with desk(database_url) as d:
+        reference = await submitted_case(d)
+        meta = json.dumps({"reference": reference, "channel": DESK})
+        body = view_submission_body(
+            "reply_modal",
+            {"reply": {"text": {"type": "plain_text_input", "value": "  "}}},
+            meta,
+            user_id="U1",
+            user_name="sam",
+        )
+        response = await post_signed(d.events_url, body, SECRET)
+        assert response.status == 200 and '"response_action":"errors"' in response.text.replace(
+            " ", ""
+        )
