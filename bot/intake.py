@@ -33,7 +33,8 @@ from flows.timing import Expectation, expectation
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import outbox
-from storage.models import Case, ConversationRecord
+from storage.conversations import Saved
+from storage.models import Case
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -145,9 +146,9 @@ class IntakeService:
                 out_of_hours=not timing.open_now,
             )
             result = self._flow.handle(before, inbound, context)
-            self._record_turns(session, record, before, inbound, result.replies, now)
+            await self._record_turns(session, record, before, inbound, result.replies, now)
             case = await self._apply(session, record, result.effects, channel, timing)
-            convo_store.store(record, result.conversation, now)
+            await convo_store.store(session, record, result.conversation, now)
         if any(isinstance(e, (CaseSubmitted, FollowUp)) for e in result.effects):
             self.on_enqueued()
         return Handled(
@@ -156,29 +157,25 @@ class IntakeService:
             step=result.conversation.step.value,
         )
 
-    def _record_turns(
+    async def _record_turns(
         self,
         session: AsyncSession,
-        record: ConversationRecord,
+        record: Saved,
         before: Conversation,
         inbound: Inbound,
         replies: Sequence[Reply],
         now: datetime,
     ) -> None:
         kind = "attachment_refused" if inbound.kind is InboundKind.ATTACHMENT else "text"
-        text = self._flow.describe(before, inbound)
-        convo_store.add_turn(
-            session, conversation_id=record.id, sender="enquirer", text=text, at=now, kind=kind
-        )
-        for reply in replies:
-            convo_store.add_turn(
-                session, conversation_id=record.id, sender="bot", text=reply.text, at=now
-            )
+        said = {"sender": "enquirer", "text": self._flow.describe(before, inbound), "kind": kind}
+        turns = [said, *({"sender": "bot", "text": r.text, "kind": "text"} for r in replies)]
+        common = {"conversation_id": record.id, "case_id": None, "at": now}
+        await convo_store.add_turns(session, [{**common, **turn} for turn in turns])
 
     async def _apply(
         self,
         session: AsyncSession,
-        record: ConversationRecord,
+        record: Saved,
         effects: Sequence[Effect],
         channel: str,
         timing: Expectation,

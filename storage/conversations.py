@@ -2,57 +2,87 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.conversation import Conversation
 from storage.models import ConversationRecord, ProcessedUpdate, TranscriptEntry
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A chat's saved progress as read from the database (plain data, not an ORM object)."""
+
+    id: int
+    state: Mapping[str, Any]
+
+
+def _chat(channel: str, chat_id: str) -> ColumnElement[bool]:
+    return (ConversationRecord.channel == channel) & (ConversationRecord.chat_id == chat_id)
+
+
 async def load_for_update(
     session: AsyncSession, channel: str, chat_id: str, now: datetime
-) -> ConversationRecord:
-    """The chat's conversation row, created if new, locked until the transaction ends.
+) -> Saved:
+    """The chat's saved progress, created if new, locked until the transaction ends.
 
     The row lock (PostgreSQL) or the immediate write transaction (SQLite) keeps a
-    second replica from handling the same chat at the same time.
+    second replica from handling the same chat at the same time. Plain Core statements:
+    this runs for every message, and the ORM's unit of work would double its cost.
     """
     query = (
-        select(ConversationRecord)
-        .where(ConversationRecord.channel == channel, ConversationRecord.chat_id == chat_id)
+        select(ConversationRecord.id, ConversationRecord.state)
+        .where(_chat(channel, chat_id))
         .with_for_update()
     )
-    record = (await session.execute(query)).scalar_one_or_none()
-    if record is not None:
-        return record
-    try:
-        async with session.begin_nested():
-            record = ConversationRecord(channel=channel, chat_id=chat_id, state={}, updated_at=now)
-            session.add(record)
-    except IntegrityError:
-        # Another replica created it between our select and insert: take theirs.
-        record = (await session.execute(query)).scalar_one()
-    return record
+    row = (await session.execute(query)).first()
+    if row is None:
+        values = {"channel": channel, "chat_id": chat_id, "state": {}, "updated_at": now}
+        # Another replica may create it at the same moment: then take theirs.
+        await session.execute(_insert_ignoring_conflict(session, ConversationRecord, values))
+        row = (await session.execute(query)).one()
+    return Saved(int(row.id), row.state or {})
 
 
-async def find(session: AsyncSession, channel: str, chat_id: str) -> ConversationRecord | None:
-    query = select(ConversationRecord).where(
-        ConversationRecord.channel == channel, ConversationRecord.chat_id == chat_id
+async def find(session: AsyncSession, channel: str, chat_id: str) -> Saved | None:
+    query = select(ConversationRecord.id, ConversationRecord.state).where(_chat(channel, chat_id))
+    row = (await session.execute(query)).first()
+    return Saved(int(row.id), row.state or {}) if row else None
+
+
+def restore(saved: Saved) -> Conversation:
+    return Conversation.from_json(saved.state)
+
+
+async def store(
+    session: AsyncSession, saved: Saved, conversation: Conversation, now: datetime
+) -> None:
+    await session.execute(
+        update(ConversationRecord)
+        .where(ConversationRecord.id == saved.id)
+        .values(state=conversation.to_json(), updated_at=now)
     )
-    return (await session.execute(query)).scalar_one_or_none()
 
 
-def restore(record: ConversationRecord) -> Conversation:
-    return Conversation.from_json(record.state)
+async def add_turns(session: AsyncSession, turns: Sequence[Mapping[str, Any]]) -> None:
+    """Append several turns in one statement (the hot path: every message adds some)."""
+    if turns:
+        await session.execute(insert(TranscriptEntry), [dict(t) for t in turns])
 
 
-def store(record: ConversationRecord, conversation: Conversation, now: datetime) -> None:
-    record.state = conversation.to_json()
-    record.updated_at = now
+def _insert_ignoring_conflict(session: AsyncSession, table: Any, values: Mapping[str, Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (
+        (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        .values(dict(values))
+        .on_conflict_do_nothing()
+    )
 
 
 def add_turn(
@@ -106,10 +136,8 @@ async def first_time(session: AsyncSession, source: str, key: str, now: datetime
     Runs inside the caller's transaction: if the work fails and rolls back, the key
     is released and a redelivery is processed.
     """
-    dialect = session.get_bind().dialect.name
     values = {"source": source, "key": key, "at": now}
-    insert_ = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ProcessedUpdate)
-    result = await session.execute(insert_.values(values).on_conflict_do_nothing())
+    result = await session.execute(_insert_ignoring_conflict(session, ProcessedUpdate, values))
     return bool(getattr(result, "rowcount", 0))
 
 

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import UnaryExpression
 
 from storage.models import Case, CaseCategory
 
@@ -70,14 +72,48 @@ class Period:
         return out
 
 
+# On SQLite, a period holding more than this share of all cases is read by scanning the
+# table: looking each of them up through the received_at index costs several times more.
+SQLITE_SCAN_SHARE = 0.1
+SUBJECT_BATCH = 10_000
+
+
 def _in(period: Period) -> ColumnElement[bool]:
     return (Case.received_at >= period.start) & (Case.received_at < period.end)
 
 
-async def _grouped(session: AsyncSession, column: Any, period: Period) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The period's cases, and whether to find them by scanning rather than by index."""
+
+    period: Period
+    scan: bool = False
+
+    def where(self) -> ColumnElement[bool]:
+        if not self.scan:
+            return _in(self.period)
+        # SQLite's unary plus: the same value, but the planner will not use the index for it.
+        at = UnaryExpression(
+            Case.__table__.c.received_at,
+            operator=operators.custom_op("+"),
+            type_=Case.received_at.type,
+        )
+        return (at >= self.period.start) & (at < self.period.end)
+
+
+async def _scope(session: AsyncSession, period: Period) -> _Scope:
+    """How to read the period: SQLite has no statistics to choose a plan by, so count here."""
+    if session.get_bind().dialect.name != "sqlite":
+        return _Scope(period)
+    in_period = (await session.execute(select(func.count()).where(_in(period)))).scalar_one()
+    everything = (await session.execute(select(func.count()).select_from(Case))).scalar_one()
+    return _Scope(period, int(in_period) > SQLITE_SCAN_SHARE * int(everything))
+
+
+async def _grouped(session: AsyncSession, column: Any, scope: _Scope) -> dict[str, int]:
     query = (
         select(column, func.count())
-        .where(_in(period), column.is_not(None))
+        .where(scope.where(), column.is_not(None))
         .group_by(column)
         .order_by(func.count().desc(), column)
     )
@@ -90,17 +126,28 @@ def _percent(part: int, whole: int) -> float:
 
 async def subject_words(session: AsyncSession, period: Period, top: int = 20) -> list[list[Any]]:
     """Table 5: the most frequent words of the subject lines, streamed from the database."""
+    return await _subject_words(session, await _scope(session, period), top)
+
+
+async def _subject_words(session: AsyncSession, scope: _Scope, top: int) -> list[list[Any]]:
+    # Every word as written is counted first, a batch of subjects at a time (joined by a
+    # line break, which no word can span); folding spellings together comes after, once
+    # per distinct spelling rather than once per word.
+    written: Counter[str] = Counter()
+    subject = Case.__table__.c.subject
+    query = select(subject).where(scope.where(), subject.is_not(None))
+    connection = await session.connection()
+    result = await connection.stream(query.execution_options(yield_per=SUBJECT_BATCH))
+    async for subjects in result.scalars().partitions():
+        written.update(WORD.findall("\n".join(subjects)))
     counts: Counter[str] = Counter()
     spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    query = select(Case.subject).where(_in(period), Case.subject.is_not(None))
-    stream = await session.stream_scalars(query.execution_options(yield_per=5000))
-    async for subject in stream:
-        for word in WORD.findall(subject or ""):
-            key = word.casefold().replace("’", "'")
-            if key in STOP_WORDS:
-                continue
-            counts[key] += 1
-            spellings[key][word] += 1
+    for word, n in written.items():
+        key = word.casefold().replace("’", "'")
+        if key in STOP_WORDS:
+            continue
+        counts[key] += n
+        spellings[key][word] += n
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return [[_spelling(spellings[word]), n] for word, n in ranked]
 
@@ -112,11 +159,15 @@ def _spelling(seen: Counter[str]) -> str:
 
 async def by_month(session: AsyncSession, period: Period) -> dict[str, int]:
     """Figure 2: cases per month (months in the helpline's time zone), every month listed."""
-    months = period.months()
+    return await _by_month(session, _Scope(period))  # received_at alone: the index covers it
+
+
+async def _by_month(session: AsyncSession, scope: _Scope) -> dict[str, int]:
+    months = scope.period.months()
     bucket = case(*((Case.received_at < hi, label) for label, _, hi in months), else_=None).label(
         "month"
     )
-    query = select(bucket, func.count()).where(_in(period)).group_by(bucket)
+    query = select(bucket, func.count()).where(scope.where()).group_by(bucket)
     found = {str(label): int(n) for label, n in (await session.execute(query)).all() if label}
     return {label: found.get(label, 0) for label, _, _ in months}
 
@@ -125,13 +176,30 @@ async def categories(
     session: AsyncSession, period: Period, labels: Sequence[str], total: int
 ) -> dict[str, dict[str, float | int]]:
     """Table 6: every category with its count and its percentage of all cases in the period."""
+    return _categories(await _tagged(session, await _scope(session, period)), labels, total)
+
+
+async def _tagged(session: AsyncSession, scope: _Scope) -> dict[str | None, dict[str, int]]:
+    """Categories counted per setting (None: cases with no setting): Table 6 and Figure 4."""
     query = (
-        select(CaseCategory.category, func.count())
+        select(Case.setting, CaseCategory.category, func.count())
+        .select_from(CaseCategory)
         .join(Case, Case.id == CaseCategory.case_id)
-        .where(_in(period))
-        .group_by(CaseCategory.category)
+        .where(scope.where())
+        .group_by(Case.setting, CaseCategory.category)
     )
-    found = {str(label): int(n) for label, n in (await session.execute(query)).all()}
+    tagged: defaultdict[str | None, dict[str, int]] = defaultdict(dict)
+    for setting, category, n in (await session.execute(query)).all():
+        tagged[None if setting is None else str(setting)][str(category)] = int(n)
+    return tagged
+
+
+def _categories(
+    tagged: dict[str | None, dict[str, int]], labels: Sequence[str], total: int
+) -> dict[str, dict[str, float | int]]:
+    found: Counter[str] = Counter()
+    for counts in tagged.values():
+        found.update(counts)
     return {
         label: {"count": found.get(label, 0), "percent": _percent(found.get(label, 0), total)}
         for label in labels
@@ -140,16 +208,20 @@ async def categories(
 
 async def setting_categories(session: AsyncSession, period: Period) -> dict[str, dict[str, float]]:
     """Figure 4: within each setting, the share of its cases carrying each category."""
-    per_setting = await _grouped(session, Case.setting, period)
-    query = (
-        select(Case.setting, CaseCategory.category, func.count())
-        .join(CaseCategory, Case.id == CaseCategory.case_id)
-        .where(_in(period), Case.setting.is_not(None))
-        .group_by(Case.setting, CaseCategory.category)
-    )
+    scope = await _scope(session, period)
+    per_setting = await _grouped(session, Case.setting, scope)
+    return _setting_categories(await _tagged(session, scope), per_setting)
+
+
+def _setting_categories(
+    tagged: dict[str | None, dict[str, int]], per_setting: dict[str, int]
+) -> dict[str, dict[str, float]]:
     shares: dict[str, dict[str, float]] = {setting: {} for setting in per_setting}
-    for setting, category, n in (await session.execute(query)).all():
-        shares[str(setting)][str(category)] = _percent(int(n), per_setting[str(setting)])
+    for setting, counts in tagged.items():
+        if setting is None:
+            continue
+        for category, n in counts.items():
+            shares[setting][category] = _percent(n, per_setting[setting])
     return {s: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for s, c in shares.items()}
 
 
@@ -157,32 +229,31 @@ async def analysis(
     session: AsyncSession, period: Period, category_labels: Sequence[str]
 ) -> dict[str, Any]:
     """The whole analysis as one JSON-ready object (keys in the report's order)."""
-    total = int((await session.execute(select(func.count()).where(_in(period)))).scalar_one())
-    referred = int(
-        (
-            await session.execute(
-                select(func.count()).where(_in(period), Case.referred_to_platform.is_(True))
-            )
-        ).scalar_one()
+    scope = await _scope(session, period)
+    counted = select(func.count(), func.count().filter(Case.referred_to_platform.is_(True))).where(
+        scope.where()
     )
-    cats = await categories(session, period, category_labels, total)
+    total, referred = (int(n) for n in (await session.execute(counted)).one())
+    tagged = await _tagged(session, scope)
+    cats = _categories(tagged, category_labels, total)
     top = sorted(
         (label for label in category_labels if cats[label]["count"]),
         key=lambda label: (-int(cats[label]["count"]), category_labels.index(label)),
     )[:5]
+    settings = await _grouped(session, Case.setting, scope)
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat()},
         "total_cases": total,
-        "by_channel": await _grouped(session, Case.channel, period),
-        "enquirer_type": await _grouped(session, Case.enquirer_type, period),
-        "setting": await _grouped(session, Case.setting, period),
-        "by_month": await by_month(session, period),
-        "platform_type": await _grouped(session, Case.platform_type, period),
-        "social_platform": await _grouped(session, Case.platform, period),
-        "subject_words": await subject_words(session, period),
+        "by_channel": await _grouped(session, Case.channel, scope),
+        "enquirer_type": await _grouped(session, Case.enquirer_type, scope),
+        "setting": settings,
+        "by_month": await _by_month(session, _Scope(period)),
+        "platform_type": await _grouped(session, Case.platform_type, scope),
+        "social_platform": await _grouped(session, Case.platform, scope),
+        "subject_words": await _subject_words(session, scope, 20),
         "referred_to_platform_percent": _percent(referred, total),
         "categories": cats,
         "top_categories": top,
-        "setting_categories": await setting_categories(session, period),
-        "by_region": await _grouped(session, Case.region, period),
+        "setting_categories": _setting_categories(tagged, settings),
+        "by_region": await _grouped(session, Case.region, scope),
     }

@@ -112,8 +112,8 @@ async def test_conversation_progress_survives_a_new_session(
 ) -> None:
     async with sessions() as session, session.begin():
         record = await convo_store.load_for_update(session, "telegram", "42", NOW)
-        convo_store.store(
-            record, Conversation(step=Step.REGION, answers={"setting": "primary"}), NOW
+        await convo_store.store(
+            session, record, Conversation(step=Step.REGION, answers={"setting": "primary"}), NOW
         )
     async with sessions() as session, session.begin():
         record = await convo_store.load_for_update(session, "telegram", "42", NOW)
