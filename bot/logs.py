@@ -33,6 +33,7 @@ QUIET = (
     "httpx",
     "httpcore",
     "alembic",
+    "matplotlib",
     "telegram.ext.Updater",
     "apscheduler",
     "aiosqlite",

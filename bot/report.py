@@ -63,7 +63,7 @@ def rows_for(
     if name == "by_month":
         return ["month", "count"], [[month, n] for month, n in data[name].items()]
     if name == "subject_words":
-        return ["word", "count"], [list(pair) for pair in data[name]]
+        return ["word", "occurrences"], [list(pair) for pair in data[name]]
     if name == "categories":
         header = ["category", "count", "percent"] + (["previous", "change"] if previous else [])
         rows = []
@@ -105,6 +105,7 @@ def markdown(data: Mapping[str, Any], copy: Copy, previous: Mapping[str, Any] | 
         "previous": copy("report.previous"),
         "change": copy("report.change"),
         "word": copy("report.word"),
+        "occurrences": copy("report.occurrences"),
         "month": copy("report.month"),
         "category": copy("report.category"),
     }
