@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -153,6 +154,29 @@ def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str
     return [*parts, text] if text else parts
 
 
+def merge_replies(replies: Sequence[Reply]) -> list[Reply]:
+    """Fold plain-text replies into the next one: fewer messages, same order and words.
+
+    Telegram allows about one message a second per chat, and one bubble reads better
+    than three. A reply with buttons ends a message, so buttons stay under their question.
+    """
+    merged: list[Reply] = []
+    pending: list[str] = []
+    for reply in replies:
+        text = "\n\n".join([*pending, reply.text])
+        if reply.options or len(text) > MessageLimit.MAX_TEXT_LENGTH:
+            if pending and len(text) > MessageLimit.MAX_TEXT_LENGTH:
+                merged.append(Reply("\n\n".join(pending)))
+                text = reply.text
+            merged.append(replace(reply, text=text))
+            pending = []
+        else:
+            pending = [text]
+    if pending:
+        merged.append(Reply(pending[0]))
+    return merged
+
+
 class TelegramChannel:
     """Registers the handlers on a PTB Application and renders intake replies."""
 
@@ -279,7 +303,7 @@ class TelegramChannel:
         return handled
 
     async def _send(self, bot: Bot, chat_id: int, replies: Sequence[Reply]) -> None:
-        for reply in replies:
+        for reply in merge_replies(replies):
             chunks = split_text(reply.text)
             for index, chunk in enumerate(chunks):
                 markup = keyboard(reply, self.copy) if index == len(chunks) - 1 else None

@@ -321,6 +321,18 @@ async def test_telegram_keeps_to_one_message_a_second_per_chat(database_url: str
         settings = settings_for(tg, database_url, telegram_chat_rate=2.0, telegram_chat_burst=1)
         async with running(settings, tg):
             tg.enforce_per_chat_rate(0.4)
-            await say(tg, CHAT, "/start")  # welcome and the first question: two messages
+            await say(tg, CHAT, "/start")  # then straight away a second message to the same chat
             await say(tg, CHAT, "help")
     assert tg.rate_limited == 0, "messages were spaced out, so Telegram never had to refuse one"
+
+
+def test_merge_replies_folds_text_into_the_next_question() -> None:
+    from bot.telegram import merge_replies
+    from flows.messages import Option, Reply
+
+    question = Reply("Which?", (Option("a", "A"),), question="q")
+    merged = merge_replies([Reply("Call 999 first."), Reply("Hello."), question, Reply("Bye.")])
+    assert [r.text for r in merged] == ["Call 999 first.\n\nHello.\n\nWhich?", "Bye."]
+    assert merged[0].options == question.options and merged[0].question == "q"
+    long = [Reply("x" * 3000), Reply("y" * 3000, (Option("a", "A"),))]
+    assert [len(r.text) for r in merge_replies(long)] == [3000, 3000]
