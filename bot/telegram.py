@@ -158,16 +158,17 @@ def merge_replies(replies: Sequence[Reply]) -> list[Reply]:
     """Fold plain-text replies into the next one: fewer messages, same order and words.
 
     Telegram allows about one message a second per chat, and one bubble reads better
-    than three. A reply with buttons ends a message, so buttons stay under their question.
+    than three. A reply with buttons (options, or a question's Back button) ends a
+    message, so buttons stay under their question.
     """
     merged: list[Reply] = []
     pending: list[str] = []
     for reply in replies:
         text = "\n\n".join([*pending, reply.text])
-        if reply.options or len(text) > MessageLimit.MAX_TEXT_LENGTH:
-            if pending and len(text) > MessageLimit.MAX_TEXT_LENGTH:
-                merged.append(Reply("\n\n".join(pending)))
-                text = reply.text
+        if pending and len(text) > MessageLimit.MAX_TEXT_LENGTH:
+            merged.append(Reply("\n\n".join(pending)))
+            text, pending = reply.text, []
+        if reply.options or reply.question:
             merged.append(replace(reply, text=text))
             pending = []
         else:

@@ -336,3 +336,6 @@ def test_merge_replies_folds_text_into_the_next_question() -> None:
     assert merged[0].options == question.options and merged[0].question == "q"
     long = [Reply("x" * 3000), Reply("y" * 3000, (Option("a", "A"),))]
     assert [len(r.text) for r in merge_replies(long)] == [3000, 3000]
+    free_text_question = Reply("Give it a title.", question="subject")  # only a Back button
+    merged = merge_replies([Reply("Alongside…"), free_text_question])
+    assert len(merged) == 1 and merged[0].question == "subject"
