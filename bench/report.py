@@ -38,24 +38,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import os
 import random
 import resource
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-
+from bench.common import database
 from bot import logs
 from flows.taxonomy import Taxonomy, default_taxonomy
 from storage import db
@@ -347,39 +343,6 @@ def vocabulary(tax: Taxonomy) -> Vocabulary:
     return Vocabulary.of({**tables, "social_platform": tax["platform"].labels})
 
 
-async def prepare_postgres(url: str) -> None:
-    """Create the bench database if missing, then wipe its public schema."""
-    target = make_url(db.normalise_url(url))
-    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            exists = await conn.scalar(
-                text("select 1 from pg_database where datname = :name"),
-                {"name": target.database},
-            )
-            if not exists:
-                await conn.execute(text(f'create database "{target.database}"'))
-    finally:
-        await admin.dispose()
-    engine = create_async_engine(target)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def database(kind: str, postgres_url: str) -> AsyncIterator[str]:
-    if kind == "postgres":
-        await prepare_postgres(postgres_url)
-        yield postgres_url
-        return
-    with tempfile.TemporaryDirectory(prefix="helpline-bench-report-") as tmp:
-        yield f"sqlite+aiosqlite:///{tmp}/bench.db"
-
-
 @dataclass
 class Outcome:
     kind: str
@@ -399,7 +362,7 @@ async def run_one(kind: str, csv_path: Path, n: int, postgres_url: str) -> Outco
     tax = default_taxonomy()
     vocab = vocabulary(tax)
     labels = tax["category"].labels
-    async with database(kind, postgres_url) as url:
+    async with database(kind, postgres_url, "helpline-bench-report-") as url:
         engine = db.create_engine(url)
         try:
             await db.upgrade(engine)

@@ -47,17 +47,15 @@ import json
 import os
 import re
 import statistics
-import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.common import database
 from bot import logs
 from bot.outbox import OutboxWorker, Result, Retry, Sender
 from bot.service import Core, open_core
@@ -65,7 +63,6 @@ from bot.settings import Settings
 from bot.slack import SlackCards
 from flows.messages import Inbound
 from storage import outbox as outbox_store
-from storage.db import normalise_url
 from storage.models import Case, OutboxMessage
 from tests.fakes.slack_api import FakeSlack
 
@@ -156,39 +153,6 @@ def timed(sender: Sender, times: WorkerTimes) -> Sender:
 # -- databases ------------------------------------------------------------------------------
 
 
-async def prepare_postgres(url: str) -> None:
-    """Create the bench database if missing, then wipe its public schema."""
-    target = make_url(normalise_url(url))
-    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            exists = await conn.scalar(
-                text("select 1 from pg_database where datname = :name"),
-                {"name": target.database},
-            )
-            if not exists:
-                await conn.execute(text(f'create database "{target.database}"'))
-    finally:
-        await admin.dispose()
-    engine = create_async_engine(target)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def database(kind: str, postgres_url: str) -> AsyncIterator[str]:
-    if kind == "postgres":
-        await prepare_postgres(postgres_url)
-        yield postgres_url
-        return
-    with tempfile.TemporaryDirectory(prefix="helpline-slack-burst-") as tmp:
-        yield f"sqlite+aiosqlite:///{tmp}/bench.db"
-
-
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -244,7 +208,10 @@ async def pending_cards(core: Core) -> int:
 async def run_one(kind: str, args: argparse.Namespace) -> Outcome:
     n = args.cases
     out = Outcome(kind, n, args.rate, args.retry_after, args.poll, args.backoff)
-    async with database(kind, args.postgres_url) as url, FakeSlack() as slack:
+    async with (
+        database(kind, args.postgres_url, "helpline-slack-burst-") as url,
+        FakeSlack() as slack,
+    ):
         settings = Settings(database_url=url, _env_file=None)
         async with open_core(settings) as core:
             chats = [str(700_000 + i) for i in range(n)]

@@ -164,36 +164,6 @@ def _processor_swapped(cls: type) -> Iterator[None]:
         bot.telegram.PerChatUpdateProcessor = original  # type: ignore[misc]
 
 
-async def _prepare_postgres(url: str) -> None:
-    """Create the bench database if missing, then wipe its public schema."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from storage.db import normalise_url
-
-    url = normalise_url(url)
-    target = make_url(url)
-    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            exists = await conn.scalar(
-                text("select 1 from pg_database where datname = :name"),
-                {"name": target.database},
-            )
-            if not exists:
-                await conn.execute(text(f'create database "{target.database}"'))
-    finally:
-        await admin.dispose()
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        await engine.dispose()
-
-
 class _Reporter:
     """Answers the parent's "mark" commands with what happened since the last mark."""
 
@@ -334,12 +304,13 @@ async def serve_child(kind: str, database_url: str, base_url: str) -> None:
         await _command_loop(app)
         return
 
+    from bench.common import prepare_postgres
     from bot.service import open_core
     from bot.settings import Settings
     from bot.telegram import TelegramChannel, build_application
 
     if database_url.startswith("postgres"):
-        await _prepare_postgres(database_url)
+        await prepare_postgres(database_url)
     settings = Settings(
         database_url=database_url,
         telegram_bot_token=TOKEN,
