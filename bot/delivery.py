@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.outbox import GiveUp, Result, Sent
+from bot.outbox import GiveUp, Result, Retry, Sent
 from flows.copy import Copy
 from storage import conversations as convo_store
 from storage import outbox
@@ -58,17 +58,18 @@ class EnquirerDelivery:
                 )
 
             return Sent(then=logged)
+        note = self.copy("desk.thread_reply_failed", reason=result.error, text=said)
+
+        async def failed(session: AsyncSession) -> None:
+            outbox.enqueue(
+                session,
+                outbox.SLACK_THREAD,
+                now=self.clock(),
+                case_id=case_id,
+                payload={"text": note},
+            )
+
+        # Given up now, or once the retries run out: either way the desk is told.
         if isinstance(result, GiveUp):
-            note = self.copy("desk.thread_reply_failed", reason=result.error, text=said)
-
-            async def failed(session: AsyncSession) -> None:
-                outbox.enqueue(
-                    session,
-                    outbox.SLACK_THREAD,
-                    now=self.clock(),
-                    case_id=case_id,
-                    payload={"text": note},
-                )
-
             return GiveUp(result.error, then=failed)
-        return result
+        return Retry(result.error, result.after, then=failed)

@@ -40,6 +40,9 @@ def telegram_webhook_route(
         if not hmac.compare_digest(given.encode(), secret.encode()):
             log.warning("telegram webhook: wrong or missing secret")
             return Response(status_code=403)
+        if not app.running:
+            # Shutting down: PTB would drop it after we said 200. 503 makes Telegram retry.
+            return Response(status_code=503)
         body = await request.body()
         if len(body) > MAX_UPDATE_BYTES:
             return Response(status_code=413)

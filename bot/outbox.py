@@ -36,10 +36,14 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Not delivered yet; try again after ``after`` seconds (or the backoff if None)."""
+    """Not delivered yet; try again after ``after`` seconds (or the backoff if None).
+
+    ``then`` records the failure if the retries run out.
+    """
 
     error: str
     after: float | None = None
+    then: Callable[[AsyncSession], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +157,8 @@ class OutboxWorker:
                     await result.then(session)
             elif isinstance(result, GiveUp) or fresh.attempts + 1 >= self._max_attempts:
                 outbox.mark_failed(fresh, now, result.error)
-                then = result.then if isinstance(result, GiveUp) else None
-                if then:
-                    await then(session)
+                if result.then:
+                    await result.then(session)
                 log.warning("outbox row %d (%s) given up: %s", row.id, row.kind, result.error)
             else:
                 delay = result.after if result.after is not None else self._backoff(fresh.attempts)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from bot import logs
 from bot.desk import DeskService
-from bot.outbox import Result, Retry, Sent
+from bot.outbox import GiveUp, Result, Retry, Sent
 from bot.slack_cards import case_card, details_modal, reply_modal, resolve_modal
 from flows.copy import Copy
 from storage import conversations as convo_store
@@ -215,17 +215,34 @@ async def _case_by_reference(session: AsyncSession, reference: str) -> Case | No
 # Outbox senders ---------------------------------------------------------------------------
 
 
-def slack_failure(error: Exception) -> Retry:
-    """Map a Slack failure to a retry: 429 waits its Retry-After, everything else backs off."""
+# Slack errors that no retry can fix: the row is given up (and logged) so the stream moves on.
+PERMANENT = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_arguments",
+        "msg_too_long",
+        "no_text",
+        "thread_not_found",
+        "cant_update_message",
+        "is_archived",
+    }
+)
+
+
+def slack_failure(error: Exception) -> Retry | GiveUp:
+    """429 waits its Retry-After; a request Slack can never accept is given up; else back off."""
     if isinstance(error, SlackApiError):
         response = error.response
+        code = str(response.get("error", "") or "") if isinstance(response.data, dict) else ""
         if response.status_code == 429:
             after = response.headers.get("Retry-After") or response.headers.get("retry-after")
             try:
                 return Retry("slack 429", after=float(after) if after else None)
             except ValueError:
                 return Retry("slack 429")
-        return Retry(f"slack {response.status_code} {response.get('error', '')}".strip())
+        if code in PERMANENT:
+            return GiveUp(f"slack {code}")
+        return Retry(f"slack {response.status_code} {code}".strip())
     return Retry(logs.kind(error))
 
 
@@ -259,9 +276,15 @@ class SlackCards:
         blocks, text = case_card(case, self.copy, self.zone, self.clock())
         try:
             if case.slack_ts and case.slack_channel:
-                await self.client.chat_update(
-                    channel=case.slack_channel, ts=case.slack_ts, blocks=blocks, text=text
-                )
+                try:
+                    await self.client.chat_update(
+                        channel=case.slack_channel, ts=case.slack_ts, blocks=blocks, text=text
+                    )
+                except SlackApiError as error:
+                    if error.response.get("error") != "message_not_found":
+                        raise
+                    await self._forget_card(case.id)  # deleted in Slack: post it afresh
+                    return Retry("card deleted in Slack", after=0)
                 return Sent()
             # In hours the duty team is pinged; out of hours the card arrives silently
             # and waits for the morning digest.
@@ -281,14 +304,22 @@ class SlackCards:
 
         return Sent(then=remember)
 
+    async def _forget_card(self, case_id: int) -> None:
+        async with self.sessions() as session, session.begin():
+            stored = await session.get(Case, case_id)
+            if stored is not None:
+                stored.slack_channel = stored.slack_ts = None
+
     async def send_thread(self, row: OutboxMessage) -> Result:
         async with self.sessions() as session:
             case = await session.get(Case, row.case_id)
         if case is None:
             return Sent()
-        if not case.slack_ts:
-            return Retry("card not posted yet")
         text = str((row.payload or {}).get("text", ""))[:3900]
+        if not case.slack_ts:
+            # The card came first in the stream and was given up: post in the channel,
+            # named, rather than holding every later message back.
+            text = f"{case.reference}: {text}"
         try:
             await self.client.chat_postMessage(
                 channel=case.slack_channel or self.channel_id, thread_ts=case.slack_ts, text=text

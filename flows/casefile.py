@@ -79,6 +79,13 @@ class CaseFile:
         Answers to questions no longer on the path (a platform, after the content moved
         to a website) are left out of the case.
         """
+        return self._walk(answers)[0]
+
+    def missing(self, answers: Mapping[str, Any]) -> Step | None:
+        """The first question still to answer before the review, or None if complete."""
+        return self._walk(answers)[1]
+
+    def _walk(self, answers: Mapping[str, Any]) -> tuple[list[Step], Step | None]:
         probe = Turn(self.flow, Conversation(answers=dict(answers)), Context(datetime.min, ""))
         steps: list[Step] = []
         step = Step.START
@@ -88,9 +95,9 @@ class CaseFile:
                 (d for _, d, cond, _ in rows if cond is None or CONDITIONS[cond](probe)), None
             )
             if nxt is None or nxt in FINAL_STEPS or nxt is Step.REVIEW or nxt in steps:
-                return steps
+                return steps, None
             if not is_answered(nxt, self.flow.taxonomy, self.flow.copy, answers):
-                return steps
+                return steps, nxt
             steps.append(nxt)
             step = nxt
 

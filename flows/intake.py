@@ -144,6 +144,12 @@ class IntakeFlow:
         assert isinstance(result, Answer)
         if step is Step.REVIEW:
             turn.choice = str(result.value)
+            missing = self.casefile.missing(conv.answers)
+            if turn.choice == "submit" and missing is not None:
+                # Never send a half-finished enquiry: ask what is missing first.
+                conv.step, conv.editing, turn.choice = missing, True, None
+                turn.say(self.copy("reasks.finish_first"))
+                return self._ask_current(turn)
         else:
             conv.answers[step.value] = result.value
             if step is Step.DESCRIPTION:
@@ -200,9 +206,8 @@ class IntakeFlow:
             conv.answers.setdefault("implied", []).append(step.value)
 
     def _add_links(self, conv: Conversation, description: str) -> None:
-        found = find_links(description)
-        if found:
-            conv.answers["description_links"] = found
+        # Replaced every time: a link removed from a rewritten description goes too.
+        conv.answers["description_links"] = find_links(description)
 
     def describe(self, conversation: Conversation, inbound: Inbound) -> str:
         """How an inbound message reads in the transcript: choices by their labels."""
@@ -253,9 +258,7 @@ class IntakeFlow:
     def _back(self, turn: Turn) -> None:
         conv = turn.conversation
         if conv.editing or conv.step is Step.EDIT:
-            conv.editing = False
-            conv.step = Step.REVIEW
-            return self._ask_current(turn)
+            return self._back_to_review(turn)
         if conv.step in FINAL_STEPS or not conv.history:
             turn.say(self.copy("reasks.nothing_to_go_back_to"))
             return self._ask_current(turn)
@@ -267,6 +270,19 @@ class IntakeFlow:
         conv.step = Step(conv.history.pop())
         conv.pending.clear()
         self._prefill(conv)
+        self._ask_current(turn)
+
+    def _back_to_review(self, turn: Turn) -> None:
+        """Leave an edit for the review, unless the change left a question unanswered."""
+        conv = turn.conversation
+        missing = self.casefile.missing(conv.answers)
+        if missing is not None and conv.step is not Step.EDIT:
+            conv.step, conv.editing = missing, True
+            conv.pending.clear()
+            turn.say(self.copy("reasks.finish_first"))
+            return self._ask_current(turn)
+        conv.editing = False
+        conv.step = Step.REVIEW
         self._ask_current(turn)
 
     def _begin(self, turn: Turn, *, welcome: bool) -> None:

@@ -73,7 +73,7 @@ def _row_values(
         errors.append(f"line {line}: {message}")
 
     values: dict[str, Any] = {}
-    reference = (row.get("reference") or "").strip()
+    reference = (row.get("reference") or "").strip().upper()
     if not reference or len(reference) > 32:
         fail("reference is missing or longer than 32 characters")
     values["reference"] = reference
@@ -213,7 +213,7 @@ class _Checker:
             return None
         ref_at, received_at, channel_at, _, _, _, _, _, categories_at = self.at[:9]
         subject_at, description_at, referred_at, _, status_at = self.at[9:]
-        reference = row[ref_at].strip()
+        reference = row[ref_at].strip().upper()
         if not reference or len(reference) > 32:
             return None
         try:

@@ -372,3 +372,32 @@ async def test_slack_empty_reply_is_refused_in_the_form(database_url: str) -> No
         assert response.status == 200 and '"response_action":"errors"' in response.text.replace(
             " ", ""
         )
+
+
+async def test_slack_card_deleted_in_slack_is_posted_again(database_url: str) -> None:
+    async with desk(database_url) as d:
+        reference = await submitted_case(d)
+        engine = db.create_engine(d.settings.database_url)
+        async with db.session_factory(engine)() as session, session.begin():
+            case = (await session.execute(select(Case))).scalar_one()
+            case.slack_ts = "1699999999.000001"  # a card that no longer exists
+        await engine.dispose()
+        await d.press("claim", reference)
+        await d.slack.wait_for(lambda s: len(s.messages(DESK)) == 2, timeout=10)
+        assert "Claimed by <@U1>" in json.dumps(d.slack.messages(DESK)[-1])
+
+
+async def test_slack_request_slack_can_never_accept_does_not_block_the_rest(
+    database_url: str,
+) -> None:
+    async with desk(database_url) as d:
+        d.slack.fail_next("chat.postMessage", status=200, error="invalid_blocks")
+        first = await complete_enquiry(d.tg, 201)
+        await complete_enquiry(d.tg, 202)
+        await d.slack.wait_for(lambda s: len(s.messages(DESK)) >= 1, timeout=10)
+        first_ref = next(t for t in first if "reference is" in t).split("reference is ")[1][:9]
+        await say(d.tg, 201, "One more detail.")
+        await d.slack.wait_for(
+            lambda s: any(m.get("text", "").startswith(f"{first_ref}: ") for m in s.messages(DESK)),
+            timeout=10,
+        )

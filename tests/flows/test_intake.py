@@ -482,3 +482,31 @@ def test_machine_knows_every_step_and_only_those() -> None:
 def test_restored_conversation_with_unknown_state_starts_afresh() -> None:
     assert Conversation.from_json({"step": "no-such-step"}).step is Step.START
     assert Conversation.from_json({"step": "setting", "answers": "garbage"}).answers == {}
+
+
+def test_review_back_during_an_edit_that_needs_more_asks_for_it(at_review: Enquirer) -> None:
+    at_review.say("Change an answer", "You are", "Social care, health or local authority")
+    assert at_review.step is Step.ROLE
+    at_review.say("back")
+    assert at_review.step is Step.ROLE and "please answer this" in at_review.text
+    at_review.say("social worker")
+    assert at_review.step is Step.REVIEW
+    at_review.say("send")
+    draft = submitted(at_review).draft
+    assert draft.enquirer_type == "Social Worker" and draft.setting == "Secondary"
+
+
+def test_review_cannot_submit_a_half_finished_enquiry(at_review: Enquirer) -> None:
+    at_review.say("Change an answer", "Reply", "phone", "back")
+    assert at_review.step is Step.PHONE
+    at_review.conversation.step = Step.REVIEW  # e.g. a stale Send button
+    at_review.say("send")
+    assert at_review.step is Step.PHONE
+    assert not [e for e in at_review.effects if isinstance(e, CaseSubmitted)]
+
+
+def test_review_edited_description_drops_links_it_no_longer_has(at_review: Enquirer) -> None:
+    at_review.say("Change an answer", "What happened", "See https://example.org/old-post", "done")
+    at_review.say("Change an answer", "What happened", "Corrected: no link after all.", "done")
+    at_review.say("send")
+    assert "https://example.org/old-post" not in submitted(at_review).draft.links

@@ -207,3 +207,17 @@ async def test_export_round_trips_through_import(
     assert [r[0] for r in rows[1:]] == ["R01", "R03", "R04", "R05", "R06"]
     assert rows[1][8] == "Online Reputation;Cyberbullying" and rows[1][11] == "true"
     assert rows[1][1] == "2022-09-01T00:30:00+01:00"
+
+
+async def test_import_references_are_stored_upper_case_like_every_lookup(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from storage.cases import get_case
+
+    rows = f"{HEADER}\nhl-old-1,2023-01-01T10:00:00,email,Teacher,,,,,,a,,,,new\nHL-OLD-1,2023-01-02T10:00:00,email,Teacher,,,,,,b,,,,new\n"
+    async with sessions() as session, session.begin():
+        result = await import_cases(session, io.StringIO(rows), VOCAB, LONDON)
+    assert result.errors == ["line 3: duplicate reference HL-OLD-1 (also on line 2)"]
+    await load(sessions, f"{HEADER}\nhl-old-2,2023-01-01T10:00:00,email,Teacher,,,,,,a,,,,new\n")
+    async with sessions() as session:
+        assert await get_case(session, "hl-old-2") is not None
