@@ -24,7 +24,11 @@ from storage import outbox
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=2)
+# A pass leases at most BATCH rows for LEASE: far longer than BATCH sends can take
+# (BATCH calls of at most ~10 s each), so another replica never resends them, and a
+# crashed worker's rows are picked up again within minutes.
+LEASE = timedelta(minutes=5)
+BATCH = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,7 @@ class OutboxWorker:
             return 0
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            rows = list(await outbox.due(session, now, list(self._senders)))
+            rows = list(await outbox.due(session, now, list(self._senders), limit=BATCH))
             if rows:
                 await session.execute(
                     update(OutboxMessage)

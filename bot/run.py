@@ -65,7 +65,9 @@ def slack_app(
     """The Bolt app and its Web API client (pointed at SLACK_API_URL)."""
     assert settings.slack_bot_token is not None
     client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=10,  # keeps an outbox pass well inside its lease (bot/outbox.py)
     )
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
