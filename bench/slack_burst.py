@@ -65,6 +65,7 @@ from flows.messages import Inbound
 from storage import outbox as outbox_store
 from storage.models import Case, OutboxMessage
 from tests.fakes.slack_api import FakeSlack
+from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
 
 DESK = "C0DESK"
 CHANNEL = "telegram"
@@ -75,26 +76,9 @@ DEFAULT_POSTGRES_URL = os.environ.get(
 DEFAULT_POLL = float(Settings.model_fields["outbox_poll_seconds"].default)
 DEFAULT_BACKOFF = float(Settings.model_fields["outbox_backoff_seconds"].default)
 
-# A professional's enquiry typed answer by answer, up to the review step (the same answers
-# as tests/flows/conftest.py PROFESSIONAL_TO_REVIEW); "send" then submits it.
-TO_REVIEW = (
-    "hello",
-    "School or college staff",
-    "Teacher",
-    "Secondary school",
-    "London",
-    "TikTok",
-    "Online reputation, cyberbullying",
-    "Fake TikTok account using our school logo",
-    "An account is posting edited photos of staff with insulting captions.",
-    "done",
-    "https://www.tiktok.com/@fake_school_account",
-    "No",
-    "No",
-    "email",
-    "dsl@school.example.org.uk",
-    "Sam Jones, Example High",
-)
+# A professional's enquiry typed answer by answer, up to the review step (the tests' own
+# script); "send" then submits it.
+TO_REVIEW = PROFESSIONAL_TO_REVIEW
 
 
 # -- instrumentation (measures only; the worker's behaviour is OutboxWorker's) -------------
