@@ -157,29 +157,50 @@ def _modal(
     return view
 
 
+def _text_input(block_id: str, label: str, max_length: int, *, optional: bool = False) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": {
+            "type": "plain_text_input",
+            "action_id": "text",
+            "multiline": True,
+            "max_length": max_length,
+        },
+    }
+    if optional:
+        block["optional"] = True
+    return block
+
+
+def _form(
+    callback_id: str,
+    title: str,
+    blocks: list[Block],
+    reference: str,
+    channel: str,
+    copy: Copy,
+    submit: str,
+) -> Block:
+    """A modal that submits: the case and channel ride along in its private metadata."""
+    return _modal(
+        callback_id,
+        title,
+        blocks,
+        {"reference": reference, "channel": channel},
+        submit={"type": "plain_text", "text": submit},
+        close={"type": "plain_text", "text": copy("card.cancel")},
+    )
+
+
 def reply_modal(copy: Copy, reference: str, channel: str) -> Block:
     blocks: list[Block] = [
         {"type": "context", "elements": [{"type": "mrkdwn", "text": copy("card.reply_hint")}]},
-        {
-            "type": "input",
-            "block_id": "reply",
-            "label": {"type": "plain_text", "text": copy("card.reply_label")},
-            "element": {
-                "type": "plain_text_input",
-                "action_id": "text",
-                "multiline": True,
-                "max_length": 3000,
-            },
-        },
+        _text_input("reply", copy("card.reply_label"), 3000),
     ]
-    return _modal(
-        "reply_modal",
-        copy("card.reply_title"),
-        blocks,
-        {"reference": reference, "channel": channel},
-        submit={"type": "plain_text", "text": copy("card.send")},
-        close={"type": "plain_text", "text": copy("card.cancel")},
-    )
+    title = copy("card.reply_title")
+    return _form("reply_modal", title, blocks, reference, channel, copy, copy("card.send"))
 
 
 def resolve_modal(
@@ -196,27 +217,10 @@ def resolve_modal(
             "label": {"type": "plain_text", "text": copy("card.outcome_label")},
             "element": {"type": "static_select", "action_id": "value", "options": options},
         },
-        {
-            "type": "input",
-            "block_id": "note",
-            "optional": True,
-            "label": {"type": "plain_text", "text": copy("card.note_label")},
-            "element": {
-                "type": "plain_text_input",
-                "action_id": "text",
-                "multiline": True,
-                "max_length": 2000,
-            },
-        },
+        _text_input("note", copy("card.note_label"), 2000, optional=True),
     ]
-    return _modal(
-        "resolve_modal",
-        copy("card.resolve_title"),
-        blocks,
-        {"reference": reference, "channel": channel},
-        submit={"type": "plain_text", "text": copy("card.done")},
-        close={"type": "plain_text", "text": copy("card.cancel")},
-    )
+    title = copy("card.resolve_title")
+    return _form("resolve_modal", title, blocks, reference, channel, copy, copy("card.done"))
 
 
 def details_modal(copy: Copy, case: Case, contact: str | None) -> Block:
