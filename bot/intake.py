@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.locks import KeyedLocks
 from flows.conversation import FINAL_STEPS, Conversation, Step
@@ -134,9 +134,12 @@ class IntakeService:
     ) -> Handled:
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            if dedupe and not await convo_store.first_time(session, *dedupe, now):
+            # Every message runs these statements: on the connection, not through the
+            # ORM. The session is there for the rare effects that create rows.
+            db = await session.connection()
+            if dedupe and not await convo_store.first_time(db, *dedupe, now):
                 return DUPLICATE
-            record = await convo_store.load_for_update(session, channel, chat_id, now)
+            record = await convo_store.load_for_update(db, channel, chat_id, now)
             before = convo_store.restore(record)
             timing = expectation(self._calendar, now, self._target, self._flow.copy)
             context = Context(
@@ -146,9 +149,9 @@ class IntakeService:
                 out_of_hours=not timing.open_now,
             )
             result = self._flow.handle(before, inbound, context)
-            await self._record_turns(session, record, before, inbound, result.replies, now)
+            await self._record_turns(db, record, before, inbound, result.replies, now)
             case = await self._apply(session, record, result.effects, channel, timing)
-            await convo_store.store(session, record, result.conversation, now)
+            await convo_store.store(db, record, result.conversation, now)
         if any(isinstance(e, (CaseSubmitted, FollowUp)) for e in result.effects):
             self.on_enqueued()
         return Handled(
@@ -159,7 +162,7 @@ class IntakeService:
 
     async def _record_turns(
         self,
-        session: AsyncSession,
+        db: AsyncConnection,
         record: Saved,
         before: Conversation,
         inbound: Inbound,
@@ -170,7 +173,7 @@ class IntakeService:
         said = {"sender": "enquirer", "text": self._flow.describe(before, inbound), "kind": kind}
         turns = [said, *({"sender": "bot", "text": r.text, "kind": "text"} for r in replies)]
         common = {"conversation_id": record.id, "case_id": None, "at": now}
-        await convo_store.add_turns(session, [{**common, **turn} for turn in turns])
+        await convo_store.add_turns(db, [{**common, **turn} for turn in turns])
 
     async def _apply(
         self,

@@ -7,6 +7,7 @@ chat and the flow is told only that an attachment arrived.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +19,7 @@ from aiolimiter import AsyncLimiter
 from telegram import (
     Bot,
     BotCommand,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -250,7 +252,17 @@ class TelegramChannel:
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         assert query is not None
-        await self._quietly(query.answer())
+        # The button's spinner stops when the press is answered: answer it while the turn
+        # is processed rather than before, which saves a round trip on every press.
+        answering = asyncio.ensure_future(self._quietly(query.answer()))
+        try:
+            await self._on_button(update, context, query)
+        finally:
+            await answering
+
+    async def _on_button(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery
+    ) -> None:
         message = query.message if isinstance(query.message, Message) else None
         chat = update.effective_chat
         if message is None or chat is None or chat.type != ChatType.PRIVATE:

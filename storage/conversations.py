@@ -1,4 +1,10 @@
-"""Conversation progress, transcripts and update dedupe: small functions over a session."""
+"""Conversation progress, transcripts and update dedupe: small functions over a session.
+
+The functions every inbound message runs (:func:`first_time`, :func:`load_for_update`,
+:func:`add_turns`, :func:`store`) take a session or its connection and execute
+statements built once, below, with bound parameters: building a statement and its
+cache key on every call cost more than running it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from flows.conversation import Conversation
 from storage.models import ConversationRecord, ProcessedUpdate, TranscriptEntry
@@ -23,30 +29,66 @@ class Saved:
     state: Mapping[str, Any]
 
 
+Database = AsyncSession | AsyncConnection
+"""Where a statement runs: a session, or (cheaper, on the hot path) its connection."""
+
+
 def _chat(channel: str, chat_id: str) -> ColumnElement[bool]:
     return (ConversationRecord.channel == channel) & (ConversationRecord.chat_id == chat_id)
 
 
-async def load_for_update(
-    session: AsyncSession, channel: str, chat_id: str, now: datetime
-) -> Saved:
+def _insert_or_nothing(table: Any, **values: str) -> dict[str, Any]:
+    """``INSERT … ON CONFLICT DO NOTHING`` for each dialect, parameters bound by name."""
+    row: dict[str, BindParameter[Any]] = {
+        column: bindparam(name) for column, name in values.items()
+    }
+    return {
+        "postgresql": postgresql.insert(table).values(row).on_conflict_do_nothing(),
+        "sqlite": sqlite.insert(table).values(row).on_conflict_do_nothing(),
+    }
+
+
+_LOAD = (
+    select(ConversationRecord.id, ConversationRecord.state)
+    .where(
+        ConversationRecord.channel == bindparam("channel"),
+        ConversationRecord.chat_id == bindparam("chat_id"),
+    )
+    .with_for_update()
+)
+_CREATE = _insert_or_nothing(
+    ConversationRecord, channel="channel", chat_id="chat_id", state="empty", updated_at="at"
+)
+_STORE = (
+    update(ConversationRecord)
+    .where(ConversationRecord.id == bindparam("conversation"))
+    .values(state=bindparam("new_state"), updated_at=bindparam("at"))
+)
+_ADD_TURNS = insert(TranscriptEntry)
+_SEEN = _insert_or_nothing(ProcessedUpdate, source="source", key="key", at="at")
+
+
+async def _connection(db: Database) -> AsyncConnection:
+    """Core statements run on the connection: through a session they would take the ORM's
+    bulk paths (slower, and an ORM insert reports no row count)."""
+    return db if isinstance(db, AsyncConnection) else await db.connection()
+
+
+async def load_for_update(db: Database, channel: str, chat_id: str, now: datetime) -> Saved:
     """The chat's saved progress, created if new, locked until the transaction ends.
 
     The row lock (PostgreSQL) or the immediate write transaction (SQLite) keeps a
     second replica from handling the same chat at the same time. Plain Core statements:
     this runs for every message, and the ORM's unit of work would double its cost.
     """
-    query = (
-        select(ConversationRecord.id, ConversationRecord.state)
-        .where(_chat(channel, chat_id))
-        .with_for_update()
-    )
-    row = (await session.execute(query)).first()
+    connection = await _connection(db)
+    chat = {"channel": channel, "chat_id": chat_id}
+    row = (await connection.execute(_LOAD, chat)).first()
     if row is None:
-        values = {"channel": channel, "chat_id": chat_id, "state": {}, "updated_at": now}
         # Another replica may create it at the same moment: then take theirs.
-        await session.execute(_insert_ignoring_conflict(session, ConversationRecord, values))
-        row = (await session.execute(query)).one()
+        create = _CREATE[connection.dialect.name]
+        await connection.execute(create, {**chat, "empty": {}, "at": now})
+        row = (await connection.execute(_LOAD, chat)).one()
     return Saved(int(row.id), row.state or {})
 
 
@@ -60,29 +102,15 @@ def restore(saved: Saved) -> Conversation:
     return Conversation.from_json(saved.state)
 
 
-async def store(
-    session: AsyncSession, saved: Saved, conversation: Conversation, now: datetime
-) -> None:
-    await session.execute(
-        update(ConversationRecord)
-        .where(ConversationRecord.id == saved.id)
-        .values(state=conversation.to_json(), updated_at=now)
-    )
+async def store(db: Database, saved: Saved, conversation: Conversation, now: datetime) -> None:
+    params = {"conversation": saved.id, "new_state": conversation.to_json(), "at": now}
+    await (await _connection(db)).execute(_STORE, params)
 
 
-async def add_turns(session: AsyncSession, turns: Sequence[Mapping[str, Any]]) -> None:
+async def add_turns(db: Database, turns: Sequence[Mapping[str, Any]]) -> None:
     """Append several turns in one statement (the hot path: every message adds some)."""
     if turns:
-        await session.execute(insert(TranscriptEntry), [dict(t) for t in turns])
-
-
-def _insert_ignoring_conflict(session: AsyncSession, table: Any, values: Mapping[str, Any]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (
-        (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-        .values(dict(values))
-        .on_conflict_do_nothing()
-    )
+        await (await _connection(db)).execute(_ADD_TURNS, [dict(t) for t in turns])
 
 
 def add_turn(
@@ -130,14 +158,15 @@ async def forget_transcript(session: AsyncSession, conversation_id: int) -> None
     )
 
 
-async def first_time(session: AsyncSession, source: str, key: str, now: datetime) -> bool:
+async def first_time(db: Database, source: str, key: str, now: datetime) -> bool:
     """Record that ``source`` delivered ``key``; False if it had already been seen.
 
     Runs inside the caller's transaction: if the work fails and rolls back, the key
     is released and a redelivery is processed.
     """
+    connection = await _connection(db)
     values = {"source": source, "key": key, "at": now}
-    result = await session.execute(_insert_ignoring_conflict(session, ProcessedUpdate, values))
+    result = await connection.execute(_SEEN[connection.dialect.name], values)
     return bool(getattr(result, "rowcount", 0))
 
 
