@@ -5,7 +5,8 @@ Run::
     python -m bench.telegram_turns [--enquirers N] [--database sqlite|postgres|both]
                                    [--baseline/--no-baseline] [--solo N] [--profile DIR]
 
-What it does, per scenario (ours on SQLite, ours on PostgreSQL, a plain-PTB baseline):
+What it does, per scenario (ours on SQLite, ours on PostgreSQL, a plain-PTB baseline on
+PTB's default httpx transport, and the same baseline on our aiohttp transport):
 
 1. Starts the fake Bot API server (``tests/fakes/telegram_api.FakeTelegram``, aiohttp on
    loopback) and the simulated enquirers in *this* process.
@@ -52,6 +53,8 @@ The PTB rate limiter (``AIORateLimiter``, 30 messages/s) is OFF: the fake is loc
 no limits, and with it on, throughput would measure the limiter. The baseline is a plain
 PTB bot: a ``ConversationHandler`` with in-memory state (no database), the same questions
 and buttons, the same update processor, the same fake and the same drivers.
+``baseline-aiohttp`` is that bot on our transport (``bot/telegram_http.py``): what PTB and
+HTTP cost with no database, flow or transcript, i.e. the floor under our figures.
 
 Nothing is asserted: it prints figures and the issue's targets beside them.
 """
@@ -298,8 +301,8 @@ async def serve_child(kind: str, database_url: str, base_url: str) -> None:
     logs.configure("WARNING")
     warnings.filterwarnings("ignore", category=PTBUserWarning)
     processor = _timed_processor_class()
-    if kind == "baseline":
-        app = build_baseline(TOKEN, base_url, processor(256))
+    if kind in ("baseline", "baseline-aiohttp"):
+        app = build_baseline(TOKEN, base_url, processor(256), aiohttp=kind == "baseline-aiohttp")
         await app.initialize()
         await _command_loop(app)
         return
@@ -468,8 +471,13 @@ QUESTIONS: tuple[_Question, ...] = (
 GOT_IT = "Got it. Send more if you like, or choose Done when you've finished describing it."
 
 
-def build_baseline(token: str, base_url: str, processor: Any) -> Any:
-    """A plain PTB bot asking the same questions: ConversationHandler, state in memory."""
+def build_baseline(token: str, base_url: str, processor: Any, *, aiohttp: bool = False) -> Any:
+    """A plain PTB bot asking the same questions: ConversationHandler, state in memory.
+
+    With ``aiohttp``, it talks HTTP through our transport (``bot.telegram_http``) instead
+    of PTB's default httpx one: the same bot, so the difference between it and ours is
+    what the database, the flow and the transcript cost, and what is left of it is PTB's.
+    """
     import secrets
 
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -602,7 +610,14 @@ def build_baseline(token: str, base_url: str, processor: Any) -> Any:
         fallbacks=[CommandHandler("start", start)],
         allow_reentry=True,
     )
-    app = ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(processor).build()
+    builder = ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(processor)
+    if aiohttp:
+        from bot.telegram_http import AiohttpRequest
+
+        builder = builder.request(AiohttpRequest()).get_updates_request(
+            AiohttpRequest(connection_pool_size=1, read_timeout=30.0)
+        )
+    app = builder.build()
     app.add_handler(conversation)
     return app
 
@@ -954,7 +969,7 @@ def print_scenario(f: Figures) -> None:
 
 
 def print_comparison(results: dict[str, Figures]) -> None:
-    columns = ["ours-sqlite", "ours-postgres", "baseline"]
+    columns = ["ours-sqlite", "ours-postgres", "baseline", "baseline-aiohttp"]
     table: dict[str, dict[str, str]] = {}
     targets: dict[str, str] = {}
     for column in columns:
@@ -1003,7 +1018,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--baseline",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also run a plain PTB ConversationHandler bot with in-memory state",
+        help="also run a plain PTB ConversationHandler bot with in-memory state, on PTB's "
+        "httpx transport and on ours (aiohttp)",
     )
     parser.add_argument(
         "--solo", type=int, default=10, help="conversations run one at a time for latency"
@@ -1015,7 +1031,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="cProfile the service during the measured phases (slows it down) into DIR",
     )
     # The child process (internal).
-    parser.add_argument("--serve", choices=("ours", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=("ours", "baseline", "baseline-aiohttp"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -1058,6 +1076,7 @@ async def bench(args: argparse.Namespace) -> None:
             scenarios.append(("ours-postgres", "ours", args.postgres_url))
         if args.baseline:
             scenarios.append(("baseline", "baseline", ""))
+            scenarios.append(("baseline-aiohttp", "baseline-aiohttp", ""))
         results: dict[str, Figures] = {}
         for name, kind, url in scenarios:
             profile = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bot.locks import KeyedLocks
 from flows.conversation import FINAL_STEPS, Conversation, Step
@@ -32,7 +32,7 @@ from flows.messages import Command, Inbound, InboundKind, Reply
 from flows.timing import Expectation, expectation
 from storage import cases as case_store
 from storage import conversations as convo_store
-from storage import outbox
+from storage import db, outbox
 from storage.conversations import Saved
 from storage.models import Case
 
@@ -69,7 +69,7 @@ class IntakeService:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         flow: IntakeFlow,
         clock: Clock = utcnow,
         new_reference: Callable[[], str] = case_store.new_reference,
@@ -81,7 +81,8 @@ class IntakeService:
         self._calendar = calendar or WorkingCalendar.default()
         self._target = target
         self._timezone = self._calendar.zone
-        self._sessions = sessions
+        self._engine = engine
+        self._sessions = db.session_factory(engine)
         self._flow = flow
         self._clock = clock
         self._new_reference = new_reference
@@ -133,13 +134,13 @@ class IntakeService:
         self, channel: str, chat_id: str, inbound: Inbound, dedupe: tuple[str, str] | None
     ) -> Handled:
         now = self._clock()
-        async with self._sessions() as session, session.begin():
-            # Every message runs these statements: on the connection, not through the
-            # ORM. The session is there for the rare effects that create rows.
-            db = await session.connection()
-            if dedupe and not await convo_store.first_time(db, *dedupe, now):
+        # Every message runs these few statements on a plain connection: an ORM session
+        # (its unit of work, its bookkeeping) is opened only for the rare effects that
+        # create cases, and joins this transaction.
+        async with self._engine.begin() as connection:
+            if dedupe and not await convo_store.first_time(connection, *dedupe, now):
                 return DUPLICATE
-            record = await convo_store.load_for_update(db, channel, chat_id, now)
+            record = await convo_store.load_for_update(connection, channel, chat_id, now)
             before = convo_store.restore(record)
             timing = expectation(self._calendar, now, self._target, self._flow.copy)
             context = Context(
@@ -149,9 +150,13 @@ class IntakeService:
                 out_of_hours=not timing.open_now,
             )
             result = self._flow.handle(before, inbound, context)
-            await self._record_turns(db, record, before, inbound, result.replies, now)
-            case = await self._apply(session, record, result.effects, channel, timing)
-            await convo_store.store(db, record, result.conversation, now)
+            await self._record_turns(connection, record, before, inbound, result.replies, now)
+            case = None
+            if result.effects:
+                async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+                    case = await self._apply(session, record, result.effects, channel, timing)
+                    await session.flush()
+            await convo_store.store(connection, record, result.conversation, now)
         if any(isinstance(e, (CaseSubmitted, FollowUp)) for e in result.effects):
             self.on_enqueued()
         return Handled(
@@ -162,7 +167,7 @@ class IntakeService:
 
     async def _record_turns(
         self,
-        db: AsyncConnection,
+        connection: AsyncConnection,
         record: Saved,
         before: Conversation,
         inbound: Inbound,
@@ -173,7 +178,7 @@ class IntakeService:
         said = {"sender": "enquirer", "text": self._flow.describe(before, inbound), "kind": kind}
         turns = [said, *({"sender": "bot", "text": r.text, "kind": "text"} for r in replies)]
         common = {"conversation_id": record.id, "case_id": None, "at": now}
-        await convo_store.add_turns(db, [{**common, **turn} for turn in turns])
+        await convo_store.add_turns(connection, [{**common, **turn} for turn in turns])
 
     async def _apply(
         self,

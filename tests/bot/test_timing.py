@@ -39,7 +39,7 @@ def london(*args: int) -> datetime:
 async def submit(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, chat: str, *, urgent: bool = False
 ) -> list[str]:
-    intake = IntakeService(sessions=sessions, flow=IntakeFlow(), clock=clock)
+    intake = IntakeService(engine=sessions.kw["bind"], flow=IntakeFlow(), clock=clock)
     texts: list[str] = []
     answers = list(PROFESSIONAL_TO_REVIEW)
     if urgent:
