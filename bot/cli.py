@@ -20,6 +20,8 @@ from storage import cases as case_store
 from storage import db
 from storage import desk as desk_store
 
+log = logging.getLogger(__name__)
+
 Handler = Callable[[Core, argparse.Namespace], Awaitable[int]]
 
 
@@ -178,9 +180,14 @@ HOW_TO_RUN = """helpline run needs these settings: {missing}.
 Set them in the environment or in a .env file, for example:
   TELEGRAM_BOT_TOKEN=123456:ABC...   (from @BotFather)
 To try the conversation locally without Telegram, run: helpline chat"""
+TOKEN_REJECTED = """Telegram rejected the bot token.
+Check TELEGRAM_BOT_TOKEN (from @BotFather), and that TELEGRAM_API_BASE_URL, if set, points
+at a Bot API server (for example https://api.telegram.org/bot)."""
 
 
 def _run_service(args: argparse.Namespace) -> int:
+    from telegram.error import InvalidToken
+
     from bot.run import missing_settings, serve
 
     settings = Settings()
@@ -189,7 +196,16 @@ def _run_service(args: argparse.Namespace) -> int:
         print(HOW_TO_RUN.format(missing=", ".join(missing)), file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except InvalidToken:
+        # PTB's message quotes the token: say what to check, never what it was.
+        print(TOKEN_REJECTED, file=sys.stderr)
+        return 2
+    except Exception:
+        # Through the redacting log handler, not Python's own traceback printer.
+        log.critical("the service stopped on an error", exc_info=True)
+        return 1
     return 0
 
 
@@ -277,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as error:
-        logging.getLogger("helpline").error("cannot reach the database: %s", logs.kind(error))
+        log.error("cannot reach the database: %s", logs.kind(error))
         print(
             f"Cannot reach the database ({logs.kind(error)}). Check HELPLINE_DATABASE_URL.",
             file=sys.stderr,

@@ -63,6 +63,7 @@ FLOW_COMMANDS = {
     "restart": Command.RESTART,
     "cancel": Command.CANCEL,
 }
+UNLIMITED = 2**31 - 1  # PTB's own concurrency cap, set out of the way (see below)
 MENU = ("start", "help", "back", "restart", "cancel", "status", "privacy")
 MEDIA = (
     filters.PHOTO
@@ -82,15 +83,22 @@ MEDIA = (
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Chats run in parallel; each chat's updates run one at a time, in arrival order."""
+    """Chats run in parallel; each chat's updates run one at a time, in arrival order.
+
+    PTB takes its concurrency slot before calling us, so an update queued behind its own
+    chat would sit on a slot while it waits, and one chat sending a flood of messages could
+    hold every slot and stall everyone else. So PTB's limit is left wide open and ours is
+    taken after the chat's lock: only updates that can run now count against it.
+    """
 
     def __init__(self, max_concurrent_updates: int = 256) -> None:
-        super().__init__(max_concurrent_updates)
+        super().__init__(UNLIMITED)
+        self._slots = asyncio.BoundedSemaphore(max_concurrent_updates)
         self._locks = KeyedLocks()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
-        async with self._locks.hold(chat.id if chat else None):
+        async with self._locks.hold(chat.id if chat else None), self._slots:
             await coroutine
 
     async def initialize(self) -> None:
@@ -190,12 +198,13 @@ class TelegramChannel:
 
     def register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         private = filters.ChatType.PRIVATE
+        # New messages only: an edit that still reads "/restart" must not run it again.
+        new = private & filters.UpdateType.MESSAGE
         app.add_handler(TypeHandler(Update, self.on_non_private), group=-1)
         for name in FLOW_COMMANDS:
-            app.add_handler(CommandHandler(name, self.on_flow_command, filters=private))
-        app.add_handler(CommandHandler("status", self.on_status, filters=private))
-        app.add_handler(CommandHandler("privacy", self.on_privacy, filters=private))
-        new = private & filters.UpdateType.MESSAGE
+            app.add_handler(CommandHandler(name, self.on_flow_command, filters=new))
+        app.add_handler(CommandHandler("status", self.on_status, filters=new))
+        app.add_handler(CommandHandler("privacy", self.on_privacy, filters=new))
         app.add_handler(MessageHandler(private & filters.UpdateType.EDITED, self.on_edited))
         app.add_handler(MessageHandler(new & MEDIA, self.on_media))
         app.add_handler(MessageHandler(new & filters.TEXT, self.on_text))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from sqlalchemy import func, select
+from telegram import Chat, Message, Update
 
-from bot.telegram import button_data, inbound_from_button, split_text
+from bot.telegram import PerChatUpdateProcessor, button_data, inbound_from_button, split_text
 from flows.messages import Command, InboundKind
 from storage import db
 from storage.models import Case, ConversationRecord, TranscriptEntry
@@ -316,6 +319,28 @@ async def test_telegram_edited_message_changes_nothing(database_url: str) -> Non
         assert any("Which of these fits best" in t for t in texts)
 
 
+async def test_telegram_edited_command_is_not_run_again(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        await tap(tg, CHAT, "School or college staff")
+        before = len(tg.sent_texts(CHAT))
+        edited = {
+            "message_id": 98,
+            "date": 0,
+            "edit_date": 1,
+            "chat": {"id": CHAT, "type": "private"},
+            "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
+            "text": "/restart",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
+        }
+        tg.push_raw({"edited_message": edited})
+        texts = await replies_settle(tg, CHAT, before)
+        assert any("can't take changes" in t for t in texts)
+        texts = await say(tg, CHAT, "teacher")  # still at the question after "school staff"
+        assert not any("who are you contacting us as" in t for t in texts)
+        assert any("setting" in t.lower() for t in texts), texts
+
+
 async def test_telegram_keeps_to_one_message_a_second_per_chat(database_url: str) -> None:
     async with FakeTelegram() as tg:
         settings = settings_for(tg, database_url, telegram_chat_rate=2.0, telegram_chat_burst=1)
@@ -339,3 +364,29 @@ def test_merge_replies_folds_text_into_the_next_question() -> None:
     free_text_question = Reply("Give it a title.", question="subject")  # only a Back button
     merged = merge_replies([Reply("Alongside…"), free_text_question])
     assert len(merged) == 1 and merged[0].question == "subject"
+
+
+async def test_one_busy_chat_does_not_hold_up_the_others() -> None:
+    """Updates queued behind their own chat must not use up the processor's slots."""
+    processor = PerChatUpdateProcessor(max_concurrent_updates=2)
+    release_busy = asyncio.Event()
+    done: list[str] = []
+
+    def update(update_id: int, chat_id: int) -> Update:
+        chat = Chat(chat_id, Chat.PRIVATE)
+        return Update(update_id, message=Message(update_id, datetime.now(UTC), chat, text="hi"))
+
+    async def busy() -> None:
+        await release_busy.wait()
+        done.append("busy")
+
+    async def quick() -> None:
+        done.append("other chat")
+
+    flood = [asyncio.create_task(processor.process_update(update(n, 1), busy())) for n in range(6)]
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(processor.process_update(update(99, 2), quick()), timeout=2)
+    assert done == ["other chat"]
+    release_busy.set()
+    await asyncio.gather(*flood)
+    assert done == ["other chat"] + ["busy"] * 6

@@ -111,3 +111,31 @@ async def test_sigterm_stops_the_service_cleanly(database_url: str, tmp_path: Pa
     assert code == 0, stderr
     assert "shutting down" in stderr
     assert tg.token.split(":")[1] not in stderr
+
+
+async def test_a_rejected_token_is_explained_and_never_printed(tmp_path: Path) -> None:
+    token = "7712345678:AAHk3c9Zf0bQxJ2vT8nLmP4rS6uWy1aBcDe"  # shaped like a real one
+    async with FakeTelegram() as tg:  # it knows another token, so getMe answers 401
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "HELPLINE_"))},
+            "TELEGRAM_BOT_TOKEN": token,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "HELPLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/h.db",
+            "HELPLINE_HTTP_PORT": str(free_port()),
+            "PYTHONPATH": str(ROOT),
+        }
+        service = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(service.communicate(), 60)
+    assert service.returncode == 2
+    assert "Telegram rejected the bot token" in err.decode()
+    assert token not in (out + err).decode()
+    assert token.split(":")[1] not in (out + err).decode()
