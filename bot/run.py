@@ -14,7 +14,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -83,6 +83,21 @@ def slack_app(
     return app, client
 
 
+DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
+
+
+def webhook_address(url: str) -> tuple[str, str]:
+    """The URL to give Telegram and the path we serve it on: always the same path.
+
+    A URL with no path (``https://helpline.example.org``) gets ``/telegram/webhook``
+    added, so Telegram posts where we listen rather than to ``/``.
+    """
+    parts = urlsplit(url)
+    if parts.path.strip("/"):
+        return url, parts.path
+    return urlunsplit(parts._replace(path=DEFAULT_WEBHOOK_PATH)), DEFAULT_WEBHOOK_PATH
+
+
 @asynccontextmanager
 async def telegram_running(
     settings: Settings, core: Core, routes: list[BaseRoute]
@@ -104,14 +119,15 @@ async def telegram_running(
     if webhook_url:
         assert settings.telegram_webhook_secret is not None
         secret = settings.telegram_webhook_secret.get_secret_value()
-        routes.append(
-            telegram_webhook_route(urlsplit(webhook_url).path or "/telegram/webhook", app, secret)
-        )
+        webhook_url, path = webhook_address(webhook_url)
+        routes.append(telegram_webhook_route(path, app, secret))
     await app.initialize()
     try:
         await channel.set_commands(app)
     except Exception as error:  # the menu is a nicety; intake must still start
         log.warning("could not set the command menu: %s", logs.kind(error))
+    # Started before Telegram is told where to send updates, so none meets a 503.
+    await app.start()
     if webhook_url:
         await app.bot.set_webhook(
             webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
@@ -119,7 +135,6 @@ async def telegram_running(
     else:
         assert app.updater is not None
         await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=25)
-    await app.start()
     try:
         yield app
     finally:

@@ -203,6 +203,33 @@ async def test_telegram_message_after_submitting_is_added_to_the_case(database_u
     assert any("added that to your enquiry" in t for t in texts)
 
 
+async def test_telegram_webhook_mode_full_enquiry_and_redelivery(database_url: str) -> None:
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tg,
+            database_url,
+            telegram_webhook_url="https://helpline.example.org",  # no path: ours is added
+            telegram_webhook_secret="s3cret-value",
+        )
+        async with running(settings, tg):
+            assert tg.webhook is not None
+            assert tg.webhook["url"] == "https://helpline.example.org/telegram/webhook"
+            tg.push_to_webhook(f"http://127.0.0.1:{settings.http_port}/telegram/webhook")
+            confirmation = await complete_enquiry(tg, CHAT)
+            assert any("Your reference is HL-" in text for text in confirmation)
+            before = len(tg.sent_texts(CHAT))
+            update_id = tg.push_message(CHAT, "One more thing.")
+            await replies_settle(tg, CHAT, before)
+            after = len(tg.sent_texts(CHAT))
+            tg.push_message(CHAT, "One more thing.", update_id=update_id)  # redelivered
+            await tg.wait_for(lambda t: not t.queued, timeout=10)
+            await asyncio.sleep(0.2)
+            assert len(tg.sent_texts(CHAT)) == after
+        assert set(tg.webhook_statuses) == {200}
+        assert not tg.calls_of("getUpdates")
+    assert len(await cases_in(database_url)) == 1
+
+
 async def test_telegram_webhook_checks_the_secret(database_url: str) -> None:
     async with FakeTelegram() as tg:
         settings = settings_for(

@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import json
@@ -109,6 +110,9 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._closing = False
+        self._webhook_target: str | None = None
+        self._pusher: asyncio.Task[None] | None = None
+        self.webhook_statuses: list[int] = []  # what our webhook answered, in order
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> FakeTelegram:
@@ -124,6 +128,10 @@ class FakeTelegram:
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True  # release long polls so the server shuts down at once
         self._new_update.set()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -158,6 +166,11 @@ class FakeTelegram:
             m for m in self._messages.get(chat_id, {}).values() if m["from"]["id"] == self.bot_id
         ]
         return bot_msgs[-1] if bot_msgs else None
+
+    @property
+    def queued(self) -> int:
+        """Updates pushed and not yet taken (confirmed by getUpdates, or accepted by a webhook)."""
+        return len(self._queue)
 
     def message(self, chat_id: ChatId, message_id: int) -> JSON | None:
         return self._messages.get(chat_id, {}).get(message_id)
@@ -290,6 +303,41 @@ class FakeTelegram:
                 }
             }
         )
+
+    def push_to_webhook(self, local_url: str) -> None:
+        """Behave like Telegram with a webhook set: POST every queued update to it.
+
+        ``local_url`` stands in for the public URL given to setWebhook (which a test cannot
+        reach). Updates go one at a time, in order, with the secret token from setWebhook;
+        an answer other than 2xx is retried (after a pause), as Telegram does, so an
+        update is only dropped from the queue once the service has accepted it.
+        """
+        self._webhook_target = local_url
+        self._pusher = asyncio.create_task(self._push_updates())
+
+    async def _push_updates(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            while not self._closing:
+                if not (self._queue and self.webhook and self._webhook_target):
+                    self._new_update.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._new_update.wait(), 0.05)
+                    continue
+                queued = self._queue[0]
+                secret = self.webhook.get("secret_token")
+                headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+                try:
+                    async with session.post(
+                        self._webhook_target, json=queued.update, headers=headers
+                    ) as resp:
+                        status = resp.status
+                except aiohttp.ClientError:
+                    status = 0
+                self.webhook_statuses.append(status)
+                if 200 <= status < 300:
+                    self._queue.remove(queued)
+                else:
+                    await asyncio.sleep(0.1)
 
     async def deliver_webhook(
         self, url: str, update: JSON | int, secret_token: str | None = None
