@@ -123,7 +123,7 @@ def inbound_from_button(data: str) -> Inbound:
         return Inbound.chose("", question="?")
     question, verb, option_id = parts
     if verb == NAV and option_id in {c.value for c in Command}:
-        return Inbound.commanded(Command(option_id))
+        return Inbound.commanded(Command(option_id), question=question or None)
     if verb == "t":
         return Inbound.toggled(option_id, question=question or "?")
     if verb == "d":

@@ -115,15 +115,17 @@ class IntakeFlow:
             command = _COMMAND_WORDS.get(normalise(inbound.text))
         if inbound.kind is InboundKind.TEXT and command is None:
             self._notice_risk(turn, inbound.text)
+        in_progress = conv.step is not Step.START and conv.step not in FINAL_STEPS
+        if in_progress and inbound.question is not None and inbound.question != conv.step.value:
+            # A button (an answer, or Back) under a question that has moved on.
+            turn.say(self.copy("reasks.stale"))
+            return self._ask_current(turn)
         if command is not None:
             return self._command(turn, command)
         if conv.step is Step.START:
             return self._begin(turn, welcome=True)
         if conv.step in FINAL_STEPS:
             return self._after_end(turn, inbound)
-        if inbound.question is not None and inbound.question != conv.step.value:
-            turn.say(self.copy("reasks.stale"))
-            return self._ask_current(turn)
         if conv.step is Step.EDIT:
             return self._choose_edit(turn, inbound)
         self._answer(turn, inbound)

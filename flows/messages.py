@@ -63,8 +63,9 @@ class Inbound:
         return cls(InboundKind.TOGGLE, option_ids=(option_id,), question=question)
 
     @classmethod
-    def commanded(cls, command: Command) -> Inbound:
-        return cls(InboundKind.COMMAND, command=command)
+    def commanded(cls, command: Command, question: str | None = None) -> Inbound:
+        """A command; ``question`` when it came from a button under that question (Back)."""
+        return cls(InboundKind.COMMAND, command=command, question=question)
 
     @classmethod
     def attachment(cls) -> Inbound:

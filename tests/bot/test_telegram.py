@@ -165,6 +165,24 @@ async def test_telegram_stale_button_says_the_question_moved_on(database_url: st
     assert any("setting" in t for t in texts)
 
 
+async def test_telegram_old_back_button_does_not_step_back_from_here(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        await tap(tg, CHAT, "School or college staff")
+        old = copy.deepcopy(tg.last_message(CHAT))  # "which role", with its Back button
+        assert old is not None
+        await tap(tg, CHAT, "Teacher")
+        await tap(tg, CHAT, "Secondary")
+        back = next(
+            b for row in old["reply_markup"]["inline_keyboard"] for b in row if "Back" in b["text"]
+        )
+        before = len(tg.sent_texts(CHAT))
+        tg.push_callback(CHAT, back["callback_data"], message_id=old["message_id"])
+        texts = await replies_settle(tg, CHAT, before)
+    assert any("moved on" in t for t in texts)
+    assert any("Where are you based" in t for t in texts)
+
+
 async def test_telegram_forged_button_data_is_handled_kindly(database_url: str) -> None:
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
         await say(tg, CHAT, "/start")

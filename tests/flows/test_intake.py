@@ -376,6 +376,16 @@ def test_stale_button_from_an_older_question_says_it_moved_on(enquirer: Enquirer
     assert enquirer.conversation.answers["role"] == "teacher"
 
 
+def test_back_button_from_an_older_question_is_stale_too(enquirer: Enquirer) -> None:
+    enquirer.say("hi", "school staff", "teacher", "secondary")
+    at = enquirer.step
+    enquirer.send(Inbound.commanded(Command.BACK, question="role"))
+    assert "moved on" in enquirer.text
+    assert enquirer.step is at
+    enquirer.send(Inbound.commanded(Command.BACK, question=at.value))
+    assert enquirer.step is Step.SETTING
+
+
 def test_subject_of_50000_characters_is_refused_clearly(enquirer: Enquirer) -> None:
     enquirer.conversation = Conversation(step=Step.SUBJECT)
     enquirer.send("x" * 50_000)
