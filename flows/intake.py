@@ -251,6 +251,10 @@ class IntakeFlow:
             if not welcome:
                 turn.say(self.copy("outcome.restarted"))
             return self._begin(turn, welcome=welcome)
+        if command is Command.CANCEL and conv.step is Step.SUBMITTED:
+            # The case is with the helpline: say so honestly; a withdrawal is a follow-up.
+            turn.say(self.copy("outcome.cancel_after_submit", reference=conv.reference or ""))
+            return
         if command is Command.CANCEL:
             conv.step = Step.CANCELLED
             conv.editing = False

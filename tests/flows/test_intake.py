@@ -275,6 +275,19 @@ def test_review_edit_changes_one_answer_and_returns_to_review(at_review: Enquire
     assert submitted(at_review).draft.setting == "Primary"
 
 
+def test_cancel_after_sending_keeps_the_case_and_says_so(at_review: Enquirer) -> None:
+    at_review.say("send")
+    reference = submitted(at_review).draft.reference
+    effects_before = len(at_review.effects)
+    at_review.command(Command.CANCEL)
+    assert at_review.step is Step.SUBMITTED
+    assert reference in at_review.text and "can't be cancelled" in at_review.text
+    assert "deleted what you told me" not in at_review.text
+    assert at_review.effects[effects_before:] == []
+    at_review.say("please withdraw it")
+    assert any(isinstance(e, FollowUp) for e in at_review.effects[effects_before:])
+
+
 def test_review_edit_that_needs_a_follow_up_asks_it(at_review: Enquirer) -> None:
     at_review.say("Change an answer", "Reply", "phone")
     assert at_review.step is Step.PHONE
