@@ -63,6 +63,7 @@ FLOW_COMMANDS = {
     "restart": Command.RESTART,
     "cancel": Command.CANCEL,
 }
+SEND_PATIENCE = 120.0  # seconds to keep retrying a reply before giving up (and logging it)
 UNLIMITED = 2**31 - 1  # PTB's own concurrency cap, set out of the way (see below)
 MENU = ("start", "help", "back", "restart", "cancel", "status", "privacy")
 MEDIA = (
@@ -329,7 +330,38 @@ class TelegramChannel:
             chunks = split_text(reply.text)
             for index, chunk in enumerate(chunks):
                 markup = keyboard(reply, self.copy) if index == len(chunks) - 1 else None
-                await bot.send_message(chat_id, chunk, reply_markup=markup)
+                await self._send_patiently(bot, chat_id, chunk, markup)
+
+    async def _send_patiently(
+        self, bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        """Send one message, waiting out 429s and riding out network trouble.
+
+        The turn is already saved when its replies go out, and the update counts as
+        handled, so a reply dropped here would leave the enquirer without their next
+        question. Telegram refusing the message itself (400, 403) is final; anything
+        else is retried with backoff for up to :data:`SEND_PATIENCE` seconds. (A timed-out
+        send may have arrived: a repeated question is better than a missing one.)
+        """
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + SEND_PATIENCE
+        backoff = 1.0
+        while True:
+            try:
+                await bot.send_message(chat_id, text, reply_markup=markup)
+                return
+            except (BadRequest, Forbidden):
+                raise
+            except RetryAfter as error:
+                wait = _seconds(error)
+                failure: TelegramError = error
+            except NetworkError as error:  # incl. TimedOut and Telegram's 5xx
+                wait, backoff = backoff, min(backoff * 2, 30.0)
+                failure = error
+            if loop.time() + wait > give_up_at:
+                raise failure
+            log.warning("telegram reply will be retried in %.0f s: %s", wait, logs.kind(failure))
+            await asyncio.sleep(wait)
 
     @staticmethod
     async def _quietly(action: Awaitable[Any]) -> None:

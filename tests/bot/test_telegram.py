@@ -131,6 +131,17 @@ async def test_telegram_429_is_waited_out_and_retried(database_url: str) -> None
         assert next(c.status for c in tg.calls_of("sendMessage")) == 429
 
 
+async def test_telegram_reply_survives_server_errors_and_many_429s(database_url: str) -> None:
+    """The turn is saved before its reply goes out: the reply must not be dropped."""
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        tg.fail_next("sendMessage", status=500, times=1)
+        tg.fail_next("sendMessage", status=429, retry_after=0.1, times=8)  # > the limiter's 5
+        texts = await say(tg, CHAT, "/start")
+        assert any("who are you contacting us as" in t for t in texts)
+        statuses = [c.status for c in tg.calls_of("sendMessage")]
+    assert statuses.count(500) == 1 and statuses.count(429) == 8
+
+
 async def test_telegram_one_chat_in_order_many_chats_in_parallel(database_url: str) -> None:
     chats = [5001, 5002, 5003]
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
