@@ -52,6 +52,7 @@ from flows.messages import Command, Inbound, Reply
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAX_LIMITED_CHATS = 10_000
+MAX_ALBUMS = 1_000  # media_group_ids remembered, so an album gets one refusal
 PER_CHAT_ENDPOINTS = frozenset({"sendMessage", "editMessageText", "editMessageReplyMarkup"})
 NAV = "nav"
 SEP = "|"
@@ -193,6 +194,7 @@ class TelegramChannel:
     """Registers the handlers on a PTB Application and renders intake replies."""
 
     def __init__(self, *, intake: IntakeService, copy: Copy, retention_days: int) -> None:
+        self._albums: OrderedDict[str, None] = OrderedDict()
         self.intake = intake
         self.copy = copy
         self.retention_days = retention_days
@@ -246,7 +248,18 @@ class TelegramChannel:
         assert message is not None
         # Never downloaded: removed from the chat so it is not kept there either.
         await self._quietly(message.delete())
+        if message.media_group_id and self._seen_album(message.media_group_id):
+            return  # one album, one explanation: the rest are only removed
         await self._handle(update, Inbound.attachment())
+
+    def _seen_album(self, album: str) -> bool:
+        """Whether an earlier item of this album was already answered (recent albums only)."""
+        seen = album in self._albums
+        self._albums[album] = None
+        self._albums.move_to_end(album)
+        while len(self._albums) > MAX_ALBUMS:
+            self._albums.popitem(last=False)
+        return seen
 
     async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An edit to an earlier message is not a new answer: say so, change nothing."""

@@ -92,6 +92,19 @@ async def test_telegram_media_is_deleted_refused_and_never_downloaded(
     assert not any("look at this" in t.text for t in turns)
 
 
+async def test_telegram_album_is_all_deleted_and_refused_once(database_url: str) -> None:
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, CHAT, "/start")
+        before = len(tg.sent_texts(CHAT))
+        for _ in range(4):
+            tg.push_media(CHAT, "photo", media_group_id="album-1")
+        await tg.wait_for(lambda t: len(t.deleted) == 4 and not t.queued, timeout=10)
+        await asyncio.sleep(0.3)
+        texts = tg.sent_texts(CHAT)[before:]
+    assert sum("don't send photos" in t for t in texts) == 1
+    assert not tg.calls_of("getFile")
+
+
 async def test_telegram_restart_in_the_middle_continues_at_the_same_step(
     database_url: str,
 ) -> None:
