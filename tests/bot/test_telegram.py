@@ -373,15 +373,7 @@ async def test_telegram_edited_message_changes_nothing(database_url: str) -> Non
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
         await say(tg, CHAT, "/start")
         before = len(tg.sent_texts(CHAT))
-        edited = {
-            "message_id": 99,
-            "date": 0,
-            "edit_date": 1,
-            "chat": {"id": CHAT, "type": "private"},
-            "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
-            "text": "police",
-        }
-        tg.push_raw({"edited_message": edited})
+        tg.push_edit(CHAT, 99, "police")
         texts = await replies_settle(tg, CHAT, before)
         assert any("can't take changes" in t for t in texts)
         texts = await say(tg, CHAT, "school staff")
@@ -393,16 +385,8 @@ async def test_telegram_edited_command_is_not_run_again(database_url: str) -> No
         await say(tg, CHAT, "/start")
         await tap(tg, CHAT, "School or college staff")
         before = len(tg.sent_texts(CHAT))
-        edited = {
-            "message_id": 98,
-            "date": 0,
-            "edit_date": 1,
-            "chat": {"id": CHAT, "type": "private"},
-            "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
-            "text": "/restart",
-            "entities": [{"type": "bot_command", "offset": 0, "length": 8}],
-        }
-        tg.push_raw({"edited_message": edited})
+        restart = {"type": "bot_command", "offset": 0, "length": len("/restart")}
+        tg.push_edit(CHAT, 98, "/restart", entities=[restart])
         texts = await replies_settle(tg, CHAT, before)
         assert any("can't take changes" in t for t in texts)
         texts = await say(tg, CHAT, "teacher")  # still at the question after "school staff"

@@ -261,6 +261,14 @@ class FakeTelegram:
             update["update_id"] = update_id
         return self.push_raw(update)
 
+    def push_edit(self, chat_id: int, message_id: int, text: str, **extra: Any) -> int:
+        """Queue an edit the user made to one of their earlier messages."""
+        chat = self._chats.get(chat_id) or {"id": chat_id, "type": "private", "first_name": "Alex"}
+        now = int(time.time())
+        msg = {"message_id": message_id, "date": now - 60, "edit_date": now, "chat": chat}
+        msg.update({"from": self._user(chat_id, "Alex"), "text": text, **extra})
+        return self.push_raw({"edited_message": msg})
+
     def push_command(self, chat_id: int, command: str, **kwargs: Any) -> int:
         """Queue ``/command [args]`` with the bot_command entity PTB's CommandHandler needs."""
         entity = {"type": "bot_command", "offset": 0, "length": len(command.split()[0])}
