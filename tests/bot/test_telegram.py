@@ -175,6 +175,21 @@ async def test_telegram_one_chat_in_order_many_chats_in_parallel(database_url: s
             ]
 
 
+async def test_telegram_a_slow_chat_does_not_wait_for_another(database_url: str) -> None:
+    slow, quick = 6001, 6002
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await say(tg, slow, "/start")
+        await say(tg, quick, "/start")
+        release = tg.hold_sends(slow)
+        tg.push_message(slow, "school staff")
+        await asyncio.sleep(0.2)  # the slow chat's reply is now stuck in sendMessage
+        texts = await say(tg, quick, "school staff")
+        assert any("Which of these fits best" in t for t in texts)
+        assert not any("Which of these fits best" in t for t in tg.sent_texts(slow))
+        release.set()
+        await tg.wait_for_text(slow, "Which of these fits best", timeout=10)
+
+
 async def test_telegram_stale_button_says_the_question_moved_on(database_url: str) -> None:
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
         await say(tg, CHAT, "/start")

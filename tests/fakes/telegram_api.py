@@ -106,6 +106,7 @@ class FakeTelegram:
         self._callback_ids: set[str] = set()
         self._failures: dict[str, list[tuple[int, float]]] = {}
         self._min_send_interval = 0.0
+        self._held: dict[str, asyncio.Event] = {}  # chats whose sendMessage calls wait
         self._last_send: dict[ChatId, float] = {}
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -217,6 +218,11 @@ class FakeTelegram:
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail (429 carries ``retry_after``)."""
         self._failures.setdefault(method.lower(), []).extend([(status, retry_after)] * times)
+
+    def hold_sends(self, chat_id: ChatId) -> asyncio.Event:
+        """Keep sendMessage calls to the chat waiting until the returned event is set."""
+        gate = self._held[str(chat_id)] = asyncio.Event()
+        return gate
 
     def enforce_per_chat_rate(self, seconds: float) -> None:
         """Answer 429 to send* calls closer than ``seconds`` to the last accepted one per chat.
@@ -452,6 +458,9 @@ class FakeTelegram:
         return [q.update for q in batch]
 
     async def _api_sendmessage(self, p: JSON) -> JSON:
+        gate = self._held.get(str(p.get("chat_id")))
+        if gate is not None:
+            await gate.wait()
         text = p.get("text") or ""
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
