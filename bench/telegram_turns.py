@@ -4,9 +4,11 @@ Run::
 
     python -m bench.telegram_turns [--enquirers N] [--database sqlite|postgres|both]
                                    [--baseline/--no-baseline] [--solo N] [--profile DIR]
+                                   [--replicas N]
 
-What it does, per scenario (ours on SQLite, ours on PostgreSQL, a plain-PTB baseline on
-PTB's default httpx transport, and the same baseline on our aiohttp transport):
+What it does, per scenario (ours on SQLite, ours on PostgreSQL, ours on PostgreSQL as N
+webhook replicas, a plain-PTB baseline on PTB's default httpx transport, and the same
+baseline on our aiohttp transport):
 
 1. Starts the fake Bot API server (``tests/fakes/telegram_api.FakeTelegram``, aiohttp on
    loopback) and the simulated enquirers in *this* process.
@@ -56,6 +58,14 @@ and buttons, the same update processor, the same fake and the same drivers.
 ``baseline-aiohttp`` is that bot on our transport (``bot/telegram_http.py``): what PTB and
 HTTP cost with no database, flow or transcript, i.e. the floor under our figures.
 
+Replicas (``--replicas``, default 2, PostgreSQL only): N service processes, each with our
+HTTP server and webhook route and no polling. The fake POSTs each update at once to the
+next replica in turn, as Telegram would through a round-robin load balancer, so one chat's
+turns land on different processes and only the database's per-chat row lock keeps them in
+order. Their CPU, memory and samples are added up. "machine CPU use" (from
+/proc/stat) shows when the machine, not the service, is the limit: PostgreSQL, the fake and
+the drivers share the same cores.
+
 Nothing is asserted: it prints figures and the issue's targets beside them.
 """
 
@@ -68,6 +78,7 @@ import cProfile
 import ctypes
 import gc
 import io
+import itertools
 import json
 import os
 import platform
@@ -94,6 +105,8 @@ DEFAULT_POSTGRES_URL = os.environ.get(
     "HELPLINE_BENCH_TELEGRAM_POSTGRES_URL",
     "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_telegram",
 )
+WEBHOOK_PATH = "/telegram/webhook"
+WEBHOOK_SECRET = "bench-secret"
 TURN_TIMEOUT = 60.0  # seconds an enquirer waits for a reply before giving up on the chat
 POLL_TIMEOUT = 10  # getUpdates long-poll timeout the service uses
 
@@ -267,10 +280,10 @@ async def _command_loop(app: Any, intake_samples: list[float] | None = None) -> 
     """Start polling, then read JSON commands from stdin until "stop" or end of input."""
     from telegram import Update
 
-    assert app.updater is not None
-    await app.updater.start_polling(
-        poll_interval=0, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
-    )
+    if app.updater is not None:  # polling; a webhook replica has no updater
+        await app.updater.start_polling(
+            poll_interval=0, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+        )
     await app.start()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
@@ -285,15 +298,21 @@ async def _command_loop(app: Any, intake_samples: list[float] | None = None) -> 
             elif command["cmd"] == "stop":
                 break
     finally:
-        if app.updater.running:
+        if app.updater is not None and app.updater.running:
             await app.updater.stop()
         await app.stop()
         await app.shutdown()
     _say({"event": "stopped"})
 
 
-async def serve_child(kind: str, database_url: str, base_url: str) -> None:
-    """The service process: ours (``kind == "ours"``) or the plain-PTB baseline."""
+async def serve_child(
+    kind: str, database_url: str, base_url: str, webhook_port: int | None = None
+) -> None:
+    """The service process: ours (``kind == "ours"``) or the plain-PTB baseline.
+
+    With ``webhook_port``, ours is one webhook replica: no polling; our HTTP server takes
+    updates on ``/telegram/webhook`` (the same route and secret check as ``helpline run``).
+    """
     from telegram.warnings import PTBUserWarning
 
     from bot import logs
@@ -332,12 +351,35 @@ async def serve_child(kind: str, database_url: str, base_url: str) -> None:
                 token=TOKEN,
                 base_url=base_url,
                 channel=channel,
-                polling=True,
+                polling=webhook_port is None,
                 rate_limited=False,
             )
         await app.initialize()
         await channel.set_commands(app)
-        await _command_loop(app, intake_samples)
+        async with _webhook_server(app, webhook_port):
+            await _command_loop(app, intake_samples)
+
+
+@contextlib.asynccontextmanager
+async def _webhook_server(app: Any, port: int | None) -> Any:
+    """Our HTTP server with the webhook route on ``port`` (nothing when ``port`` is None)."""
+    if port is None:
+        yield
+        return
+    from bot.http import build_http_app, http_server, telegram_webhook_route
+
+    routes = [telegram_webhook_route(WEBHOOK_PATH, app, WEBHOOK_SECRET)]
+    server = http_server(build_http_app(routes), "127.0.0.1", port)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 # -----------------------------------------------------------------------------------------
@@ -640,6 +682,42 @@ def _fake_class() -> type:
         def __init__(self) -> None:
             super().__init__(token=TOKEN)
             self._waiting: dict[int, tuple[str, asyncio.Future[None]]] = {}
+            self.replicas: list[str] = []  # webhook URLs; empty = the service polls
+            self._next = itertools.count()
+            self._deliveries: set[asyncio.Task[None]] = set()
+            self._http: Any = None
+
+        def push_raw(self, update: dict[str, Any]) -> int:
+            """With replicas, POST the update at once, as Telegram does with a webhook,
+            to the next replica in turn (a round-robin load balancer): a chat's turns
+            land on different processes, so the database's per-chat lock does the work.
+            """
+            update_id = super().push_raw(update)
+            if self.replicas:
+                queued = self._queue.pop()
+                url = self.replicas[next(self._next) % len(self.replicas)]
+                task = asyncio.create_task(self._deliver(url, queued.update))
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
+            return update_id
+
+        async def _deliver(self, url: str, update: dict[str, Any]) -> None:
+            import aiohttp
+
+            if self._http is None:
+                connector = aiohttp.TCPConnector(limit=0)
+                self._http = aiohttp.ClientSession(connector=connector)
+            headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+            for _ in range(50):  # Telegram retries a webhook that did not answer 2xx
+                async with self._http.post(url, json=update, headers=headers) as resp:
+                    if resp.status == 200:
+                        return
+                await asyncio.sleep(0.1)
+
+        async def __aexit__(self, *exc: object) -> None:
+            if self._http is not None:
+                await self._http.close()
+            await super().__aexit__(*exc)
 
         def expect(self, chat_id: int, kind: str) -> asyncio.Future[None]:
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -718,6 +796,7 @@ class Phase:
     wall_s: float
     driver_cpu_s: float
     outcomes: list[Outcome]
+    machine_busy_s: float = 0.0  # CPU seconds every process on the machine used (all cores)
 
     @property
     def completed(self) -> int:
@@ -728,13 +807,29 @@ class Phase:
         return len(self.outcomes) - self.completed
 
 
+def _machine_busy_s() -> float:
+    """CPU seconds all processes have used since boot (Linux /proc/stat; 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_phase(tg: Any, first_chat: int, count: int, *, concurrent: bool = True) -> Phase:
-    cpu, start = time.process_time(), time.perf_counter()
+    cpu, start, busy = time.process_time(), time.perf_counter(), _machine_busy_s()
     if concurrent:
         outcomes = list(await asyncio.gather(*(converse(tg, first_chat + i) for i in range(count))))
     else:
         outcomes = [await converse(tg, first_chat + i) for i in range(count)]
-    return Phase(time.perf_counter() - start, time.process_time() - cpu, outcomes)
+    return Phase(
+        time.perf_counter() - start,
+        time.process_time() - cpu,
+        outcomes,
+        _machine_busy_s() - busy,
+    )
 
 
 class ServiceProcess:
@@ -744,7 +839,10 @@ class ServiceProcess:
         self.proc = proc
 
     @classmethod
-    async def start(cls, kind: str, database_url: str, base_url: str) -> ServiceProcess:
+    async def start(
+        cls, kind: str, database_url: str, base_url: str, webhook_port: int | None = None
+    ) -> ServiceProcess:
+        webhook = ["--webhook-port", str(webhook_port)] if webhook_port else []
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -755,6 +853,7 @@ class ServiceProcess:
             database_url,
             "--base-url",
             base_url,
+            *webhook,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
@@ -816,6 +915,7 @@ class Figures:
     solo_intake_ms: list[float] | None = None
     cpu_s: float = 0.0
     driver_cpu_s: float = 0.0
+    machine_busy_s: float = 0.0
     maxrss_kb: int = 0
     rss_first_kb: int = 0
     rss_second_kb: int = 0
@@ -830,13 +930,67 @@ class Figures:
         return self.updates / self.wall_s if self.wall_s else 0.0
 
 
+class Replicas:
+    """Several service processes, marked together: their figures add up."""
+
+    def __init__(self, services: list[ServiceProcess]) -> None:
+        self.services = services
+
+    @classmethod
+    async def start(cls, kind: str, database_url: str, tg: Any, replicas: int) -> Replicas:
+        if replicas <= 1:
+            return cls([await ServiceProcess.start(kind, database_url, tg.base_url)])
+        from tests.bot.telegram_harness import free_port
+
+        ports = [free_port() for _ in range(replicas)]
+        started = cls([])
+        try:
+            for port in ports:  # one at a time: each brings the schema up to date
+                service = await ServiceProcess.start(kind, database_url, tg.base_url, port)
+                started.services.append(service)
+        except BaseException:
+            await started.kill()
+            raise
+        tg.replicas = [f"http://127.0.0.1:{port}{WEBHOOK_PATH}" for port in ports]
+        return started
+
+    async def mark(self, profile: str | None = None) -> dict[str, Any]:
+        marks = [await s.mark(profile if i == 0 else None) for i, s in enumerate(self.services)]
+        if len(marks) == 1:
+            return marks[0]
+        combined = dict(marks[0])
+        for mark in marks[1:]:
+            for key, value in mark.items():
+                if value is not None and combined.get(key) is not None:
+                    combined[key] = combined[key] + value  # lists join, figures add up
+        return combined
+
+    async def stop(self) -> None:
+        for service in self.services:
+            await service.stop()
+
+    async def kill(self) -> None:
+        for service in self.services:
+            await service.kill()
+
+
 async def run_scenario(
-    name: str, kind: str, database_url: str, enquirers: int, solo: int, profile: str | None
+    name: str,
+    kind: str,
+    database_url: str,
+    enquirers: int,
+    solo: int,
+    profile: str | None,
+    replicas: int = 1,
 ) -> Figures:
-    """Warm up, one at a time, N at once, another N at once; the service's figures for each."""
+    """Warm up, one at a time, N at once, another N at once; the service's figures for each.
+
+    With ``replicas`` > 1, that many service processes take webhooks in turn; their CPU,
+    memory and samples are added up (the profile, if any, is the first one's).
+    """
     figures = Figures(name, enquirers, profile=profile)
     async with _fake_class()() as tg:
-        service = await ServiceProcess.start(kind, database_url, tg.base_url)
+        service = await Replicas.start(kind, database_url, tg, replicas)
         try:
             # Sequential first: the load phases leave the HTTP pool full of connections.
             await run_phase(tg, 1_000_000, 3, concurrent=False)  # warm-up, not counted
@@ -864,6 +1018,7 @@ async def run_scenario(
         figures.solo_intake_ms = solo_mark["intake_ms"]
     figures.cpu_s = first_mark["cpu_s"] + second_mark["cpu_s"]
     figures.driver_cpu_s = first.driver_cpu_s + second.driver_cpu_s
+    figures.machine_busy_s = first.machine_busy_s + second.machine_busy_s
     figures.maxrss_kb = second_mark["maxrss_kb"]
     figures.rss_first_kb, figures.rss_second_kb = first_mark["rss_kb"], second_mark["rss_kb"]
     figures.objects_delta = second_mark["objects"] - first_mark["objects"]
@@ -929,6 +1084,11 @@ def rows_for(f: Figures) -> list[tuple[str, ...]]:
         ("service CPU per update", f"{per_update:.2f} ms", ""),
         ("service CPU use (load phases)", f"{f.cpu_s / wall:.0%} of a core", ""),
         ("fake+drivers CPU use", f"{f.driver_cpu_s / wall:.0%} of a core", ""),
+        (
+            "machine CPU use (all processes)",
+            f"{f.machine_busy_s / wall / (os.cpu_count() or 1):.0%} of {os.cpu_count()} cores",
+            "",
+        ),
         ("peak RSS (ru_maxrss)", f"{f.maxrss_kb / mb:.1f} MB", ""),
         (f"RSS after {n} conversations", f"{f.rss_first_kb / mb:.1f} MB", ""),
         (f"RSS after another {n}", f"{f.rss_second_kb / mb:.1f} MB", ""),
@@ -969,7 +1129,7 @@ def print_scenario(f: Figures) -> None:
 
 
 def print_comparison(results: dict[str, Figures]) -> None:
-    columns = ["ours-sqlite", "ours-postgres", "baseline", "baseline-aiohttp"]
+    columns = list(results)
     table: dict[str, dict[str, str]] = {}
     targets: dict[str, str] = {}
     for column in columns:
@@ -1036,6 +1196,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--webhook-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=2,
+        help="with PostgreSQL, also run this many webhook replicas sharing the load "
+        "(round-robin); 1 to skip",
+    )
     return parser.parse_args(argv)
 
 
@@ -1068,24 +1236,29 @@ async def bench(args: argparse.Namespace) -> None:
         f"  Python {platform.python_version()}, python-telegram-bot {telegram.__version__}, "
         f"SQLAlchemy {sqlalchemy.__version__}, {os.cpu_count()} CPUs"
     )
-    scenarios: list[tuple[str, str, str]] = []
+    scenarios: list[tuple[str, str, str, int]] = []
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
         if args.database in ("sqlite", "both"):
-            scenarios.append(("ours-sqlite", "ours", f"sqlite+aiosqlite:///{tmp}/bench.db"))
+            scenarios.append(("ours-sqlite", "ours", f"sqlite+aiosqlite:///{tmp}/bench.db", 1))
         if args.database in ("postgres", "both"):
-            scenarios.append(("ours-postgres", "ours", args.postgres_url))
+            scenarios.append(("ours-postgres", "ours", args.postgres_url, 1))
+            if args.replicas > 1:
+                name = f"ours-postgres-{args.replicas}x"
+                scenarios.append((name, "ours", args.postgres_url, args.replicas))
         if args.baseline:
-            scenarios.append(("baseline", "baseline", ""))
-            scenarios.append(("baseline-aiohttp", "baseline-aiohttp", ""))
+            scenarios.append(("baseline", "baseline", "", 1))
+            scenarios.append(("baseline-aiohttp", "baseline-aiohttp", "", 1))
         results: dict[str, Figures] = {}
-        for name, kind, url in scenarios:
+        for name, kind, url, replicas in scenarios:
             profile = None
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
                 profile = str(Path(args.profile).resolve() / f"{name}.prof")
             print(f"\nrunning {name} …", flush=True)
             try:
-                figures = await run_scenario(name, kind, url, args.enquirers, args.solo, profile)
+                figures = await run_scenario(
+                    name, kind, url, args.enquirers, args.solo, profile, replicas
+                )
             except (RuntimeError, OSError, TimeoutError) as error:
                 figures = Figures(name, args.enquirers, failure=str(error) or repr(error))
             results[name] = figures
@@ -1101,7 +1274,9 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
         _protect_stdout()
         try:
-            asyncio.run(serve_child(args.serve, args.database_url or "", args.base_url))
+            asyncio.run(
+                serve_child(args.serve, args.database_url or "", args.base_url, args.webhook_port)
+            )
         except Exception as error:  # the parent reports that we stopped; say why, briefly
             print(f"bench service ({args.serve}): {type(error).__name__}: {error}", file=sys.stderr)
             sys.exit(1)
