@@ -366,10 +366,10 @@ async def _webhook_server(app: Any, port: int | None) -> Any:
     if port is None:
         yield
         return
-    from bot.http import build_http_app, http_server, telegram_webhook_route
+    from bot.http import TelegramWebhook, build_http_app, http_server
 
-    routes = [telegram_webhook_route(WEBHOOK_PATH, app, WEBHOOK_SECRET)]
-    server = http_server(build_http_app(routes), "127.0.0.1", port)
+    webhook = TelegramWebhook(app, WEBHOOK_SECRET)
+    server = http_server(build_http_app([webhook.route(WEBHOOK_PATH)]), "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -378,6 +378,7 @@ async def _webhook_server(app: Any, port: int | None) -> Any:
     try:
         yield
     finally:
+        await webhook.close()
         server.should_exit = True
         await task
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -30,31 +31,57 @@ def health_route(ping: Callable[[], Awaitable[bool]]) -> Route:
     return Route("/healthz", healthz, methods=["GET"])
 
 
-def telegram_webhook_route(
-    path: str, app: Application[Any, Any, Any, Any, Any, Any], secret: str
-) -> Route:
-    """Checks Telegram's secret header on every request, then queues the update."""
+class TelegramWebhook:
+    """Takes Telegram's POSTs: checks the secret, then handles the update before answering.
 
-    async def webhook(request: Request) -> Response:
+    200 goes back only once the update was handled (its turn saved, its replies sent), so
+    a crash mid-update loses nothing: Telegram redelivers what it was not told it got, and
+    redeliveries are deduplicated. While stopping, new posts get 503 (Telegram retries
+    them later) and those in hand are finished first (:meth:`close`).
+    """
+
+    def __init__(self, app: Application[Any, Any, Any, Any, Any, Any], secret: str) -> None:
+        self._app = app
+        self._secret = secret.encode()
+        self._in_hand = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+
+    def route(self, path: str) -> Route:
+        return Route(path, self._post, methods=["POST"])
+
+    async def close(self) -> None:
+        """Refuse new updates (503) and wait for those in hand."""
+        self._closing = True
+        await self._idle.wait()
+
+    async def _post(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), secret.encode()):
+        if not hmac.compare_digest(given.encode(), self._secret):
             log.warning("telegram webhook: wrong or missing secret")
             return Response(status_code=403)
-        if not app.running:
-            # Shutting down: PTB would drop it after we said 200. 503 makes Telegram retry.
+        if self._closing or not self._app.running:
             return Response(status_code=503)
         body = await request.body()
         if len(body) > MAX_UPDATE_BYTES:
             return Response(status_code=413)
         try:
-            update = Update.de_json(json.loads(body), app.bot)
+            update = Update.de_json(json.loads(body), self._app.bot)
         except (ValueError, TypeError, KeyError):
             log.warning("telegram webhook: unreadable update")
             return Response(status_code=400)
-        await app.update_queue.put(update)
+        self._in_hand += 1
+        self._idle.clear()
+        try:
+            # The same path as a polled update: the per-chat processor, then the handlers.
+            processor = self._app.update_processor
+            await processor.process_update(update, self._app.process_update(update))
+        finally:
+            self._in_hand -= 1
+            if not self._in_hand:
+                self._idle.set()
         return Response(status_code=200)
-
-    return Route(path, webhook, methods=["POST"])
 
 
 def build_http_app(routes: Sequence[BaseRoute]) -> Starlette:

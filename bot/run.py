@@ -28,7 +28,7 @@ from telegram import Update
 from bot import logs
 from bot.delivery import ChatSender, EnquirerDelivery
 from bot.housekeeping import run_housekeeping
-from bot.http import build_http_app, health_route, http_server, telegram_webhook_route
+from bot.http import TelegramWebhook, build_http_app, health_route, http_server
 from bot.intake import Clock, utcnow
 from bot.outbox import OutboxWorker, Sender
 from bot.service import Core, open_core
@@ -108,6 +108,7 @@ async def telegram_running(
         intake=core.intake, copy=core.flow.copy, retention_days=settings.retention_days
     )
     webhook_url = settings.telegram_webhook_url
+    webhook: TelegramWebhook | None = None
     app = build_application(
         token=settings.telegram_bot_token.get_secret_value(),
         base_url=settings.telegram_api_base_url,
@@ -120,7 +121,8 @@ async def telegram_running(
         assert settings.telegram_webhook_secret is not None
         secret = settings.telegram_webhook_secret.get_secret_value()
         webhook_url, path = webhook_address(webhook_url)
-        routes.append(telegram_webhook_route(path, app, secret))
+        webhook = TelegramWebhook(app, secret)
+        routes.append(webhook.route(path))
     await app.initialize()
     try:
         await channel.set_commands(app)
@@ -138,6 +140,8 @@ async def telegram_running(
     try:
         yield app
     finally:
+        if webhook is not None:
+            await webhook.close()  # updates in hand are finished while PTB still runs
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         await app.stop()

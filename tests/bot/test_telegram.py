@@ -287,6 +287,49 @@ async def test_telegram_webhook_mode_full_enquiry_and_redelivery(database_url: s
     assert len(await cases_in(database_url)) == 1
 
 
+async def test_telegram_webhook_answers_only_once_the_update_is_handled(
+    database_url: str,
+) -> None:
+    """A 200 tells Telegram never to resend: it must come after the turn is saved."""
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tg,
+            database_url,
+            telegram_webhook_url="https://helpline.example.org/telegram/webhook",
+            telegram_webhook_secret="s3cret-value",
+        )
+        async with running(settings, tg):
+            url = f"http://127.0.0.1:{settings.http_port}/telegram/webhook"
+            release = tg.hold_sends(CHAT)
+            update_id = tg.push_command(CHAT, "/start")
+            post = asyncio.create_task(tg.deliver_webhook(url, update_id, "s3cret-value"))
+            await asyncio.sleep(0.3)
+            assert not post.done(), "answered before the reply went out"
+            release.set()
+            assert await asyncio.wait_for(post, 10) == 200
+            assert any("who are you contacting us as" in t for t in tg.sent_texts(CHAT))
+
+
+async def test_telegram_stopping_finishes_the_webhook_update_in_hand(database_url: str) -> None:
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tg,
+            database_url,
+            telegram_webhook_url="https://helpline.example.org/telegram/webhook",
+            telegram_webhook_secret="s3cret-value",
+        )
+        release = tg.hold_sends(CHAT)
+        async with running(settings, tg):
+            url = f"http://127.0.0.1:{settings.http_port}/telegram/webhook"
+            update_id = tg.push_command(CHAT, "/start")
+            post = asyncio.create_task(tg.deliver_webhook(url, update_id, "s3cret-value"))
+            await asyncio.sleep(0.3)
+            asyncio.get_running_loop().call_later(0.3, release.set)
+        # Leaving the block stopped the service, which finished the update first.
+        assert await asyncio.wait_for(post, 5) == 200
+        assert any("who are you contacting us as" in t for t in tg.sent_texts(CHAT))
+
+
 async def test_telegram_webhook_checks_the_secret(database_url: str) -> None:
     async with FakeTelegram() as tg:
         settings = settings_for(
