@@ -111,6 +111,15 @@ class IntakeService:
                     log.warning("intake transaction conflict, retrying (attempt %d)", attempt + 1)
             return await self._handle_once(channel, chat_id, inbound, dedupe)
 
+    async def deliver_later(self, channel: str, chat_id: str, texts: Sequence[str]) -> None:
+        """Hand replies a channel could not send now to the outbox, which keeps trying."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            for text in texts:
+                payload = {"channel": channel, "chat_id": chat_id, "text": text}
+                outbox.enqueue(session, outbox.ENQUIRER_MESSAGE, now=now, payload=payload)
+        self.on_enqueued()
+
     async def status(self, channel: str, chat_id: str) -> tuple[Reply, ...]:
         """Where the chat's latest enquiry stands (for /status), in the bot's words."""
         copy = self._flow.copy

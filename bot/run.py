@@ -105,7 +105,10 @@ async def telegram_running(
     """PTB started (polling, or webhook route added); stopped in order on exit."""
     assert settings.telegram_bot_token is not None
     channel = TelegramChannel(
-        intake=core.intake, copy=core.flow.copy, retention_days=settings.retention_days
+        intake=core.intake,
+        copy=core.flow.copy,
+        retention_days=settings.retention_days,
+        send_patience=settings.telegram_send_patience,
     )
     webhook_url = settings.telegram_webhook_url
     webhook: TelegramWebhook | None = None

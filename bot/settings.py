@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     )
     telegram_chat_rate: float = Field(1.0, gt=0, validation_alias=_env("TELEGRAM_CHAT_RATE"))
     telegram_chat_burst: int = Field(3, ge=1, validation_alias=_env("TELEGRAM_CHAT_BURST"))
+    telegram_send_patience: float = Field(
+        120.0, gt=0, validation_alias=_env("TELEGRAM_SEND_PATIENCE")
+    )
     telegram_webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
     telegram_webhook_secret: SecretStr | None = Field(
         None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")

@@ -193,8 +193,16 @@ def merge_replies(replies: Sequence[Reply]) -> list[Reply]:
 class TelegramChannel:
     """Registers the handlers on a PTB Application and renders intake replies."""
 
-    def __init__(self, *, intake: IntakeService, copy: Copy, retention_days: int) -> None:
+    def __init__(
+        self,
+        *,
+        intake: IntakeService,
+        copy: Copy,
+        retention_days: int,
+        send_patience: float = SEND_PATIENCE,
+    ) -> None:
         self._albums: OrderedDict[str, None] = OrderedDict()
+        self._send_patience = send_patience
         self.intake = intake
         self.copy = copy
         self.retention_days = retention_days
@@ -339,11 +347,24 @@ class TelegramChannel:
         return handled
 
     async def _send(self, bot: Bot, chat_id: int, replies: Sequence[Reply]) -> None:
-        for reply in merge_replies(replies):
-            chunks = split_text(reply.text)
-            for index, chunk in enumerate(chunks):
-                markup = keyboard(reply, self.copy) if index == len(chunks) - 1 else None
-                await self._send_patiently(bot, chat_id, chunk, markup)
+        messages = [
+            (chunk, keyboard(reply, self.copy) if index == len(chunks) - 1 else None)
+            for reply in merge_replies(replies)
+            for chunks in [split_text(reply.text)]
+            for index, chunk in enumerate(chunks)
+        ]
+        for sent, (text, markup) in enumerate(messages):
+            try:
+                await self._send_patiently(bot, chat_id, text, markup)
+            except (BadRequest, Forbidden):
+                raise
+            except TelegramError as error:
+                # Telegram has been unreachable for a while: the outbox keeps trying (text
+                # only; the enquirer can type an answer as well as press it).
+                log.warning("telegram replies handed to the outbox: %s", logs.kind(error))
+                rest = [text for text, _ in messages[sent:]]
+                await self.intake.deliver_later(CHANNEL, str(chat_id), rest)
+                return
 
     async def _send_patiently(
         self, bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
@@ -353,11 +374,12 @@ class TelegramChannel:
         The turn is already saved when its replies go out, and the update counts as
         handled, so a reply dropped here would leave the enquirer without their next
         question. Telegram refusing the message itself (400, 403) is final; anything
-        else is retried with backoff for up to :data:`SEND_PATIENCE` seconds. (A timed-out
-        send may have arrived: a repeated question is better than a missing one.)
+        else is retried with backoff for up to ``send_patience`` seconds, after which
+        :meth:`_send` hands what is left to the outbox. (A timed-out send may have arrived:
+        a repeated question is better than a missing one.)
         """
         loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + SEND_PATIENCE
+        give_up_at = loop.time() + self._send_patience
         backoff = 1.0
         while True:
             try:

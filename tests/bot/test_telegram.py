@@ -155,6 +155,22 @@ async def test_telegram_reply_survives_server_errors_and_many_429s(database_url:
     assert statuses.count(500) == 1 and statuses.count(429) == 8
 
 
+async def test_telegram_replies_that_cannot_go_now_go_through_the_outbox(
+    database_url: str,
+) -> None:
+    async with FakeTelegram() as tg:
+        settings = settings_for(tg, database_url, telegram_send_patience=0.5)
+        async with running(settings, tg):
+            tg.fail_next("sendMessage", status=502, times=1)  # longer than the patience allows
+            tg.push_command(CHAT, "/start")
+            text = await tg.wait_for_text(CHAT, "who are you contacting us as", timeout=10)
+            last = tg.last_message(CHAT)
+        statuses = [c.status for c in tg.calls_of("sendMessage")]
+    assert statuses[0] == 502 and len(statuses) == 2
+    assert text.startswith("Hello")  # the whole reply, welcome and question
+    assert last is not None and "reply_markup" not in last  # text only: type the answer
+
+
 async def test_telegram_one_chat_in_order_many_chats_in_parallel(database_url: str) -> None:
     chats = [5001, 5002, 5003]
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
