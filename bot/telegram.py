@@ -64,7 +64,7 @@ FLOW_COMMANDS = {
     "restart": Command.RESTART,
     "cancel": Command.CANCEL,
 }
-SEND_PATIENCE = 120.0  # seconds to keep retrying a reply before giving up (and logging it)
+SEND_PATIENCE = 120.0  # seconds a reply is retried before the outbox takes it over
 UNLIMITED = 2**31 - 1  # PTB's own concurrency cap, set out of the way (see below)
 MENU = ("start", "help", "back", "restart", "cancel", "status", "privacy")
 MEDIA = (
@@ -347,12 +347,7 @@ class TelegramChannel:
         return handled
 
     async def _send(self, bot: Bot, chat_id: int, replies: Sequence[Reply]) -> None:
-        messages = [
-            (chunk, keyboard(reply, self.copy) if index == len(chunks) - 1 else None)
-            for reply in merge_replies(replies)
-            for chunks in [split_text(reply.text)]
-            for index, chunk in enumerate(chunks)
-        ]
+        messages = self._outgoing(replies)
         for sent, (text, markup) in enumerate(messages):
             try:
                 await self._send_patiently(bot, chat_id, text, markup)
@@ -365,6 +360,16 @@ class TelegramChannel:
                 rest = [text for text, _ in messages[sent:]]
                 await self.intake.deliver_later(CHANNEL, str(chat_id), rest)
                 return
+
+    def _outgoing(self, replies: Sequence[Reply]) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+        """The messages to send: long texts split, each reply's buttons on its last part."""
+        messages: list[tuple[str, InlineKeyboardMarkup | None]] = []
+        for reply in merge_replies(replies):
+            chunks = split_text(reply.text)
+            markup = keyboard(reply, self.copy)
+            last = len(chunks) - 1
+            messages += [(c, markup if i == last else None) for i, c in enumerate(chunks)]
+        return messages
 
     async def _send_patiently(
         self, bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None

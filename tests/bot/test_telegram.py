@@ -12,8 +12,15 @@ import pytest
 from sqlalchemy import func, select
 from telegram import Chat, Message, Update
 
-from bot.telegram import PerChatUpdateProcessor, button_data, inbound_from_button, split_text
-from flows.messages import Command, InboundKind
+from bot.telegram import (
+    PerChatUpdateProcessor,
+    TelegramChannel,
+    button_data,
+    inbound_from_button,
+    split_text,
+)
+from flows.copy import default_copy
+from flows.messages import Command, InboundKind, Option, Reply
 from storage import db
 from storage.models import Case, ConversationRecord, TranscriptEntry
 from tests.bot.telegram_harness import (
@@ -517,3 +524,13 @@ async def test_one_busy_chat_does_not_hold_up_the_others() -> None:
     release_busy.set()
     await asyncio.gather(*flood)
     assert done == ["other chat"] + ["busy"] * 6
+
+
+def test_a_long_reply_is_split_with_its_buttons_on_the_last_part() -> None:
+    channel = TelegramChannel(intake=None, copy=default_copy(), retention_days=365)  # type: ignore[arg-type]
+    reply = Reply("word " * 2000, options=(Option("a", "Yes"),), question="danger")
+    messages = channel._outgoing([reply])
+    assert len(messages) == 3
+    assert all(len(text) <= 4096 for text, _ in messages)
+    assert [markup is not None for _, markup in messages] == [False, False, True]
+    assert " ".join(text for text, _ in messages).split() == reply.text.split()
