@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from telegram import Chat, Message, Update
 
+from bot.settings import Settings
 from bot.telegram import (
     PerChatUpdateProcessor,
     TelegramChannel,
@@ -34,6 +35,19 @@ from tests.bot.telegram_harness import (
 from tests.fakes.telegram_api import FakeTelegram
 
 CHAT = 4242
+SECRET = "s3cret-value"
+
+
+def webhook_settings(
+    tg: FakeTelegram, database_url: str, url: str = "https://helpline.example.org/telegram/webhook"
+) -> Settings:
+    """The service in webhook mode: Telegram is told ``url`` (public) and our SECRET."""
+    return settings_for(tg, database_url, telegram_webhook_url=url, telegram_webhook_secret=SECRET)
+
+
+def local(settings: Settings, path: str = "/telegram/webhook") -> str:
+    """Where the webhook really listens in a test (the public URL is not reachable)."""
+    return f"http://127.0.0.1:{settings.http_port}{path}"
 
 
 async def cases_in(database_url: str) -> list[Case]:
@@ -285,16 +299,11 @@ async def test_telegram_message_after_submitting_is_added_to_the_case(database_u
 
 async def test_telegram_webhook_mode_full_enquiry_and_redelivery(database_url: str) -> None:
     async with FakeTelegram() as tg:
-        settings = settings_for(
-            tg,
-            database_url,
-            telegram_webhook_url="https://helpline.example.org",  # no path: ours is added
-            telegram_webhook_secret="s3cret-value",
-        )
+        settings = webhook_settings(tg, database_url, "https://helpline.example.org")  # no path
         async with running(settings, tg):
             assert tg.webhook is not None
             assert tg.webhook["url"] == "https://helpline.example.org/telegram/webhook"
-            tg.push_to_webhook(f"http://127.0.0.1:{settings.http_port}/telegram/webhook")
+            tg.push_to_webhook(local(settings))
             confirmation = await complete_enquiry(tg, CHAT)
             assert any("Your reference is HL-" in text for text in confirmation)
             before = len(tg.sent_texts(CHAT))
@@ -315,17 +324,12 @@ async def test_telegram_webhook_answers_only_once_the_update_is_handled(
 ) -> None:
     """A 200 tells Telegram never to resend: it must come after the turn is saved."""
     async with FakeTelegram() as tg:
-        settings = settings_for(
-            tg,
-            database_url,
-            telegram_webhook_url="https://helpline.example.org/telegram/webhook",
-            telegram_webhook_secret="s3cret-value",
-        )
+        settings = webhook_settings(tg, database_url)
         async with running(settings, tg):
-            url = f"http://127.0.0.1:{settings.http_port}/telegram/webhook"
+            url = local(settings)
             release = tg.hold_sends(CHAT)
             update_id = tg.push_command(CHAT, "/start")
-            post = asyncio.create_task(tg.deliver_webhook(url, update_id, "s3cret-value"))
+            post = asyncio.create_task(tg.deliver_webhook(url, update_id, SECRET))
             await asyncio.sleep(0.3)
             assert not post.done(), "answered before the reply went out"
             release.set()
@@ -335,17 +339,12 @@ async def test_telegram_webhook_answers_only_once_the_update_is_handled(
 
 async def test_telegram_stopping_finishes_the_webhook_update_in_hand(database_url: str) -> None:
     async with FakeTelegram() as tg:
-        settings = settings_for(
-            tg,
-            database_url,
-            telegram_webhook_url="https://helpline.example.org/telegram/webhook",
-            telegram_webhook_secret="s3cret-value",
-        )
+        settings = webhook_settings(tg, database_url)
         release = tg.hold_sends(CHAT)
         async with running(settings, tg):
-            url = f"http://127.0.0.1:{settings.http_port}/telegram/webhook"
+            url = local(settings)
             update_id = tg.push_command(CHAT, "/start")
-            post = asyncio.create_task(tg.deliver_webhook(url, update_id, "s3cret-value"))
+            post = asyncio.create_task(tg.deliver_webhook(url, update_id, SECRET))
             await asyncio.sleep(0.3)
             asyncio.get_running_loop().call_later(0.3, release.set)
         # Leaving the block stopped the service, which finished the update first.
@@ -355,15 +354,10 @@ async def test_telegram_stopping_finishes_the_webhook_update_in_hand(database_ur
 
 async def test_telegram_webhook_checks_the_secret(database_url: str) -> None:
     async with FakeTelegram() as tg:
-        settings = settings_for(
-            tg,
-            database_url,
-            telegram_webhook_url="https://helpline.example.org/telegram/hook",
-            telegram_webhook_secret="s3cret-value",
-        )
+        settings = webhook_settings(tg, database_url, "https://helpline.example.org/telegram/hook")
         async with running(settings, tg):
-            url = f"http://127.0.0.1:{settings.http_port}/telegram/hook"
-            assert tg.webhook is not None and tg.webhook["secret_token"] == "s3cret-value"
+            url = local(settings, "/telegram/hook")
+            assert tg.webhook is not None and tg.webhook["secret_token"] == SECRET
             update = {
                 "update_id": 1,
                 "message": {
@@ -376,13 +370,13 @@ async def test_telegram_webhook_checks_the_secret(database_url: str) -> None:
             }
             assert await tg.deliver_webhook(url, update, secret_token="wrong") == 403
             assert await tg.deliver_webhook(url, update) == 403
-            assert await tg.deliver_webhook(url, update, secret_token="s3cret-value") == 200
+            assert await tg.deliver_webhook(url, update, secret_token=SECRET) == 200
             await tg.wait_for_text(CHAT, "who are you contacting us as", timeout=10)
             async with aiohttp.ClientSession() as http:
                 async with http.post(
                     url,
                     data=b"{not json",
-                    headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-value"},
+                    headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
                 ) as resp:
                     assert resp.status == 400
                 async with http.get(f"http://127.0.0.1:{settings.http_port}/healthz") as resp:
