@@ -342,7 +342,10 @@ async def serve_child(
     )
     async with open_core(settings) as core:
         channel = TelegramChannel(
-            intake=core.intake, copy=core.flow.copy, retention_days=settings.retention_days
+            intake=core.intake,
+            copy=core.flow.copy,
+            retention_days=settings.retention_days,
+            send_patience=settings.telegram_send_patience,
         )
         intake_samples: list[float] = []
         _timed(core.intake, "handle", intake_samples)  # the DB transaction + the flow step

@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Route
 from telegram import Update
 from telegram.ext import Application
 
+from bot.telegram import failures_noted
+
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1_000_000
@@ -35,9 +37,10 @@ class TelegramWebhook:
     """Takes Telegram's POSTs: checks the secret, then handles the update before answering.
 
     200 goes back only once the update was handled (its turn saved, its replies sent), so
-    a crash mid-update loses nothing: Telegram redelivers what it was not told it got, and
-    redeliveries are deduplicated. While stopping, new posts get 503 (Telegram retries
-    them later) and those in hand are finished first (:meth:`close`).
+    a crash or a failure mid-update loses nothing: Telegram redelivers what it was not
+    told it got (500 on failure), and redeliveries are deduplicated. While stopping, new
+    posts get 503 (Telegram retries them later) and those in hand are finished first
+    (:meth:`close`).
     """
 
     def __init__(self, app: Application[Any, Any, Any, Any, Any, Any], secret: str) -> None:
@@ -76,12 +79,15 @@ class TelegramWebhook:
         try:
             # The same path as a polled update: the per-chat processor, then the handlers.
             processor = self._app.update_processor
-            await processor.process_update(update, self._app.process_update(update))
+            with failures_noted() as failed:
+                await processor.process_update(update, self._app.process_update(update))
         finally:
             self._in_hand -= 1
             if not self._in_hand:
                 self._idle.set()
-        return Response(status_code=200)
+        # A failed update (the database away, say) is not acknowledged: Telegram sends it
+        # again later, and if its turn was saved after all, the resend is deduplicated.
+        return Response(status_code=500 if failed else 200)
 
 
 def build_http_app(routes: Sequence[BaseRoute]) -> Starlette:

@@ -8,9 +8,11 @@ chat and the flow is told only that an attachment arrived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -64,7 +66,6 @@ FLOW_COMMANDS = {
     "restart": Command.RESTART,
     "cancel": Command.CANCEL,
 }
-SEND_PATIENCE = 120.0  # seconds a reply is retried before the outbox takes it over
 UNLIMITED = 2**31 - 1  # PTB's own concurrency cap, set out of the way (see below)
 MENU = ("start", "help", "back", "restart", "cancel", "status", "privacy")
 MEDIA = (
@@ -82,6 +83,24 @@ MEDIA = (
     | filters.Dice.ALL
     | filters.STORY
 )
+
+
+_FAILURES: ContextVar[list[BaseException] | None] = ContextVar("telegram_failures", default=None)
+
+
+@contextlib.contextmanager
+def failures_noted() -> Iterator[list[BaseException]]:
+    """Collect what the handlers of an update processed in this block failed with.
+
+    PTB passes a handler's exception to the error handler rather than raising it; the
+    webhook uses this to tell Telegram to try again instead of acknowledging a lost update.
+    """
+    noted: list[BaseException] = []
+    token = _FAILURES.set(noted)
+    try:
+        yield noted
+    finally:
+        _FAILURES.reset(token)
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -199,7 +218,7 @@ class TelegramChannel:
         intake: IntakeService,
         copy: Copy,
         retention_days: int,
-        send_patience: float = SEND_PATIENCE,
+        send_patience: float,
     ) -> None:
         self._albums: OrderedDict[str, None] = OrderedDict()
         self._send_patience = send_patience
@@ -325,6 +344,9 @@ class TelegramChannel:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
         log.error("telegram update failed: %s", logs.kind(error), exc_info=error)
+        noted = _FAILURES.get()
+        if noted is not None and error is not None:
+            noted.append(error)
 
     # Plumbing ------------------------------------------------------------------------
 
