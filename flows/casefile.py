@@ -1,147 +1,173 @@
 """The case a conversation describes: which answers count, the review, the draft, self-help.
 
 Answers to questions no longer on the enquirer's path (a platform, after the content moved
-to a website) are left out, so what is reviewed is exactly what is stored.
+to a website) are left out, so what is reviewed is exactly what is stored. The path is
+the route's own (:func:`flows.routing.walk`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flows.conversation import FINAL_STEPS, CaseDraft, CaseStatus, Conversation, ReplyVia, Step
+from flows.conversation import CaseDraft, CaseStatus, Conversation, ReplyVia, Step, steps_of
+from flows.knowledge import Knowledge
 from flows.messages import Option
 from flows.questions import is_answered, offered
-from flows.table import CONDITIONS, EDITABLE, TRANSITIONS
-from flows.turn import Context, Turn
+from flows.remit import Audience
+from flows.routing import EDITABLE, ahead, walk
+from flows.turn import Context
 
-if TYPE_CHECKING:
-    from flows.intake import IntakeFlow
+SUMMARY_DESCRIPTION = 600
+"""Characters of the description shown in the review (the case keeps all of it)."""
 
 
-class CaseFile:
-    def __init__(self, flow: IntakeFlow) -> None:
-        self.flow = flow
+def path(answers: Mapping[str, Any], k: Knowledge) -> tuple[Step, ...]:
+    """The questions the enquirer's answers lead through, in order, up to the review."""
+    return walk(answers, k).path
 
-    def edit_options(self, conv: Conversation) -> tuple[Option, ...]:
-        on_path = set(self.path(conv.answers))
-        return tuple(
-            Option(step.value, self.flow.copy(f"fields.{name}"))
-            for name, step in EDITABLE
-            if step in on_path
+
+def missing(answers: Mapping[str, Any], k: Knowledge) -> Step | None:
+    """The first question still to answer before the review, or None if complete."""
+    return walk(answers, k).missing
+
+
+def edit_options(conv: Conversation, k: Knowledge) -> tuple[Option, ...]:
+    """The answers that can be changed: those on the enquirer's path."""
+    on_path = set(path(conv.answers, k))
+    return tuple(
+        Option(step.value, k.copy(f"fields.{name}")) for name, step in EDITABLE if step in on_path
+    )
+
+
+def option_label(step: Step, answers: Mapping[str, Any], k: Knowledge) -> str | None:
+    for item in offered(step, k, answers):
+        if item.option.id == answers.get(step.value):
+            return item.option.label
+    return None
+
+
+def label(k: Knowledge, table: str, term_id: Any) -> str | None:
+    term = k.taxonomy[table].get(str(term_id)) if term_id is not None else None
+    return term.label if term else None
+
+
+def _values(conv: Conversation, k: Knowledge, *, complete: bool) -> dict[str, str | None]:
+    """Each editable answer as the enquirer should read it back (``complete``: every valid
+    answer, not only those on the path so far)."""
+    draft = draft_of(conv, Context(now=datetime.min, reference=""), k, complete=complete)
+    c = k.copy
+    none = c("review.none")
+    contact = {
+        ReplyVia.CHAT: c("review.reply_chat"),
+        ReplyVia.EMAIL: c("review.reply_email", email=draft.contact_email),
+        ReplyVia.PHONE: c("review.reply_phone", phone=draft.contact_phone),
+    }
+    description = draft.description or none
+    if len(description) > SUMMARY_DESCRIPTION:
+        description = description[:SUMMARY_DESCRIPTION].rstrip() + "…"
+    return {
+        "enquirer_type": draft.enquirer_type,
+        "setting": draft.setting,
+        "region": draft.region,
+        "platform_type": draft.platform_type,
+        "platform": draft.platform,
+        "categories": ", ".join(draft.categories),
+        "subject": draft.subject,
+        "description": description,
+        "links": "\n".join(draft.links) or none,
+        "already_reported": option_label(Step.ALREADY_REPORTED, conv.answers, k),
+        "danger": option_label(Step.DANGER, conv.answers, k),
+        "reply_via": contact[draft.reply_via] if draft.reply_via else None,
+        "name": draft.contact_name or c("review.skipped"),
+    }
+
+
+def summary(conv: Conversation, k: Knowledge) -> str:
+    """The review: every answer on the enquirer's path, as they will be sent."""
+    return _lines(conv, k, set(path(conv.answers, k)))
+
+
+def understood_summary(conv: Conversation, k: Knowledge) -> str:
+    """What was taken from their own words (not asked), for them to check."""
+    coming = set(ahead(conv.answers, k)) - {Step.DESCRIPTION, Step.LINKS}  # their own words
+    valid = {s for s in steps_of(conv.understood) if is_answered(s, k, conv.answers)}
+    return _lines(conv, k, valid & coming, complete=True)
+
+
+def _lines(conv: Conversation, k: Knowledge, steps: set[Step], *, complete: bool = False) -> str:
+    values = _values(conv, k, complete=complete)
+    return "\n".join(
+        k.copy("review.line", field=k.copy(f"fields.{name}"), value=values[name])
+        for name, step in EDITABLE
+        if step in steps and values[name] is not None
+    )
+
+
+def while_you_wait(conv: Conversation, k: Knowledge, audience: Audience | None) -> str:
+    """The platform's own reporting route for what the enquirer described."""
+    on_path = path(conv.answers, k)
+    platform = conv.answers.get(Step.PLATFORM) if Step.PLATFORM in on_path else None
+    categories = conv.answers.get(Step.CATEGORIES, []) if Step.CATEGORIES in on_path else []
+    playbook = k.playbooks.for_case(platform, [str(c) for c in categories], audience)
+    return k.playbooks.render(playbook)
+
+
+def _own_words(conv: Conversation, k: Knowledge) -> str:
+    """Answers given in the enquirer's own words where no option fitted, for the practitioner."""
+    own = conv.answers.get("own_words")
+    if not isinstance(own, dict) or not own:
+        return ""
+    fields = {step.value: name for name, step in EDITABLE} | {"role": "enquirer_type"}
+    lines = [
+        k.copy(
+            "review.own_words",
+            field=k.copy(f"fields.{fields.get(step, 'enquirer_type')}"),
+            text=text,
         )
+        for step, text in own.items()
+        if isinstance(text, str)
+    ]
+    return "\n".join(lines)
 
-    def summary(self, conv: Conversation) -> str:
-        """The review: every answer on the enquirer's path, as they will be sent."""
-        draft = self.draft(conv, Context(now=datetime.min, reference=""))
-        c = self.flow.copy
-        none = c("review.none")
-        contact = {
-            ReplyVia.CHAT: c("review.reply_chat"),
-            ReplyVia.EMAIL: c("review.reply_email", email=draft.contact_email),
-            ReplyVia.PHONE: c("review.reply_phone", phone=draft.contact_phone),
-        }
-        description = draft.description or none
-        if len(description) > 600:
-            description = description[:600].rstrip() + "…"
-        values: dict[str, str | None] = {
-            "enquirer_type": draft.enquirer_type,
-            "setting": draft.setting,
-            "region": draft.region,
-            "platform_type": draft.platform_type,
-            "platform": draft.platform,
-            "categories": ", ".join(draft.categories),
-            "subject": draft.subject,
-            "description": description,
-            "links": "\n".join(draft.links) or none,
-            "already_reported": self.option_label(Step.ALREADY_REPORTED, conv.answers),
-            "danger": self.option_label(Step.DANGER, conv.answers),
-            "reply_via": contact[draft.reply_via] if draft.reply_via else None,
-            "name": draft.contact_name or c("review.skipped"),
-        }
-        on_path = set(self.path(conv.answers))
-        return "\n".join(
-            c("review.line", field=c(f"fields.{name}"), value=values[name])
-            for name, step in EDITABLE
-            if step in on_path and values[name] is not None
-        )
 
-    def option_label(self, step: Step, answers: Mapping[str, Any]) -> str | None:
-        for item in offered(step, self.flow.taxonomy, self.flow.copy, answers):
-            if item.option.id == answers.get(step.value):
-                return item.option.label
-        return None
+def draft_of(
+    conv: Conversation, context: Context, k: Knowledge, *, complete: bool = False
+) -> CaseDraft:
+    """The case the conversation describes, with the taxonomy's labels.
 
-    def path(self, answers: Mapping[str, Any]) -> list[Step]:
-        """The questions the enquirer's answers lead through, in order, up to the review.
-
-        Answers to questions no longer on the path (a platform, after the content moved
-        to a website) are left out of the case.
-        """
-        return self._walk(answers)[0]
-
-    def missing(self, answers: Mapping[str, Any]) -> Step | None:
-        """The first question still to answer before the review, or None if complete."""
-        return self._walk(answers)[1]
-
-    def _walk(self, answers: Mapping[str, Any]) -> tuple[list[Step], Step | None]:
-        probe = Turn(self.flow, Conversation(answers=dict(answers)), Context(datetime.min, ""))
-        steps: list[Step] = []
-        step = Step.START
-        while True:
-            rows = [r for r in TRANSITIONS if r[0] is step]
-            nxt = next(
-                (d for _, d, cond, _ in rows if cond is None or CONDITIONS[cond](probe)), None
-            )
-            if nxt is None or nxt in FINAL_STEPS or nxt is Step.REVIEW or nxt in steps:
-                return steps, None
-            if not is_answered(nxt, self.flow.taxonomy, self.flow.copy, answers):
-                return steps, nxt
-            steps.append(nxt)
-            step = nxt
-
-    def while_you_wait(self, conv: Conversation) -> str:
-        """The platform's own reporting route for what the enquirer described."""
-        on_path = self.path(conv.answers)
-        platform = conv.answers.get(Step.PLATFORM) if Step.PLATFORM in on_path else None
-        categories = conv.answers.get(Step.CATEGORIES, []) if Step.CATEGORIES in on_path else []
-        playbook = self.flow.playbooks.for_case(platform, [str(c) for c in categories])
-        return self.flow.playbooks.render(playbook)
-
-    def label(self, table: str, term_id: Any) -> str | None:
-        term = self.flow.taxonomy[table].get(str(term_id)) if term_id is not None else None
-        return term.label if term else None
-
-    def draft(self, conv: Conversation, context: Context) -> CaseDraft:
-        """The case the conversation describes, with the taxonomy's labels."""
-        a = {step.value: conv.answers[step.value] for step in self.path(conv.answers)}
-        links = list(a.get(Step.LINKS, []))
-        if Step.DESCRIPTION in a:
-            links += [u for u in conv.answers.get("description_links", []) if u not in links]
-        reply_via = ReplyVia(a[Step.REPLY_VIA]) if Step.REPLY_VIA in a else None
-        already = a.get(Step.ALREADY_REPORTED)
-        risks = conv.answers.get("risks", [])
-        return CaseDraft(
-            reference=context.reference,
-            status=CaseStatus.NEW,
-            received_at=context.now,
-            enquirer_type=self.label("enquirer_type", a.get(Step.ROLE)),
-            setting=self.label("setting", a.get(Step.SETTING)),
-            region=self.label("region", a.get(Step.REGION)),
-            platform_type=self.label("platform_type", a.get(Step.PLATFORM_TYPE)),
-            platform=self.label("platform", a.get(Step.PLATFORM)),
-            categories=tuple(
-                self.flow.taxonomy["category"][c].label for c in a.get(Step.CATEGORIES, [])
-            ),
-            subject=a.get(Step.SUBJECT),
-            description=a.get(Step.DESCRIPTION),
-            links=tuple(links),
-            already_reported={"yes": True, "no": False}.get(str(already)) if already else None,
-            urgent=a.get(Step.DANGER) == "yes" or bool(risks),
-            reply_via=reply_via,
-            contact_email=a.get(Step.EMAIL) if reply_via is ReplyVia.EMAIL else None,
-            contact_phone=a.get(Step.PHONE) if reply_via is ReplyVia.PHONE else None,
-            contact_name=a.get(Step.NAME),
-            signposted_to=tuple(conv.answers.get("signposted_to", ())),
-        )
+    Only answers on the enquirer's path count, or with ``complete`` every answer to a
+    question still ahead of them (what they have told us so far)."""
+    steps = ahead(conv.answers, k) if complete else path(conv.answers, k)
+    a = {s.value: conv.answers[s.value] for s in steps if is_answered(s, k, conv.answers)}
+    links = list(a.get(Step.LINKS, []))
+    if Step.DESCRIPTION in a:
+        links += [u for u in conv.answers.get("description_links", []) if u not in links]
+    reply_via = ReplyVia(a[Step.REPLY_VIA]) if Step.REPLY_VIA in a else None
+    already = a.get(Step.ALREADY_REPORTED)
+    risks = conv.answers.get("risks", [])
+    description = a.get(Step.DESCRIPTION)
+    if own := _own_words(conv, k):
+        description = f"{description}\n\n{own}" if description else own
+    return CaseDraft(
+        reference=context.reference,
+        status=CaseStatus.NEW,
+        received_at=context.now,
+        enquirer_type=label(k, "enquirer_type", a.get(Step.ROLE)),
+        setting=label(k, "setting", a.get(Step.SETTING)),
+        region=label(k, "region", a.get(Step.REGION)),
+        platform_type=label(k, "platform_type", a.get(Step.PLATFORM_TYPE)),
+        platform=label(k, "platform", a.get(Step.PLATFORM)),
+        categories=tuple(k.taxonomy["category"][c].label for c in a.get(Step.CATEGORIES, [])),
+        subject=a.get(Step.SUBJECT),
+        description=description,
+        links=tuple(links),
+        already_reported={"yes": True, "no": False}.get(str(already)) if already else None,
+        urgent=a.get(Step.DANGER) in ("yes", "not_sure") or bool(risks),
+        reply_via=reply_via,
+        contact_email=a.get(Step.EMAIL) if reply_via is ReplyVia.EMAIL else None,
+        contact_phone=a.get(Step.PHONE) if reply_via is ReplyVia.PHONE else None,
+        contact_name=a.get(Step.NAME),
+        signposted_to=tuple(conv.answers.get("signposted_to", ())),
+    )

@@ -7,7 +7,7 @@ hands to storage. Both are channel-neutral and JSON-friendly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +18,7 @@ class Step(StrEnum):
     """Every state of the intake conversation."""
 
     START = "start"
+    CONFIRM = "confirm"
     ROLE_GROUP = "role_group"
     ROLE = "role"
     PUBLIC_CONCERN = "public_concern"
@@ -43,11 +44,25 @@ class Step(StrEnum):
 
 
 FINAL_STEPS = frozenset({Step.SUBMITTED, Step.SIGNPOSTED, Step.CANCELLED})
+_STEP_NAMES = frozenset(s.value for s in Step)
+
+
+def steps_of(names: Iterable[object]) -> list[Step]:
+    """The steps among saved names (anything else, from an older version, is dropped)."""
+    return [Step(n) for n in names if isinstance(n, str) and n in _STEP_NAMES]
 
 
 @dataclass
 class Conversation:
-    """One enquirer's progress: saved after every message, restored before the next."""
+    """One enquirer's progress: saved after every message, restored before the next.
+
+    ``understood`` lists the steps whose answers were taken from what the enquirer wrote
+    (not asked): they are skipped on the way through and shown back for checking.
+    ``failures`` counts answers in a row the current question could not take, so the bot
+    can offer another way after a few. ``expanded`` is whether the long menu (categories)
+    shows every option. ``correcting`` is set while a step is re-asked from the
+    confirmation of a first message, which is where it returns.
+    """
 
     step: Step = Step.START
     answers: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +71,10 @@ class Conversation:
     pending: list[str] = field(default_factory=list)
     editing: bool = False
     reference: str | None = None
+    understood: list[str] = field(default_factory=list)
+    failures: int = 0
+    expanded: bool = False
+    correcting: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +85,10 @@ class Conversation:
             "pending": self.pending,
             "editing": self.editing,
             "reference": self.reference,
+            "understood": self.understood,
+            "failures": self.failures,
+            "expanded": self.expanded,
+            "correcting": self.correcting,
         }
 
     @classmethod
@@ -78,27 +101,38 @@ class Conversation:
         except ValueError:
             return cls()
         answers = data.get("answers")
-        history = data.get("history")
-        selection = data.get("selection")
-        pending = data.get("pending")
+        failures = data.get("failures", 0)
         return cls(
             step=step,
             answers=_clean_answers(answers) if isinstance(answers, Mapping) else {},
-            history=[str(h) for h in history] if isinstance(history, list) else [],
-            selection=[str(s) for s in selection] if isinstance(selection, list) else [],
-            pending=[str(p) for p in pending] if isinstance(pending, list) else [],
+            history=_strings(data.get("history")),
+            selection=_strings(data.get("selection")),
+            pending=_strings(data.get("pending")),
             editing=bool(data.get("editing", False)),
             reference=str(data["reference"]) if data.get("reference") else None,
+            understood=_strings(data.get("understood")),
+            failures=failures if isinstance(failures, int) and 0 <= failures < 100 else 0,
+            expanded=bool(data.get("expanded", False)),
+            correcting=bool(data.get("correcting", False)),
         )
 
 
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 # Bookkeeping the flow keeps beside the answers: each must be a list of strings.
-LIST_KEYS = ("signposted_to", "risks", "implied", "description_links")
+LIST_KEYS = ("signposted_to", "risks", "description_links", "mentioned")
 
 
 def _clean_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
     """Saved answers with malformed bookkeeping dropped (answers are checked when used)."""
     cleaned = {str(k): v for k, v in answers.items()}
+    own = cleaned.get("own_words")
+    if "own_words" in cleaned and not (
+        isinstance(own, dict) and all(isinstance(v, str) for v in own.values())
+    ):
+        del cleaned["own_words"]
     for key in LIST_KEYS:
         value = cleaned.get(key)
         if key in cleaned and not (

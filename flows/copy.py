@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.taxonomy import load_toml
+
+if TYPE_CHECKING:
+    from flows.remit import Audience
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +26,13 @@ class Copy:
             raise KeyError(f"copy.toml has no entry {key!r}") from None
         return template.format(**values) if values else template
 
-    def has(self, key: str) -> bool:
-        return key in self.entries
+    def worded(self, key: str, audience: Audience | None, **values: object) -> str:
+        """The sentence as worded for this reader (``key.dsl``, ``key.professional``…), or
+        the plain one when there is no wording of their own."""
+        for variant in audience.chain if audience else ():
+            if f"{key}.{variant}" in self.entries:
+                return self(f"{key}.{variant}", **values)
+        return self(key, **values)
 
 
 def _flatten(prefix: str, data: Mapping[str, Any], into: dict[str, str]) -> None:

@@ -1,35 +1,44 @@
 """The intake conversation's step function: one inbound message in, replies and effects out.
 
 :meth:`IntakeFlow.handle` is pure: it takes the saved :class:`Conversation` and an
-:class:`Inbound`, runs the transitions table (``flows/table.py``) and returns the new
-conversation, the bot's replies and the effects storage must carry out.
+:class:`Inbound` and returns the new conversation, the bot's replies and the effects
+storage must carry out. Every typed message is first read by the understanding layer
+(``flows/understanding.py``), at any step: a child is signposted at once, risk brings
+999 and the crisis lines first, a first message is taken in whole (and shown back for
+checking), and only what is still missing is asked. The route itself is
+``flows/routing.py``; the machine that walks it, ``flows/machine.py``.
 """
 
 from __future__ import annotations
 
 import copy as _copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 
-from flows.casefile import CaseFile
-from flows.conversation import FINAL_STEPS, Conversation, Step
-from flows.copy import Copy, default_copy
-from flows.matching import choices_for, match_one, normalise
+from flows import casefile
+from flows.conversation import FINAL_STEPS, Conversation, Step, steps_of
+from flows.copy import Copy
+from flows.knowledge import Knowledge, default_knowledge
+from flows.machine import MACHINE, NEW_ENQUIRY, enter_cancelled, enter_signposted, step_on
+from flows.matching import choices_for, match_one
 from flows.messages import Command, Inbound, InboundKind, Option, Reply
-from flows.playbooks import Playbooks, default_playbooks
 from flows.questions import (
-    DONE,
+    DESCRIPTION_LIMIT,
     QUESTIONS,
     Answer,
     Kind,
     Reask,
     Stay,
+    fallback,
     interpret,
     is_answered,
+    menu,
+    number_of,
     offered,
 )
-from flows.remit import RISK_ROUTES, Directory, Route, default_directory
-from flows.table import MACHINE, NEW_ENQUIRY, TRANSITIONS, enter_cancelled
-from flows.taxonomy import Taxonomy, default_taxonomy
+from flows.remit import RISK_ROUTES, Audience, Route
+from flows.routing import ORDER, ROUTE
+from flows.signposting import helpline_contact, show_route
+from flows.taxonomy import Taxonomy
 from flows.turn import (
     AttachmentRefused,
     CaseSubmitted,
@@ -41,12 +50,13 @@ from flows.turn import (
     StepResult,
     Turn,
 )
+from flows.understanding import Field, Understander, Understanding
 from flows.validate import find_links
 
 __all__ = [
     "MACHINE",
     "NEW_ENQUIRY",
-    "TRANSITIONS",
+    "ROUTE",
     "AttachmentRefused",
     "CaseSubmitted",
     "Context",
@@ -58,51 +68,72 @@ __all__ = [
     "StepResult",
 ]
 
-IMPLIES: Mapping[Step, Step] = {Step.PLATFORM_TYPE: Step.PLATFORM}
+OPENING_WORDS = 8
+"""A first message this long is kept as the start of the description."""
+DESCRIBED_WORDS = 20
+"""A first message this long is the description itself (they can add to it at the review)."""
+STUCK = 3
+"""Failed answers in a row at one question before the bot offers another way."""
+OWN_WORDS_LIMIT = 300
 
-_COMMAND_WORDS: Mapping[str, Command] = {
-    "start": Command.START,
-    "back": Command.BACK,
-    "go back": Command.BACK,
-    "previous": Command.BACK,
-    "restart": Command.RESTART,
-    "start again": Command.RESTART,
-    "start over": Command.RESTART,
-    "cancel": Command.CANCEL,
-    "stop": Command.CANCEL,
-    "quit": Command.CANCEL,
-    "help": Command.HELP,
+FIELDS: dict[Step, Field] = {
+    Step(step): question.field for step, question in QUESTIONS.items() if question.field is not None
 }
+"""Which part of the understanding a typed answer at each step is read for."""
+
+UNDERSTOOD_STEPS: tuple[Step, ...] = (
+    Step.ROLE_GROUP,
+    Step.ROLE,
+    Step.PUBLIC_CONCERN,
+    Step.SETTING,
+    Step.REGION,
+    Step.PLATFORM_TYPE,
+    Step.PLATFORM,
+    Step.CATEGORIES,
+    Step.ALREADY_REPORTED,
+)
+"""Questions a message can answer without being asked, in route order."""
+
+
+_SAME_SUBJECT = {Step.ROLE: Step.ROLE_GROUP, Step.PLATFORM: Step.PLATFORM_TYPE}
+
+
+def _subjects(steps: Sequence[Step] | Sequence[tuple[Step, object]]) -> int:
+    """How many different things were understood (a role and its group are one)."""
+    named = [s[0] if isinstance(s, tuple) else s for s in steps]
+    return len({_SAME_SUBJECT.get(s, s) for s in named})
 
 
 class IntakeFlow:
-    """Runs the conversation table over the taxonomy, directory and wording it is given."""
+    """Runs the conversation over the helpline's data (taxonomy, directory, wording…)."""
 
-    def __init__(
-        self,
-        *,
-        taxonomy: Taxonomy | None = None,
-        directory: Directory | None = None,
-        copy: Copy | None = None,
-        playbooks: Playbooks | None = None,
-    ) -> None:
-        self.playbooks: Playbooks = playbooks or default_playbooks()
-        self.casefile = CaseFile(self)
-        self.taxonomy: Taxonomy = taxonomy or default_taxonomy()
-        self.directory: Directory = directory or default_directory()
-        self.copy: Copy = copy or default_copy()
-        for category in self.taxonomy["category"].terms:
-            if unknown := [s for s in category.signposts if s not in self.directory.services]:
-                raise ValueError(f"category {category.id!r} names unknown services {unknown}")
+    def __init__(self, *, knowledge: Knowledge | None = None) -> None:
+        self.knowledge = knowledge or default_knowledge()
+
+    @property
+    def copy(self) -> Copy:
+        return self.knowledge.copy
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self.knowledge.taxonomy
+
+    @property
+    def understander(self) -> Understander:
+        return self.knowledge.understander
 
     # The step function ---------------------------------------------------------------
 
     def handle(self, conversation: Conversation, inbound: Inbound, context: Context) -> StepResult:
         """Apply one inbound message to a saved conversation. Pure; never raises on input."""
         conv = Conversation.from_json(_copy.deepcopy(conversation.to_json()))
-        turn = Turn(self, conv, context)
+        turn = Turn(self.knowledge, conv, context)
         self._dispatch(turn, inbound)
         return StepResult(turn.conversation, tuple(turn.replies), tuple(turn.effects))
+
+    def understand(self, text: str) -> Understanding:
+        """What the bot takes from a message on its own (``helpline understand``)."""
+        return self.understander.read(text)
 
     def _dispatch(self, turn: Turn, inbound: Inbound) -> None:
         conv = turn.conversation
@@ -112,9 +143,14 @@ class IntakeFlow:
             return self._ask_current(turn)
         command = inbound.command
         if command is None and inbound.kind is InboundKind.TEXT:
-            command = _COMMAND_WORDS.get(normalise(inbound.text))
+            command = self.understander.command(inbound.text)
+        reading: Understanding | None = None
+        raised = False
         if inbound.kind is InboundKind.TEXT and command is None:
-            self._notice_risk(turn, inbound.text)
+            reading = self.understander.read(inbound.text, answering=FIELDS.get(conv.step))
+            raised = self._notice_risk(turn, reading)
+            if self._child_writing(conv, reading):
+                return self._signpost_child(turn, inbound)
         in_progress = conv.step is not Step.START and conv.step not in FINAL_STEPS
         if in_progress and inbound.question is not None and inbound.question != conv.step.value:
             # A button (an answer, or Back) under a question that has moved on.
@@ -123,30 +159,203 @@ class IntakeFlow:
         if command is not None:
             return self._command(turn, command)
         if conv.step is Step.START:
-            return self._begin(turn, welcome=True)
+            return self._open(turn, inbound, reading)
         if conv.step in FINAL_STEPS:
             return self._after_end(turn, inbound)
         if conv.step is Step.EDIT:
             return self._choose_edit(turn, inbound)
-        self._answer(turn, inbound)
+        if conv.step is Step.CONFIRM:
+            return self._confirm(turn, inbound, reading)
+        if conv.step is Step.ROLE_GROUP and not conv.history and self._is_opening(reading):
+            return self._open(turn, inbound, reading)
+        self._answer(turn, inbound, reading, raised)
 
-    def _answer(self, turn: Turn, inbound: Inbound) -> None:
+    # Safety first ----------------------------------------------------------------------
+
+    def _notice_risk(self, turn: Turn, reading: Understanding) -> bool:
+        """999 and the crisis lines before anything else; a shorter reminder after that."""
+        if not reading.risks:
+            return False
+        if reading.under_18:
+            turn.reader = Audience.CHILD
+        seen = turn.answers.setdefault("risks", [])
+        for risk in reading.risks:
+            if risk.value in seen:
+                turn.say(self.copy.worded(f"signpost.reminder_{risk.value}", turn.audience))
+            else:
+                seen.append(risk.value)
+                show_route(turn, RISK_ROUTES[risk])
+        return True
+
+    @staticmethod
+    def _child_writing(conv: Conversation, reading: Understanding) -> bool:
+        """A child writing about themselves: plainly said, or suggested before anyone
+        said who they are (an adult's later message quoting a child doesn't count)."""
+        if not reading.under_18:
+            return False
+        if reading.child_certain:
+            return True
+        return conv.answers.get(Step.ROLE) in (None, "child") and conv.step is not Step.SUBMITTED
+
+    def _signpost_child(self, turn: Turn, inbound: Inbound) -> None:
+        conv = turn.conversation
+        turn.reader = Audience.CHILD
+        if conv.step is Step.SUBMITTED and conv.reference:
+            # Their enquiry is with the helpline already: pass this on, and help them now.
+            turn.effects.append(FollowUp(conv.reference, inbound.text))
+            return show_route(turn, Route.CHILD)
+        conv.answers[Step.ROLE_GROUP.value] = "young"
+        conv.answers[Step.ROLE.value] = "child"
+        conv.step, conv.editing, conv.correcting = Step.SIGNPOSTED, False, False
+        enter_signposted(turn)
+
+    # A first message -------------------------------------------------------------------
+
+    def _is_opening(self, reading: Understanding | None) -> bool:
+        """More than a bare answer: a paragraph, or several facts at once."""
+        if reading is None:
+            return False
+        return reading.words >= OPENING_WORDS or _subjects(self._facts(reading)) >= 2
+
+    def _open(self, turn: Turn, inbound: Inbound, reading: Understanding | None) -> None:
+        """Take in everything a first message says, show it back, ask only what is missing."""
+        conv = turn.conversation
+        welcome = conv.step is Step.START
+        text = inbound.text if inbound.kind is InboundKind.TEXT else ""
+        if reading is None or not text.strip() or self.understander.is_greeting(text):
+            if welcome:
+                turn.say(self.copy("welcome"))
+                return self._advance(turn)
+            return self._answer(turn, inbound, reading, False)
+        taken = self._take_in(conv, reading, override=False)
+        if reading.words >= OPENING_WORDS:
+            self._keep_opening(conv, text)
+        if not taken and reading.words < OPENING_WORDS:
+            # Not an opening after all: a short first answer (or nothing we understood).
+            if welcome:
+                turn.say(self.copy("welcome"))
+                return self._advance(turn)
+            return self._answer(turn, inbound, reading, False)
+        confirm = _subjects(taken) >= 2 or (taken and reading.words >= OPENING_WORDS)
+        if welcome:
+            turn.say(self.copy("welcome.short" if confirm else "welcome"))
+        if confirm:
+            conv.step = Step.CONFIRM
+            return self._ask_current(turn)
+        conv.step = Step.START
+        self._advance(turn)
+
+    def _keep_opening(self, conv: Conversation, text: str) -> None:
+        """Their first message is the start of the description (the whole of it, if long)."""
+        opening = text.strip()[:DESCRIPTION_LIMIT]
+        conv.answers["opening"] = opening
+        conv.answers["description_links"] = find_links(opening)
+        if len(opening.split()) >= DESCRIBED_WORDS:
+            self._understood(conv, Step.DESCRIPTION, opening)
+            if conv.answers["description_links"]:
+                self._understood(conv, Step.LINKS, [])
+
+    def _facts(self, reading: Understanding) -> list[tuple[Step, object]]:
+        """What a reading answers, as (step, answer) in route order."""
+        facts: list[tuple[Step, object]] = []
+        if reading.enquirer_type and reading.enquirer_type != "child":
+            group = self.taxonomy.group_of(reading.enquirer_type)
+            if group is not None:
+                facts += [(Step.ROLE_GROUP, group.id), (Step.ROLE, reading.enquirer_type)]
+        elif reading.enquirer_group and reading.enquirer_group != "young":
+            facts.append((Step.ROLE_GROUP, reading.enquirer_group))
+        if reading.own_images and reading.enquirer_type in (None, "public", "other"):
+            facts.append((Step.PUBLIC_CONCERN, "my_images"))
+        for step, value in (
+            (Step.SETTING, reading.setting),
+            (Step.REGION, reading.region),
+            (Step.PLATFORM_TYPE, reading.platform_type),
+            (Step.PLATFORM, reading.platform),
+        ):
+            if value is not None:
+                facts.append((step, value))
+        if reading.categories:
+            facts.append((Step.CATEGORIES, list(reading.categories[:3])))
+        if reading.already_reported is not None:
+            facts.append((Step.ALREADY_REPORTED, "yes" if reading.already_reported else "no"))
+        return facts
+
+    def _take_in(
+        self,
+        conv: Conversation,
+        reading: Understanding,
+        *,
+        override: bool,
+        after: Step | None = None,
+    ) -> list[Step]:
+        """Record what a reading answers; ``after`` takes only later questions, unasked."""
+        self._mention(conv, reading)
+        taken: list[Step] = []
+        for step, value in self._facts(reading):
+            if after is not None and (
+                ORDER.get(step, 0) <= ORDER.get(after, 0)
+                or step is Step.CATEGORIES
+                or step.value in conv.answers
+            ):
+                continue
+            if step.value in conv.answers and not override:
+                continue
+            self._understood(conv, step, value)
+            taken.append(step)
+        return taken
+
+    @staticmethod
+    def _understood(conv: Conversation, step: Step, value: object) -> None:
+        conv.answers[step.value] = value
+        if step.value not in conv.understood:
+            conv.understood.append(step.value)
+
+    @staticmethod
+    def _mention(conv: Conversation, reading: Understanding) -> None:
+        """Categories the enquirer's words point to, latest first: the menu's order."""
+        scores = reading.category_scores
+        latest = sorted(scores, key=lambda c: -scores[c])
+        earlier = [c for c in conv.answers.get("mentioned", []) if c not in latest]
+        if latest:
+            conv.answers["mentioned"] = [*latest, *earlier][:20]
+
+    def _confirm(self, turn: Turn, inbound: Inbound, reading: Understanding | None) -> None:
+        """The enquirer checks what was understood: carry on, change something, or correct."""
+        conv = turn.conversation
+        result = interpret(Step.CONFIRM, inbound, conv, self.knowledge)
+        choice = result.value if isinstance(result, Answer) else None
+        if choice is None and reading is not None and self._take_in(conv, reading, override=True):
+            return turn.replies.append(self._question_reply(turn, self.copy("confirm.updated")))
+        if choice == "ok":
+            conv.history.append(Step.CONFIRM.value)
+            conv.step, conv.failures = Step.START, 0
+            return self._advance(turn)
+        if choice == "change":
+            conv.step, conv.correcting = Step.EDIT, True
+            return self._ask_current(turn)
+        turn.say(self.copy("confirm.reask"))
+        self._ask_current(turn)
+
+    # Answers ---------------------------------------------------------------------------
+
+    def _answer(
+        self, turn: Turn, inbound: Inbound, reading: Understanding | None, raised: bool
+    ) -> None:
         conv = turn.conversation
         step = conv.step
-        result = interpret(step, inbound, conv, self.taxonomy, self.copy)
+        result = interpret(step, inbound, conv, self.knowledge, reading)
         if isinstance(result, Reask):
-            turn.say(self.copy(result.key, **(result.values or {})))
-            return self._ask_current(turn, repeat=True)
+            return self._reask(turn, inbound, result, raised)
         if isinstance(result, Stay):
             if result.notice:
                 turn.replies.append(self._question_reply(turn, self.copy(result.notice)))
             else:
                 self._ask_current(turn)
             return
-        assert isinstance(result, Answer)
+        conv.failures = 0
         if step is Step.REVIEW:
             turn.choice = str(result.value)
-            missing = self.casefile.missing(conv.answers)
+            missing = casefile.missing(conv.answers, self.knowledge)
             if turn.choice == "submit" and missing is not None:
                 # Never send a half-finished enquiry: ask what is missing first.
                 conv.step, conv.editing, turn.choice = missing, True, None
@@ -155,61 +364,97 @@ class IntakeFlow:
         else:
             conv.answers[step.value] = result.value
             if step is Step.DESCRIPTION:
-                self._add_links(conv, str(result.value))
-            if inbound.kind is InboundKind.TEXT and step in IMPLIES:
-                self._imply(conv, IMPLIES[step], inbound.text)
+                conv.answers["description_links"] = find_links(str(result.value))
+            typed = inbound.kind is InboundKind.TEXT and number_of(inbound.text) is None
+            if typed and reading is not None:
+                self._note_extras(turn, reading, step)
+        self._moved_on(conv, step)
+        self._advance(turn)
+
+    def _note_extras(self, turn: Turn, reading: Understanding, step: Step) -> None:
+        """ "Secondary in Leeds" answers the region too: take it, and say so."""
+        conv = turn.conversation
+        extras = self._take_in(conv, reading, override=False, after=step)
+        labels = [casefile.option_label(s, conv.answers, self.knowledge) for s in extras]
+        if noted := [label for label in labels if label]:
+            turn.say(self.copy("reasks.noted_too", items=", ".join(noted)))
+
+    @staticmethod
+    def _moved_on(conv: Conversation, step: Step) -> None:
         conv.selection.clear()
         conv.pending.clear()
+        conv.expanded = False
         if not conv.history or conv.history[-1] != step.value:
             conv.history.append(step.value)
+
+    def _reask(self, turn: Turn, inbound: Inbound, result: Reask, raised: bool) -> None:
+        """Say kindly why that didn't answer; after a few tries, offer another way."""
+        conv = turn.conversation
+        generic = result.key in ("reasks.choose", "reasks.choose_multiple")
+        if raised and generic:
+            # The crisis lines were just shown: never "didn't catch that" after them.
+            turn.say(self.copy("reasks.after_risk"))
+            return self._ask_current(turn)
+        conv.failures += 1
+        own = fallback(conv.step, self.knowledge, conv.answers) if generic else None
+        if own is not None and conv.failures > STUCK and inbound.kind is InboundKind.TEXT:
+            return self._own_words(turn, own, inbound.text)
+        if own is not None and conv.failures == STUCK:
+            turn.say(self.copy("reasks.stuck", contact=helpline_contact(turn)))
+        else:
+            turn.say(self.copy(result.key, **(result.values or {})))
+        self._ask_current(turn)
+
+    def _own_words(self, turn: Turn, value: object, text: str) -> None:
+        """Keep their words for the practitioner, with the nearest label, and move on."""
+        conv = turn.conversation
+        step = conv.step
+        conv.answers[step.value] = value
+        own = conv.answers.setdefault("own_words", {})
+        own[step.value] = " ".join(text.split())[:OWN_WORDS_LIMIT]
+        conv.failures = 0
+        turn.say(self.copy("reasks.own_words_noted"))
+        self._moved_on(conv, step)
         self._advance(turn)
 
     def _advance(self, turn: Turn) -> None:
         """Move on until a question that needs asking (or an end) is reached."""
         conv = turn.conversation
-        while True:
-            moved = MACHINE.events["next"].trigger(turn, turn)
-            turn.choice = None
-            conv = turn.conversation
+        while step_on(turn) is not None:
             step = conv.step
-            if not moved:
-                break
             if step in FINAL_STEPS or step in (Step.REVIEW, Step.EDIT):
                 break
             if step is Step.ROLE and self._auto_role(conv):
                 continue
-            implied = conv.answers.get("implied", [])
-            if (conv.editing or step.value in implied) and is_answered(
-                step, self.taxonomy, self.copy, conv.answers
-            ):
-                if step.value in implied:
-                    implied.remove(step.value)
+            skip = conv.editing or conv.correcting or step.value in conv.understood
+            if skip and is_answered(step, self.knowledge, conv.answers):
                 continue
             break
+        if conv.correcting and self._correction_done(conv):
+            conv.step, conv.correcting = Step.CONFIRM, False
         if conv.step is Step.REVIEW:
             conv.editing = False
+        if conv.step is Step.DESCRIPTION and not conv.pending and "opening" in conv.answers:
+            # Their first message is where the description starts.
+            conv.pending = [str(conv.answers["opening"])]
         if conv.step not in FINAL_STEPS:
             self._ask_current(turn)
 
+    def _correction_done(self, conv: Conversation) -> bool:
+        """Back to the confirmation, unless the change needs a follow-up first (a role in
+        a newly chosen group): a question that comes before something understood."""
+        if conv.step in FINAL_STEPS:
+            return False
+        latest = max((ORDER.get(s, 0) for s in steps_of(conv.understood)), default=0)
+        return conv.step is Step.REVIEW or ORDER.get(conv.step, 0) > latest
+
     def _auto_role(self, conv: Conversation) -> bool:
         """A group with one role (Police, Parent…) answers the role question itself."""
-        roles = offered(Step.ROLE, self.taxonomy, self.copy, conv.answers)
+        roles = offered(Step.ROLE, self.knowledge, conv.answers)
         if len(roles) == 1:
             conv.answers[Step.ROLE.value] = roles[0].option.id
             return True
         return False
-
-    def _imply(self, conv: Conversation, step: Step, text: str) -> None:
-        """ "TikTok" answers "where is it" and "which platform" at once: don't ask twice."""
-        items = offered(step, self.taxonomy, self.copy, conv.answers)
-        found = match_one(text, choices_for([(o.option.id, o.names) for o in items]))
-        if found:
-            conv.answers[step.value] = found
-            conv.answers.setdefault("implied", []).append(step.value)
-
-    def _add_links(self, conv: Conversation, description: str) -> None:
-        # Replaced every time: a link removed from a rewritten description goes too.
-        conv.answers["description_links"] = find_links(description)
 
     def describe(self, conversation: Conversation, inbound: Inbound) -> str:
         """How an inbound message reads in the transcript: choices by their labels."""
@@ -221,10 +466,14 @@ class IntakeFlow:
             return f"/{inbound.command.value if inbound.command else ''}"
         step = conversation.step
         if step is Step.EDIT:
-            labels = {o.id: o.label for o in self.casefile.edit_options(conversation)}
+            labels = {o.id: o.label for o in casefile.edit_options(conversation, self.knowledge)}
         elif step in QUESTIONS:
-            items = offered(step, self.taxonomy, self.copy, conversation.answers)
+            items = menu(step, conversation, self.knowledge)
             labels = {o.option.id: o.option.label for o in items}
+            labels |= {
+                o.option.id: o.option.label
+                for o in offered(step, self.knowledge, conversation.answers)
+            }
         else:
             labels = {NEW_ENQUIRY: self.copy("options.new_enquiry")}
         names = [labels.get(i, "?") for i in inbound.option_ids]
@@ -257,12 +506,16 @@ class IntakeFlow:
             return
         if command is Command.CANCEL:
             conv.step = Step.CANCELLED
-            conv.editing = False
+            conv.editing = conv.correcting = False
             return enter_cancelled(turn)
         self._back(turn)
 
     def _back(self, turn: Turn) -> None:
         conv = turn.conversation
+        if conv.correcting:
+            conv.step, conv.correcting = Step.CONFIRM, False
+            conv.pending.clear()
+            return self._ask_current(turn)
         if conv.editing or conv.step is Step.EDIT:
             return self._back_to_review(turn)
         if conv.step in FINAL_STEPS or not conv.history:
@@ -275,13 +528,14 @@ class IntakeFlow:
             return self._ask_current(turn)
         conv.step = Step(conv.history.pop())
         conv.pending.clear()
+        conv.failures = 0
         self._prefill(conv)
         self._ask_current(turn)
 
     def _back_to_review(self, turn: Turn) -> None:
         """Leave an edit for the review, unless the change left a question unanswered."""
         conv = turn.conversation
-        missing = self.casefile.missing(conv.answers)
+        missing = casefile.missing(conv.answers, self.knowledge)
         if missing is not None and conv.step is not Step.EDIT:
             conv.step, conv.editing = missing, True
             conv.pending.clear()
@@ -318,7 +572,7 @@ class IntakeFlow:
 
     def _choose_edit(self, turn: Turn, inbound: Inbound) -> None:
         conv = turn.conversation
-        options = self.casefile.edit_options(conv)
+        options = self._edit_options(conv)
         picked: str | None = None
         if inbound.kind is InboundKind.CHOOSE and len(inbound.option_ids) == 1:
             picked = inbound.option_ids[0]
@@ -328,48 +582,26 @@ class IntakeFlow:
             )
         if picked not in {o.id for o in options}:
             turn.say(self.copy("reasks.choose"))
-            return self._ask_current(turn, repeat=True)
-        turn.choice = picked
-        MACHINE.events["next"].trigger(turn, turn)
-        conv.editing = True
+            return self._ask_current(turn)
+        conv.step = Step(picked)
+        if not conv.correcting:
+            conv.editing = True
         self._prefill(conv)
         self._ask_current(turn)
+
+    def _edit_options(self, conv: Conversation) -> tuple[Option, ...]:
+        options = casefile.edit_options(conv, self.knowledge)
+        if conv.correcting:
+            options = tuple(o for o in options if o.id in conv.understood)
+        return options
 
     def _prefill(self, conv: Conversation) -> None:
         if conv.step is Step.CATEGORIES:
             conv.selection = list(conv.answers.get(Step.CATEGORIES, []))
 
-    # Risk and signposting ------------------------------------------------------------
-
-    def _notice_risk(self, turn: Turn, text: str) -> None:
-        risks = self.directory.risks_in(text)
-        if not risks:
-            return
-        seen = turn.answers.setdefault("risks", [])
-        for risk in risks:
-            if risk.value not in seen:
-                seen.append(risk.value)
-            self.signpost(turn, RISK_ROUTES[risk])
-
-    def signpost(self, turn: Turn, route: Route) -> None:
-        """Show a route's services (with its own introduction) and record them."""
-        self.show_services(
-            turn, f"signpost.intro_{route.value}", self.directory.routes[route].services
-        )
-
-    def show_services(self, turn: Turn, intro_key: str, service_ids: Iterable[str]) -> None:
-        services = self.directory.resolve(service_ids)
-        lines = [self.copy(intro_key)]
-        lines += [
-            self.copy("signpost.service_line", name=s.name, contact=s.contact) for s in services
-        ]
-        turn.say("\n".join(lines))
-        given = turn.answers.setdefault("signposted_to", [])
-        given.extend(s.name for s in services if s.name not in given)
-
     # Rendering -------------------------------------------------------------------------
 
-    def _ask_current(self, turn: Turn, *, repeat: bool = False) -> None:
+    def _ask_current(self, turn: Turn) -> None:
         step = turn.conversation.step
         if step in QUESTIONS or step is Step.EDIT:
             turn.replies.append(self._question_reply(turn, None))
@@ -379,19 +611,13 @@ class IntakeFlow:
     def _question_reply(self, turn: Turn, override: str | None) -> Reply:
         conv = turn.conversation
         step = conv.step
+        k = self.knowledge
         if step is Step.EDIT:
-            return Reply(
-                override or self.copy("questions.edit"),
-                self.casefile.edit_options(conv),
-                question=step.value,
-            )
+            key = "questions.correct" if conv.correcting else "questions.edit"
+            return Reply(override or self.copy(key), self._edit_options(conv), question=step.value)
         question = QUESTIONS[step]
-        options = tuple(o.option for o in offered(step, self.taxonomy, self.copy, conv.answers))
-        text = override or self.copy(f"questions.{step.value}")
-        if override is None and step is Step.DESCRIPTION and self._needs_image_warning(conv):
-            text = self.copy("image_warning") + "\n\n" + text
-        if override is None and step is Step.REVIEW:
-            text = text + "\n\n" + self.casefile.summary(conv)
+        options = tuple(o.option for o in menu(step, conv, k))
+        text = override or self._question_text(turn)
         if question.kind is Kind.MULTI:
             return Reply(
                 text,
@@ -399,9 +625,42 @@ class IntakeFlow:
                 multiple=True,
                 selected=frozenset(conv.selection),
                 question=step.value,
-                done_id=DONE,
+                done_id="done",
             )
         return Reply(text, options, question=step.value)
+
+    def _question_text(self, turn: Turn) -> str:
+        conv, k, audience = turn.conversation, self.knowledge, turn.audience
+        step = conv.step
+        first = self._first_category(conv)
+        if step is Step.CONFIRM:
+            summary = casefile.understood_summary(conv, k)
+            return "\n".join([self.copy("confirm.intro"), summary, self.copy("confirm.outro")])
+        if step is Step.SUBJECT:
+            example = self._by_category("title_examples", first)
+            return self.copy.worded("questions.subject", audience, example=example)
+        if step is Step.DESCRIPTION:
+            if conv.pending and conv.pending == [conv.answers.get("opening")]:
+                text = self.copy("questions.description_kept")
+            else:
+                text = self._by_category("describe", first)
+            if self._needs_image_warning(conv):
+                text = self.copy("image_warning") + "\n\n" + text
+            return text
+        text = self.copy.worded(f"questions.{step.value}", audience)
+        if step is Step.REVIEW:
+            text += "\n\n" + casefile.summary(conv, k)
+        return text
+
+    @staticmethod
+    def _first_category(conv: Conversation) -> str | None:
+        chosen = conv.answers.get(Step.CATEGORIES)
+        return str(chosen[0]) if isinstance(chosen, list) and chosen else None
+
+    def _by_category(self, table: str, category: str | None) -> str:
+        """Wording that fits the concern (``[table] <category>``), or the table's default."""
+        key = f"{table}.{category}"
+        return self.copy(key if category and key in self.copy.entries else f"{table}.default")
 
     def _needs_image_warning(self, conv: Conversation) -> bool:
         categories = self.taxonomy["category"]

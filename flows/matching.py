@@ -1,7 +1,8 @@
-"""Free text to option: "secondary school", "tik tok", "I'm a DSL" or "2" picks an option.
+"""Free text to option by its names: "secondary school", "I'm a DSL" or "2" picks an option.
 
 Busy people type rather than tap. Text is accepted as an option when it names exactly
-one of them (by number, label, id or alias); anything ambiguous is re-asked.
+one of them (by number, label, id or alias); anything ambiguous is left to the
+understanding layer (``flows/understanding.py``), which knows typos, towns and roles.
 """
 
 from __future__ import annotations
@@ -64,18 +65,9 @@ def match_one(text: str, choices: Sequence[Choice]) -> str | None:
     return _exact(cleaned, choices) or _contained(cleaned, choices)
 
 
-def match_many(text: str, choices: Sequence[Choice]) -> tuple[str, ...] | None:
-    """Ids for text like "1, 3" or "bullying and tiktok"; None unless every part matches."""
-    parts = [p for p in _SPLIT.split(text) if p.strip()]
-    if not parts:
-        return None
-    ids: list[str] = []
-    for part in parts:
-        found = match_one(part, choices)
-        if found is None:
-            return None
-        ids.append(found)
-    return tuple(dict.fromkeys(ids))
+def split_parts(text: str) -> list[str]:
+    """The parts of "1, 3" or "bullying and hate speech", for a multiple choice."""
+    return [p for p in _SPLIT.split(text) if p.strip()]
 
 
 def choices_for(options: Sequence[tuple[str, Sequence[str]]]) -> tuple[Choice, ...]:

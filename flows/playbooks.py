@@ -10,11 +10,12 @@ helpline can correct it (and the items marked ``verify``) without a release.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from flows.remit import Audience
 from flows.taxonomy import load_toml
 
 GENERIC = "generic"
@@ -76,6 +77,12 @@ class Note:
     excluded: frozenset[str] = frozenset()
     links: tuple[Link, ...] = ()
     verify: bool = False
+    variants: Mapping[str, str] = field(default_factory=dict)
+    """The note worded for one kind of reader (``text_dsl``: a DSL is not told to tell one)."""
+
+    def text_for(self, audience: Audience | None) -> str:
+        chain = audience.chain if audience else ()
+        return next((self.variants[a] for a in chain if a in self.variants), self.text)
 
     def applies(self, categories: frozenset[str]) -> bool:
         if self.only is not None and not self.only & categories:
@@ -107,8 +114,13 @@ class Playbooks:
                     return entry
         return None
 
-    def for_case(self, platform_id: str | None, category_ids: Sequence[str]) -> Playbook:
-        """The most specific playbook for a case.
+    def for_case(
+        self,
+        platform_id: str | None,
+        category_ids: Sequence[str],
+        audience: Audience | None = None,
+    ) -> Playbook:
+        """The most specific playbook for a case, its notes worded for ``audience``.
 
         The first category (in the given order) with an entry for the platform; else the
         platform's default; else the generic entry for a category; else the generic default.
@@ -126,7 +138,7 @@ class Playbooks:
             platform_name=platform.name,
             steps=entry.steps,
             links=links,
-            notes=tuple(note.text for note in notes),
+            notes=tuple(note.text_for(audience) for note in notes),
             verify=entry.verify or any(note.verify for note in notes),
         )
 
@@ -222,9 +234,18 @@ def _note(name: str, raw: Any, groups: Mapping[str, tuple[str, ...]]) -> Note:
         return Note(name, raw)
     if not isinstance(raw, Mapping) or not isinstance(raw.get("text"), str):
         raise ValueError(f"common.{name} must be a string or a table with text")
+    readers = {a.value for a in Audience}
+    variants = {
+        key.removeprefix("text_"): str(value)
+        for key, value in raw.items()
+        if key.startswith("text_")
+    }
+    if unknown := sorted(set(variants) - readers):
+        raise ValueError(f"common.{name} has wording for unknown readers: {unknown}")
     return Note(
         name=name,
         text=raw["text"],
+        variants=variants,
         only=expand(raw["only"], "only") if "only" in raw else None,
         excluded=expand(raw.get("except", []), "except"),
         links=_links(raw.get("links", []), f"common.{name}"),

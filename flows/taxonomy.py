@@ -27,6 +27,10 @@ TABLES = (
 )
 
 
+FLAGS = ("asks_platform", "image_warning", "referred_to_platform", "no_report")
+"""The yes/no markers a term can carry in the data file."""
+
+
 @dataclass(frozen=True, slots=True)
 class Term:
     """One entry of a taxonomy table."""
@@ -40,6 +44,10 @@ class Term:
     members: tuple[str, ...] = ()
     flags: frozenset[str] = frozenset()
     signposts: tuple[str, ...] = ()
+    kind: str | None = None
+    """A platform's platform_type id."""
+    fallback: str | None = None
+    """A group's role kept when someone describes theirs in their own words."""
 
     def option(self, *, with_help: bool = False) -> Option:
         return Option(self.id, self.text, self.help if with_help else "")
@@ -90,12 +98,14 @@ class Taxonomy:
     def __getitem__(self, name: str) -> Table:
         return self.tables[name]
 
+    def group_of(self, role_id: str) -> Term | None:
+        """The enquirer group a role belongs to (its first, if several)."""
+        return next((g for g in self["enquirer_group"].terms if role_id in g.members), None)
+
 
 def _term(raw: Mapping[str, Any]) -> Term:
     label = str(raw.get("label", raw.get("text", raw["id"])))
-    flags = frozenset(
-        key for key in ("asks_platform", "image_warning", "referred_to_platform") if raw.get(key)
-    )
+    flags = frozenset(key for key in FLAGS if raw.get(key))
     return Term(
         id=str(raw["id"]),
         label=label,
@@ -106,6 +116,8 @@ def _term(raw: Mapping[str, Any]) -> Term:
         members=tuple(str(m) for m in raw.get("members", ())),
         flags=flags,
         signposts=tuple(str(s) for s in raw.get("signposts", ())),
+        kind=str(raw["type"]) if raw.get("type") else None,
+        fallback=str(raw["fallback"]) if raw.get("fallback") else None,
     )
 
 
@@ -120,6 +132,12 @@ def parse_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
         unknown = [m for m in group.members if types.get(m) is None]
         if unknown or not group.members:
             raise ValueError(f"enquirer group {group.id!r} has bad members: {unknown}")
+        if group.fallback is not None and group.fallback not in group.members:
+            raise ValueError(f"enquirer group {group.id!r}: fallback is not one of its members")
+    kinds = tables["platform_type"]
+    for platform in tables["platform"].terms:
+        if platform.kind is not None and kinds.get(platform.kind) is None:
+            raise ValueError(f"platform {platform.id!r} has an unknown type {platform.kind!r}")
     return Taxonomy(tables)
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flows.conversation import CaseDraft, Conversation, Step
+from flows.knowledge import Knowledge
 from flows.messages import Reply
-
-if TYPE_CHECKING:
-    from flows.intake import IntakeFlow
+from flows.remit import Audience, audience_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +64,18 @@ class StepResult:
 
 @dataclass
 class Turn:
-    """One message being handled: the model the machine moves, plus what it produced."""
+    """One message being handled: the model the machine moves, plus what it produced.
 
-    flow: IntakeFlow
+    Callbacks get the turn and read the helpline's data from ``knowledge``; they never
+    see the flow object.
+    """
+
+    knowledge: Knowledge
     conversation: Conversation
     context: Context
     choice: str | None = None
+    reader: Audience | None = None
+    """Who is reading, when known before their answers say (a child recognised now)."""
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
 
@@ -85,6 +90,10 @@ class Turn:
     @property
     def answers(self) -> dict[str, Any]:
         return self.conversation.answers
+
+    @property
+    def audience(self) -> Audience | None:
+        return self.reader or audience_of(self.answers.get(Step.ROLE))
 
     def say(self, text: str) -> None:
         self.replies.append(Reply(text))

@@ -207,7 +207,7 @@ async def test_telegram_one_chat_in_order_many_chats_in_parallel(database_url: s
             assert asked[-4:] == [
                 "Which of these fits best?",
                 "What kind of setting is this about?",
-                "Where are you based?",
+                "Where are you based (a town or county is fine)?",
                 "Where is the content or behaviour you're worried about?",
             ]
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from flows.copy import default_copy
-from flows.remit import Risk, Route, default_directory
+from flows.remit import Route, default_directory
 from flows.taxonomy import default_taxonomy, parse_taxonomy
+from flows.understanding import Risk, default_understander
 
 # The labels exactly as the 2022-23 report prints them (Tables 1, 2, 3, 4 and 6).
 REPORT = {
@@ -89,14 +90,17 @@ def test_directory_routes_name_known_services_with_the_domain_facts() -> None:
 @pytest.mark.parametrize(
     ("text", "risks"),
     [
-        ("he said he will kill himself tonight", (Risk.SELF_HARM,)),
+        ("he said he will kill himself tonight", (Risk.DANGER, Risk.SELF_HARM)),
+        ("she wants to kill herself", (Risk.SELF_HARM,)),
         ("a child is in immediate danger", (Risk.DANGER,)),
         ("the account is killing our reputation", ()),
         ("skills and dangerous challenges", ()),
     ],
 )
-def test_directory_spots_risk_words_without_crying_wolf(text: str, risks: tuple[Risk, ...]) -> None:
-    assert default_directory().risks_in(text) == risks
+def test_understanding_spots_risk_words_without_crying_wolf(
+    text: str, risks: tuple[Risk, ...]
+) -> None:
+    assert default_understander().read(text).risks == risks
 
 
 def test_copy_has_every_key_the_flow_uses() -> None:
@@ -109,4 +113,4 @@ def test_copy_has_every_key_the_flow_uses() -> None:
     )
     copy = default_copy()
     assert keys, "the scan found no keys"
-    assert [k for k in keys if not copy.has(k)] == []
+    assert [k for k in keys if k not in copy.entries] == []

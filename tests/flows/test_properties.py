@@ -19,7 +19,7 @@ KNOWN_IDS = sorted(
     {
         o.option.id
         for step in QUESTIONS
-        for o in offered(step, FLOW.taxonomy, FLOW.copy, {"role_group": "school"})
+        for o in offered(step, FLOW.knowledge, {"role_group": "school"})
     }
     | {"done", "new", "submit", "edit", "cancel", "subject", "setting"}
 )
