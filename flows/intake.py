@@ -15,7 +15,7 @@ import copy as _copy
 from collections.abc import Sequence
 
 from flows import casefile
-from flows.conversation import FINAL_STEPS, Conversation, Step, steps_of
+from flows.conversation import FINAL_STEPS, Conversation, Step
 from flows.copy import Copy
 from flows.knowledge import Knowledge, default_knowledge
 from flows.machine import MACHINE, NEW_ENQUIRY, enter_cancelled, enter_signposted, step_on
@@ -96,6 +96,12 @@ UNDERSTOOD_STEPS: tuple[Step, ...] = (
 
 
 _SAME_SUBJECT = {Step.ROLE: Step.ROLE_GROUP, Step.PLATFORM: Step.PLATFORM_TYPE}
+FOLLOW_UPS: dict[Step | None, tuple[Step, ...]] = {
+    Step.ROLE_GROUP: (Step.ROLE, Step.PUBLIC_CONCERN),
+    Step.ROLE: (Step.PUBLIC_CONCERN,),
+    Step.PLATFORM_TYPE: (Step.PLATFORM,),
+}
+"""Questions a changed answer can need next (a new group needs its role)."""
 
 
 def _subjects(steps: Sequence[Step] | Sequence[tuple[Step, object]]) -> int:
@@ -322,10 +328,11 @@ class IntakeFlow:
     def _confirm(self, turn: Turn, inbound: Inbound, reading: Understanding | None) -> None:
         """The enquirer checks what was understood: carry on, change something, or correct."""
         conv = turn.conversation
+        # "No, I'm the deputy head" is a correction before it is a "no".
+        if reading is not None and self._take_in(conv, reading, override=True):
+            return turn.replies.append(self._question_reply(turn, self.copy("confirm.updated")))
         result = interpret(Step.CONFIRM, inbound, conv, self.knowledge)
         choice = result.value if isinstance(result, Answer) else None
-        if choice is None and reading is not None and self._take_in(conv, reading, override=True):
-            return turn.replies.append(self._question_reply(turn, self.copy("confirm.updated")))
         if choice == "ok":
             conv.history.append(Step.CONFIRM.value)
             conv.step, conv.failures = Step.START, 0
@@ -369,7 +376,7 @@ class IntakeFlow:
             if typed and reading is not None:
                 self._note_extras(turn, reading, step)
         self._moved_on(conv, step)
-        self._advance(turn)
+        self._advance(turn, corrected=step)
 
     def _note_extras(self, turn: Turn, reading: Understanding, step: Step) -> None:
         """ "Secondary in Leeds" answers the region too: take it, and say so."""
@@ -417,8 +424,11 @@ class IntakeFlow:
         self._moved_on(conv, step)
         self._advance(turn)
 
-    def _advance(self, turn: Turn) -> None:
-        """Move on until a question that needs asking (or an end) is reached."""
+    def _advance(self, turn: Turn, *, corrected: Step | None = None) -> None:
+        """Move on until a question that needs asking (or an end) is reached.
+
+        While correcting what a first message said, that is back at the confirmation,
+        unless the change needs its follow-up (a role in a newly chosen group)."""
         conv = turn.conversation
         while step_on(turn) is not None:
             step = conv.step
@@ -430,7 +440,8 @@ class IntakeFlow:
             if skip and is_answered(step, self.knowledge, conv.answers):
                 continue
             break
-        if conv.correcting and self._correction_done(conv):
+        follow_up = conv.step in FOLLOW_UPS.get(corrected, ())
+        if conv.correcting and conv.step not in FINAL_STEPS and not follow_up:
             conv.step, conv.correcting = Step.CONFIRM, False
         if conv.step is Step.REVIEW:
             conv.editing = False
@@ -439,14 +450,6 @@ class IntakeFlow:
             conv.pending = [str(conv.answers["opening"])]
         if conv.step not in FINAL_STEPS:
             self._ask_current(turn)
-
-    def _correction_done(self, conv: Conversation) -> bool:
-        """Back to the confirmation, unless the change needs a follow-up first (a role in
-        a newly chosen group): a question that comes before something understood."""
-        if conv.step in FINAL_STEPS:
-            return False
-        latest = max((ORDER.get(s, 0) for s in steps_of(conv.understood)), default=0)
-        return conv.step is Step.REVIEW or ORDER.get(conv.step, 0) > latest
 
     def _auto_role(self, conv: Conversation) -> bool:
         """A group with one role (Police, Parent…) answers the role question itself."""
@@ -617,7 +620,10 @@ class IntakeFlow:
             return Reply(override or self.copy(key), self._edit_options(conv), question=step.value)
         question = QUESTIONS[step]
         options = tuple(o.option for o in menu(step, conv, k))
-        text = override or self._question_text(turn)
+        if step is Step.CONFIRM:
+            text = self._confirmation(turn, override or self.copy("confirm.intro"))
+        else:
+            text = override or self._question_text(turn)
         if question.kind is Kind.MULTI:
             return Reply(
                 text,
@@ -633,9 +639,6 @@ class IntakeFlow:
         conv, k, audience = turn.conversation, self.knowledge, turn.audience
         step = conv.step
         first = self._first_category(conv)
-        if step is Step.CONFIRM:
-            summary = casefile.understood_summary(conv, k)
-            return "\n".join([self.copy("confirm.intro"), summary, self.copy("confirm.outro")])
         if step is Step.SUBJECT:
             example = self._by_category("title_examples", first)
             return self.copy.worded("questions.subject", audience, example=example)
@@ -651,6 +654,11 @@ class IntakeFlow:
         if step is Step.REVIEW:
             text += "\n\n" + casefile.summary(conv, k)
         return text
+
+    def _confirmation(self, turn: Turn, intro: str) -> str:
+        """What was taken from their words, between an introduction and "is that right?"."""
+        summary = casefile.understood_summary(turn.conversation, self.knowledge)
+        return "\n".join([intro, summary, self.copy("confirm.outro")])
 
     @staticmethod
     def _first_category(conv: Conversation) -> str | None:

@@ -139,3 +139,71 @@ def test_cli_desk_claim_reply_resolve_go_through_the_desk(workdir: Path) -> None
         ("Sam", "reply"),
         ("Sam", "resolve"),
     ]
+
+
+UNDERSTAND_KEYS = {
+    "under_18",
+    "enquirer_type",
+    "setting",
+    "region",
+    "platform_type",
+    "platform",
+    "categories",
+    "risks",
+    "links",
+}
+
+
+def test_cli_understand_json_prints_the_documented_object(workdir: Path) -> None:
+    result = helpline(
+        "understand",
+        "--json",
+        "I'm the DSL at a secondary in York, a fake snap account https://snapchat.com/add/x",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)
+    assert set(said) == UNDERSTAND_KEYS
+    assert said["enquirer_type"] == "DSL" and said["setting"] == "Secondary"
+    assert said["region"] == "Yorkshire and the Humber" and said["platform"] == "Snapchat"
+    assert said["links"] == ["https://snapchat.com/add/x"]
+    assert not (workdir / "helpline.db").exists()  # no database needed
+
+
+def test_cli_understand_reads_stdin_one_message_a_line(workdir: Path) -> None:
+    lines = "im 14 and scared\nshe wants to take her own life\nthis is killing our reputation\n"
+    result = helpline("understand", "--json", cwd=workdir, stdin=lines)
+    said = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [s["under_18"] for s in said] == [True, None, None]
+    assert [s["risks"] for s in said] == [[], ["self_harm"], []]
+
+
+def test_cli_understand_plain_output_is_one_safe_line_a_message(workdir: Path) -> None:
+    result = helpline("understand", cwd=workdir, stdin="see https://evil.example/\x1b[2Jx\nDSL\n")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and "\x1b" not in result.stdout
+    assert "role: DSL" in lines[1]
+
+
+def test_cli_chat_first_message_reaches_a_case_in_eight_answers(workdir: Path) -> None:
+    answers = [
+        "Hi, I'm the DSL at a secondary in York, a fake Snapchat account is posting our "
+        "staff's photos with vile captions, we reported it and nothing happened",
+        "That's right",
+        "Fake Snapchat account",
+        "No links",
+        "No",
+        "here",
+        "no thanks",
+        "send",
+    ]
+    result = helpline("chat", "--json", cwd=workdir, stdin="\n".join(answers) + "\n")
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    created = [m["case"] for m in messages if "case" in m]
+    assert len(created) == 1, result.stdout[-2000:]
+    shown = json.loads(
+        helpline("cases", "show", created[0]["reference"], "--json", cwd=workdir).stdout
+    )
+    assert shown["enquirer_type"] == "DSL" and shown["region"] == "Yorkshire and the Humber"
+    assert shown["platform"] == "Snapchat" and shown["already_reported"] is True
+    assert shown["description"].startswith("Hi, I'm the DSL")

@@ -42,7 +42,7 @@ def test_taxonomy_category_table_is_exactly_the_reports_table_6() -> None:
 
 def test_taxonomy_offered_categories_each_have_a_help_line() -> None:
     for term in default_taxonomy()["category"].offered:
-        assert 10 < len(term.help) < 140, term.id
+        assert 10 < len(term.help) <= 60, term.id
 
 
 def test_taxonomy_ids_fit_in_telegram_callback_data() -> None:
