@@ -107,10 +107,22 @@ def test_copy_has_every_key_the_flow_uses() -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in Path("flows").glob("*.py"))
     keys = set(
         re.findall(
-            r'"((?:questions|reasks|signpost|outcome|options|review|fields|attachment)\.[a-z_]+)"',
+            r'"((?:questions|reasks|signpost|outcome|options|review|fields|attachment|confirm|welcome|title_examples|describe)\.[a-z_]+)"',
             source,
         )
     )
     copy = default_copy()
     assert keys, "the scan found no keys"
+    assert [k for k in keys if k not in copy.entries] == []
+
+
+def test_copy_has_the_wording_built_from_data() -> None:
+    """Keys the flow builds from ids: a reminder per risk, a title example per category."""
+    from flows.understanding import Risk
+
+    copy = default_copy()
+    keys = [f"signpost.reminder_{risk.value}" for risk in Risk]
+    keys += [f"signpost.intro_{route.value}" for route in Route]
+    keys += [f"title_examples.{t.id}" for t in default_taxonomy()["category"].offered]
+    keys += ["title_examples.default", "describe.default", "welcome.short"]
     assert [k for k in keys if k not in copy.entries] == []
