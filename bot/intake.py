@@ -179,7 +179,7 @@ class IntakeService:
             if dedupe and not await convo_store.first_time(connection, *dedupe, now):
                 return DUPLICATE
             record = await convo_store.load_for_update(
-                connection, channel, chat_id, now, holder=holder
+                connection, channel, chat_id, now, backlog=holder is not None
             )
             before = convo_store.restore(record)
             timing = expectation(self._calendar, now, self._target, self._flow.copy)

@@ -50,17 +50,17 @@ class Leases:
     @property
     def worker(self) -> str:
         """``leased_by`` of rows this process's outbox worker is sending."""
-        return f"{self.owner}:w"
+        return f"w:{self.owner}"[:64]
 
     @property
     def fast(self) -> str:
         """``leased_by`` of replies this process is sending straight after their turn."""
-        return f"{self.owner}:f"
+        return f"{outbox.FAST_PATH}{self.owner}"[:64]
 
     @property
     def handler(self) -> str:
         """``leased_by`` of inbox updates this process is handling."""
-        return f"{self.owner}:i"
+        return f"i:{self.owner}"[:64]
 
     def until(self) -> datetime:
         return self._clock() + timedelta(seconds=self.seconds)

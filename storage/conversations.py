@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from flows.conversation import Conversation
 from storage import outbox
-from storage.models import ConversationRecord, ProcessedUpdate, TranscriptEntry
+from storage.models import ConversationRecord, ProcessedUpdate, TranscriptEntry, UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +72,9 @@ _LOAD_WITH_BACKLOG = (
     select(
         ConversationRecord.id,
         ConversationRecord.state,
-        outbox.backlog(bindparam("stream", type_=String), bindparam("holder", type_=String)).label(
-            "backlog"
-        ),
+        outbox.backlog(
+            bindparam("stream", type_=String), bindparam("now", type_=UTCDateTime())
+        ).label("backlog"),
     )
     .where(
         ConversationRecord.channel == bindparam("channel"),
@@ -101,7 +101,7 @@ async def _connection(db: Database) -> AsyncConnection:
 
 
 async def load_for_update(
-    db: Database, channel: str, chat_id: str, now: datetime, *, holder: str | None = None
+    db: Database, channel: str, chat_id: str, now: datetime, *, backlog: bool = False
 ) -> Saved:
     """The chat's saved progress, created if new, locked until the transaction ends.
 
@@ -109,16 +109,15 @@ async def load_for_update(
     second replica from handling the same chat at the same time. Plain Core statements:
     this runs for every message, and the ORM's unit of work would double its cost.
 
-    With ``holder`` (whoever sends replies on the fast path) the same statement also says
-    whether the chat has a :attr:`Saved.backlog` in the outbox that ``holder`` is not
-    sending itself.
+    With ``backlog`` the same statement also says whether the chat has a
+    :attr:`Saved.backlog` in the outbox (see ``storage.outbox.backlog``).
     """
     connection = await _connection(db)
     chat: dict[str, Any] = {"channel": channel, "chat_id": chat_id}
     load: Any = _LOAD
-    if holder is not None:
+    if backlog:
         load = _LOAD_WITH_BACKLOG
-        chat |= {"stream": outbox.chat_stream(channel, chat_id), "holder": holder}
+        chat |= {"stream": outbox.chat_stream(channel, chat_id), "now": now}
     row = (await connection.execute(load, chat)).first()
     if row is None:
         # Another replica may create it at the same moment: then take theirs.

@@ -125,19 +125,27 @@ async def add_replies(
     return int((await connection.execute(_ADD_REPLIES, values)).scalar_one())
 
 
-def backlog(stream: ColumnElement[str], holder: ColumnElement[str]) -> ColumnElement[bool]:
-    """Whether ``stream`` has anything pending that ``holder`` is not itself sending.
+FAST_PATH = "f:"
+"""How ``leased_by`` starts for replies a process sends straight after their turn."""
+
+
+def backlog(stream: ColumnElement[str], now: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Whether ``stream`` has anything pending that no live fast path is sending.
 
     A turn's replies go out at once only when this is false, so they never overtake an
-    earlier message to the same chat that is still waiting.
+    earlier message to the chat that is waiting for the worker (handed over after a
+    failure, or left by a process that died). Replies some fast path holds a live lease
+    on are being sent now (or were, and their row is about to go): waiting for them
+    would only add the worker's delay.
     """
+    live_fast = and_(
+        OutboxMessage.leased_by.like(FAST_PATH + "%"),
+        OutboxMessage.leased_until.is_not(None),
+        OutboxMessage.leased_until > now,
+    )
     return (
         select(OutboxMessage.id)
-        .where(
-            OutboxMessage.stream == stream,
-            _PENDING,
-            func.coalesce(OutboxMessage.leased_by, "") != holder,
-        )
+        .where(OutboxMessage.stream == stream, _PENDING, ~live_fast)
         .exists()
     )
 
@@ -212,11 +220,15 @@ async def release(session: AsyncSession, ids: Collection[int]) -> None:
 
 
 async def release_all(session: AsyncSession) -> int:
-    """Free every lease: only when no other process can hold one (SQLite, at start)."""
+    """Free every lease: only when no other process can hold one (SQLite, at start).
+
+    Whoever held them may have been sending them when it stopped: they are marked
+    ``maybe_sent``, so their senders look before sending again.
+    """
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.leased_by.is_not(None), _PENDING)
-        .values(leased_by=None, leased_until=None)
+        .values(leased_by=None, leased_until=None, maybe_sent=True)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
