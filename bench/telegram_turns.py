@@ -327,6 +327,7 @@ async def serve_child(
         return
 
     from bench.common import prepare_postgres
+    from bot.run import background, enquirer_senders, outbox_worker
     from bot.service import open_core
     from bot.settings import Settings
     from bot.telegram import TelegramChannel, build_application
@@ -346,6 +347,8 @@ async def serve_child(
             copy=core.flow.copy,
             retention_days=settings.retention_days,
             send_patience=settings.telegram_send_patience,
+            ledger=core.replies,  # replies durable with their turn, as in `helpline run`
+            inbox=webhook_port is not None,
         )
         intake_samples: list[float] = []
         _timed(core.intake, "handle", intake_samples)  # the DB transaction + the flow step
@@ -359,19 +362,29 @@ async def serve_child(
             )
         await app.initialize()
         await channel.set_commands(app)
-        async with _webhook_server(app, webhook_port):
+        worker = outbox_worker(settings, core, enquirer_senders(core, app.bot, channel))
+        async with (
+            background(core.leases.run),
+            background(core.replies.run),
+            background(worker.run),
+            _webhook_server(app, webhook_port, core),
+        ):
             await _command_loop(app, intake_samples)
 
 
 @contextlib.asynccontextmanager
-async def _webhook_server(app: Any, port: int | None) -> Any:
-    """Our HTTP server with the webhook route on ``port`` (nothing when ``port`` is None)."""
+async def _webhook_server(app: Any, port: int | None, core: Any) -> Any:
+    """Our HTTP server with the webhook route on ``port`` (nothing when ``port`` is None):
+    updates stored in the inbox before they are answered, as in ``helpline run``."""
     if port is None:
         yield
         return
     from bot.http import TelegramWebhook, build_http_app, http_server
 
-    webhook = TelegramWebhook(app, WEBHOOK_SECRET)
+    webhook = TelegramWebhook(
+        app, WEBHOOK_SECRET, sessions=core.sessions, clock=core.clock, leases=core.leases
+    )
+    webhook.start()
     server = http_server(build_http_app([webhook.route(WEBHOOK_PATH)]), "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     while not server.started:

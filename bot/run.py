@@ -165,6 +165,35 @@ async def telegram_running(
         await app.shutdown()
 
 
+def outbox_worker(settings: Settings, core: Core, senders: dict[str, Sender]) -> OutboxWorker:
+    """The outbox worker as the service runs it (``senders`` may still be added to)."""
+    return OutboxWorker(
+        sessions=core.sessions,
+        senders=senders,
+        clock=core.clock,
+        leases=core.leases,
+        poll_interval=settings.outbox_poll_seconds,
+        backoff_base=settings.outbox_backoff_seconds,
+        backoff_cap=settings.outbox_backoff_cap_seconds,
+        stuck_after=settings.outbox_stuck_seconds,
+        wakeup=core.wakeup,
+    )
+
+
+def enquirer_senders(core: Core, bot: Any, channel: TelegramChannel) -> dict[str, Sender]:
+    """What the worker sends to enquirers with: desk messages, and replies the fast path
+    handed over."""
+    chats: dict[str, ChatSender] = {"telegram": chat_sender(bot)}
+    return {
+        outbox_store.ENQUIRER_MESSAGE: EnquirerDelivery(
+            channels=chats, copy=core.flow.copy, clock=core.clock
+        ),
+        outbox_store.ENQUIRER_REPLY: RepliesDelivery(
+            channels={"telegram": replies_sender(bot, channel)}
+        ),
+    }
+
+
 @asynccontextmanager
 async def background(
     run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
@@ -210,28 +239,11 @@ async def serve(
         await stack.enter_async_context(background(core.leases.run))
         await stack.enter_async_context(background(core.replies.run))
         senders: dict[str, Sender] = {}
-        chats: dict[str, ChatSender] = {}
-        worker = OutboxWorker(
-            sessions=core.sessions,
-            senders=senders,
-            clock=core.clock,
-            leases=core.leases,
-            poll_interval=settings.outbox_poll_seconds,
-            backoff_base=settings.outbox_backoff_seconds,
-            backoff_cap=settings.outbox_backoff_cap_seconds,
-            stuck_after=settings.outbox_stuck_seconds,
-            wakeup=core.wakeup,
-        )
+        worker = outbox_worker(settings, core, senders)
         telegram, channel = await stack.enter_async_context(
             telegram_running(settings, core, routes)
         )
-        chats["telegram"] = chat_sender(telegram.bot)
-        senders[outbox_store.ENQUIRER_MESSAGE] = EnquirerDelivery(
-            channels=chats, copy=core.flow.copy, clock=core.clock
-        )
-        senders[outbox_store.ENQUIRER_REPLY] = RepliesDelivery(
-            channels={"telegram": replies_sender(telegram.bot, channel)}
-        )
+        senders |= enquirer_senders(core, telegram.bot, channel)
         if settings.slack_enabled:
             app, client = slack_app(settings, core)
             cards = SlackCards(

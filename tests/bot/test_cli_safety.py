@@ -11,13 +11,13 @@ import os
 import resource
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flows.conversation import CaseDraft, CaseStatus, ReplyVia
 from storage import cases as case_store
 from storage import conversations as convo_store
-from storage import db
+from storage import db, outbox
 from tests.bot.test_cli import helpline
 from tests.storage.test_report import HEADER
 
@@ -131,3 +131,39 @@ def test_cli_import_refuses_short_rows_and_open_quotes(tmp_path: Path) -> None:
     assert "line 2: 5 columns where the header has 14" in result.stderr
     assert "line 3: " in result.stderr
     assert json.loads(helpline("cases", "list", "--json", cwd=tmp_path).stdout) == []
+
+
+async def seed_outbox(path: Path) -> None:
+    """A card stuck for an hour (Slack refusing) and a reply given up."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    await db.upgrade(engine)
+    now = datetime.now(UTC)
+    async with db.session_factory(engine)() as session, session.begin():
+        case = case_store.create_case(
+            session, CaseDraft("HL-QUEUE1", CaseStatus.NEW, now), channel="telegram"
+        )
+        await session.flush()
+        stuck = outbox.enqueue(
+            session, outbox.SLACK_CARD, now=now - timedelta(hours=1), case_id=case.id
+        )
+        outbox.mark_retry(stuck, now, timedelta(minutes=5), "slack 503")
+        given_up = outbox.enqueue(
+            session, outbox.ENQUIRER_MESSAGE, now=now, payload={"text": "private words"}
+        )
+        outbox.mark_failed(given_up, now, "the enquirer has blocked the bot")
+    await engine.dispose()
+
+
+def test_cli_outbox_shows_stuck_and_given_up_rows_and_sends_them_again(tmp_path: Path) -> None:
+    asyncio.run(seed_outbox(tmp_path / "helpline.db"))
+    shown = helpline("outbox", cwd=tmp_path)
+    assert shown.returncode == 1  # something is stuck: a script can tell
+    assert "1 waiting, 1 waiting for more than 600 s, 1 given up." in shown.stdout
+    assert "HL-QUEUE1" in shown.stdout and "slack 503" in shown.stdout
+    failed = helpline("outbox", "--failed", "--json", cwd=tmp_path)
+    data = json.loads(failed.stdout)
+    assert [r["state"] for r in data["rows"]] == ["given up"]
+    assert "private words" not in failed.stdout + shown.stdout  # never what people wrote
+    again = helpline("outbox", "retry", "--all", cwd=tmp_path)
+    assert again.returncode == 0 and "1 given-up row(s)" in again.stdout
+    assert json.loads(helpline("outbox", "--json", cwd=tmp_path).stdout)["failed"] == 0

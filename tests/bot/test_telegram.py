@@ -25,7 +25,13 @@ from bot.telegram import (
 from flows.copy import default_copy
 from flows.messages import Command, InboundKind, Option, Reply
 from storage import db
-from storage.models import Case, ConversationRecord, InboxUpdate, TranscriptEntry
+from storage.models import (
+    Case,
+    ConversationRecord,
+    InboxUpdate,
+    OutboxMessage,
+    TranscriptEntry,
+)
 from tests.bot.telegram_harness import (
     complete_enquiry,
     replies_settle,
@@ -583,3 +589,50 @@ def test_a_long_reply_is_split_with_its_buttons_on_the_last_part() -> None:
     assert all(len(text) <= 4096 for text, _ in messages)
     assert [markup is not None for _, markup in messages] == [False, False, True]
     assert " ".join(text for text, _ in messages).split() == reply.text.split()
+
+
+async def test_telegram_replies_wait_behind_an_earlier_one_still_owed(database_url: str) -> None:
+    """A reply handed to the outbox keeps its place: the next turn's replies go after it,
+    and every row is closed once sent."""
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tg, database_url, telegram_send_patience=0.1, outbox_backoff_seconds=0.05
+        )
+        async with running(settings, tg):
+            tg.fail_next("sendMessage", status=502, times=2)  # the fast path gives up at once
+            tg.push_command(CHAT, "/start")
+            tg.push_message(CHAT, "police")
+            await tg.wait_for_text(CHAT, "What kind of setting", timeout=10)
+            texts = tg.sent_texts(CHAT)
+            assert "who are you contacting us as" in texts[0]
+            assert "What kind of setting" in texts[1]
+            engine = db.create_engine(database_url)
+            try:
+                for _ in range(500):
+                    async with engine.connect() as conn:
+                        pending = select(func.count()).where(OutboxMessage.sent_at.is_(None))
+                        left = (await conn.execute(pending)).scalar_one()
+                    if left == 0:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                await engine.dispose()
+        assert left == 0, "every reply row was closed once sent"
+    assert len(texts) == 2
+
+
+async def test_telegram_replies_sent_at_once_leave_no_outbox_rows(database_url: str) -> None:
+    """Each turn's replies are written with it; sent straight away, their rows are deleted."""
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await complete_enquiry(tg, CHAT)
+        engine = db.create_engine(database_url)
+        try:
+            for _ in range(500):
+                async with engine.connect() as conn:
+                    kinds = (await conn.execute(select(OutboxMessage.kind))).scalars().all()
+                if "enquirer.reply" not in kinds:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await engine.dispose()
+    assert "enquirer.reply" not in kinds

@@ -161,6 +161,11 @@ class FakeTelegram:
         """Texts of successful sendMessage calls to the chat, in order (plus edits if asked)."""
         return [t for c, t, edit in self._texts if c == chat_id and (include_edits or not edit)]
 
+    def bot_messages(self, chat_id: ChatId) -> list[JSON]:
+        """The bot's undeleted messages in the chat, newest first, as shown now."""
+        found = self._messages.get(chat_id, {}).values()
+        return [m for m in reversed(list(found)) if m["from"]["id"] == self.bot_id]
+
     def last_message(self, chat_id: ChatId) -> JSON | None:
         """The newest undeleted bot message in the chat, as shown now (live dict, after edits)."""
         bot_msgs = [
