@@ -306,7 +306,12 @@ async def _command_loop(app: Any, intake_samples: list[float] | None = None) -> 
 
 
 async def serve_child(
-    kind: str, database_url: str, base_url: str, webhook_port: int | None = None
+    kind: str,
+    database_url: str,
+    base_url: str,
+    webhook_port: int | None = None,
+    *,
+    wipe: bool = True,
 ) -> None:
     """The service process: ours (``kind == "ours"``) or the plain-PTB baseline.
 
@@ -332,7 +337,7 @@ async def serve_child(
     from bot.settings import Settings
     from bot.telegram import TelegramChannel, build_application
 
-    if database_url.startswith("postgres"):
+    if database_url.startswith("postgres") and wipe:  # later replicas share the first's
         await prepare_postgres(database_url)
     settings = Settings(
         database_url=database_url,
@@ -857,9 +862,16 @@ class ServiceProcess:
 
     @classmethod
     async def start(
-        cls, kind: str, database_url: str, base_url: str, webhook_port: int | None = None
+        cls,
+        kind: str,
+        database_url: str,
+        base_url: str,
+        webhook_port: int | None = None,
+        *,
+        wipe: bool = True,
     ) -> ServiceProcess:
         webhook = ["--webhook-port", str(webhook_port)] if webhook_port else []
+        webhook += [] if wipe else ["--keep-database"]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -962,8 +974,10 @@ class Replicas:
         ports = [free_port() for _ in range(replicas)]
         started = cls([])
         try:
-            for port in ports:  # one at a time: each brings the schema up to date
-                service = await ServiceProcess.start(kind, database_url, tg.base_url, port)
+            for n, port in enumerate(ports):  # one at a time; the first wipes the database
+                service = await ServiceProcess.start(
+                    kind, database_url, tg.base_url, port, wipe=n == 0
+                )
                 started.services.append(service)
         except BaseException:
             await started.kill()
@@ -1214,6 +1228,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--webhook-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--keep-database", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--replicas",
         type=int,
@@ -1292,7 +1307,13 @@ def main(argv: list[str] | None = None) -> None:
         _protect_stdout()
         try:
             asyncio.run(
-                serve_child(args.serve, args.database_url or "", args.base_url, args.webhook_port)
+                serve_child(
+                    args.serve,
+                    args.database_url or "",
+                    args.base_url,
+                    args.webhook_port,
+                    wipe=not args.keep_database,
+                )
             )
         except Exception as error:  # the parent reports that we stopped; say why, briefly
             print(f"bench service ({args.serve}): {type(error).__name__}: {error}", file=sys.stderr)
