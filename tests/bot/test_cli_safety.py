@@ -37,9 +37,9 @@ def test_cli_export_defuses_formulas_and_imports_back_unchanged(tmp_path: Path) 
     out = helpline("export", "--from", "2023-01-01", "--to", "2023-01-31", "out.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     exported = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
-    for row in exported:
+    for cells in exported:
         for column in ("subject", "description"):
-            assert row[column][0] == "'", row[column]  # a spreadsheet shows it as text
+            assert cells[column][0] == "'", cells[column]  # a spreadsheet shows it as text
     other = tmp_path / "other"
     other.mkdir()
     assert helpline("import", str(tmp_path / "out.csv"), cwd=other).returncode == 0

@@ -447,3 +447,27 @@ async def test_slack_thread_message_without_text_is_not_a_note_saying_none(
         finally:
             await engine.dispose()
     assert notes == []
+
+
+async def test_slack_text_with_nul_is_cleaned_before_it_is_stored(database_url: str) -> None:
+    """A practitioner's note or reply carrying NUL would fail on PostgreSQL: cleaned first."""
+    async with desk(database_url) as d:
+        reference = await submitted_case(d)
+        card_ts = d.cards()[0]["ts"]
+        note = {"type": "message", "user": "U1", "text": "Called the\x00 school.", "channel": DESK}
+        body = event_body({**note, "ts": "1.3", "thread_ts": card_ts}, event_id="EvNul")
+        assert (await post_signed(d.events_url, body, SECRET)).status == 200
+        values = {"reply": {"text": {"type": "plain_text_input", "value": "We\x00 are on it."}}}
+        assert await d.submit("reply_modal", values, reference) == 200
+        await d.tg.wait_for_text(ENQUIRER, "We are on it.")
+        engine = db.create_engine(d.settings.database_url)
+        try:
+            for _ in range(500):
+                async with engine.connect() as conn:
+                    details = (await conn.execute(select(CaseEvent.detail))).scalars().all()
+                if "Called the school." in details:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await engine.dispose()
+    assert "Called the school." in details and "We are on it." in details

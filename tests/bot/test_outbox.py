@@ -63,7 +63,9 @@ class Desk:
     def worker(self, *, lease: float = 5.0, timeout: float = 10, **options: Any) -> OutboxWorker:
         """A worker as one process would run it: its own leases and Slack client."""
         client = AsyncWebClient(
-            token=self.slack.token, base_url=self.slack.base_url, timeout=timeout
+            token=self.slack.token,
+            base_url=self.slack.base_url,
+            timeout=timeout,  # type: ignore[arg-type]  # aiohttp takes fractions of a second
         )
         cards = SlackCards(
             client=client,
