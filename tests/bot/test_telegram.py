@@ -596,11 +596,13 @@ async def test_telegram_replies_wait_behind_an_earlier_one_still_owed(database_u
     and every row is closed once sent."""
     async with FakeTelegram() as tg:
         settings = settings_for(
-            tg, database_url, telegram_send_patience=0.1, outbox_backoff_seconds=0.05
+            tg, database_url, telegram_send_patience=0.1, outbox_backoff_seconds=0.5
         )
         async with running(settings, tg):
             tg.fail_next("sendMessage", status=502, times=2)  # the fast path gives up at once
             tg.push_command(CHAT, "/start")
+            # The outbox has tried it too and waits to try again: now the next turn comes.
+            await tg.wait_for(lambda t: len(t.calls_of("sendMessage")) == 2, timeout=10)
             tg.push_message(CHAT, "police")
             await tg.wait_for_text(CHAT, "What kind of setting", timeout=10)
             texts = tg.sent_texts(CHAT)
