@@ -18,9 +18,8 @@ from bot.settings import Settings
 from bot.terminal import run_chat
 from bot.text import for_terminal, normalise
 from storage import cases as case_store
-from storage import db
+from storage import db, outbox_status
 from storage import desk as desk_store
-from storage import outbox as outbox_store
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +133,8 @@ async def _outbox(core: Core, args: argparse.Namespace) -> int:
     stuck_after = timedelta(seconds=core.settings.outbox_stuck_seconds)
     now = core.clock()
     async with core.sessions() as session:
-        summary = await outbox_store.summary(session, now, stuck_after)
-        listed = await outbox_store.rows(session, failed=args.failed)
+        summary = await outbox_status.summary(session, now, stuck_after)
+        listed = await outbox_status.rows(session, failed=args.failed)
     if args.json:
         data = {
             "pending": summary.pending,
@@ -161,7 +160,7 @@ async def _outbox(core: Core, args: argparse.Namespace) -> int:
     return 1 if summary.stuck else 0
 
 
-def _outbox_row(row: outbox_store.Listed, now: datetime) -> dict[str, Any]:
+def _outbox_row(row: outbox_status.Listed, now: datetime) -> dict[str, Any]:
     if row.failed_at is not None:
         state = "given up"
     elif row.leased_by:
@@ -187,7 +186,7 @@ async def _outbox_retry(core: Core, args: argparse.Namespace) -> int:
         print("Name the rows to send again (helpline outbox --failed lists them), or --all.")
         return 2
     async with core.sessions() as session, session.begin():
-        count = await outbox_store.retry_failed(
+        count = await outbox_status.retry_failed(
             session, core.clock(), None if args.all else args.ids
         )
     print(f"{count} given-up row(s) will be sent again by the running service.")

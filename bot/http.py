@@ -31,8 +31,7 @@ from bot import logs
 from bot.intake import Clock
 from bot.leases import Leases
 from bot.telegram import outcome_noted
-from storage import db, inbox
-from storage import outbox as outbox_store
+from storage import db, inbox, outbox_status
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -146,7 +145,7 @@ class HealthCheck:
             now = self._clock()
             limit = self._stuck_after.total_seconds()
             async with self._sessions() as session:
-                sent = await outbox_store.summary(session, now, self._stuck_after)
+                sent = await outbox_status.summary(session, now, self._stuck_after)
                 held = await inbox.summary(session, now, self._stuck_after)
             body["outbox"] = {"pending": sent.pending, "stuck": sent.stuck, "failed": sent.failed}
             body["inbox"] = {"pending": held.pending, "stuck": held.stuck}

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import logs
 from bot.intake import Clock
 from bot.leases import Leases
-from storage import outbox
+from storage import outbox, outbox_status
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class OutboxWorker:
         delay: float = min(self._cap, self._base * 2 ** min(failures, 30))
         return delay * random.uniform(0.8, 1.0)
 
-    async def report_stuck(self) -> outbox.Summary | None:
+    async def report_stuck(self) -> outbox_status.Summary | None:
         """Say at ERROR, at most every ``stuck_after``, when rows have waited too long.
 
         Looked at every half ``stuck_after`` (at most every 30 s), not on every pass.
@@ -224,7 +224,7 @@ class OutboxWorker:
             return None
         self._checked_at = now
         async with self._sessions() as session:
-            found = await outbox.summary(session, self._clock(), self._stuck_after)
+            found = await outbox_status.summary(session, self._clock(), self._stuck_after)
         reported = self._stuck_reported_at
         if found.stuck and (reported is None or now - reported >= every):
             log.error(

@@ -10,7 +10,6 @@ until it can go (:func:`summary` says which rows are stuck).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from storage.models import Case, OutboxMessage
+from storage.models import OutboxMessage
 
 # Kinds of hand-off. Streams are sent strictly in order within themselves.
 SLACK_CARD = "slack.card"
@@ -90,7 +89,7 @@ def enqueue(
     return message
 
 
-_PENDING = and_(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
+PENDING = and_(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
 _ADD_REPLIES = insert(OutboxMessage).returning(OutboxMessage.id)
 
 
@@ -144,9 +143,7 @@ def backlog(stream: ColumnElement[str], now: ColumnElement[datetime]) -> ColumnE
         OutboxMessage.leased_until > now,
     )
     return (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.stream == stream, _PENDING, ~live_fast)
-        .exists()
+        select(OutboxMessage.id).where(OutboxMessage.stream == stream, PENDING, ~live_fast).exists()
     )
 
 
@@ -167,7 +164,7 @@ async def due(
         family_kinds = [k for k in kinds if STREAMS[k] == family]
         query = (
             select(OutboxMessage)
-            .where(OutboxMessage.kind.in_(family_kinds), _PENDING)
+            .where(OutboxMessage.kind.in_(family_kinds), PENDING)
             .order_by(OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -202,7 +199,7 @@ async def renew(session: AsyncSession, ids: Collection[int], until: datetime) ->
     if ids:
         await session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)), _PENDING, OutboxMessage.leased_by.is_not(None))
+            .where(OutboxMessage.id.in_(list(ids)), PENDING, OutboxMessage.leased_by.is_not(None))
             .values(leased_until=until)
             .execution_options(synchronize_session=False)
         )
@@ -227,7 +224,7 @@ async def release_all(session: AsyncSession) -> int:
     """
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.leased_by.is_not(None), _PENDING)
+        .where(OutboxMessage.leased_by.is_not(None), PENDING)
         .values(leased_by=None, leased_until=None, maybe_sent=True)
         .execution_options(synchronize_session=False)
     )
@@ -312,113 +309,10 @@ async def hand_off(
 
 
 async def pending_count(session: AsyncSession, kinds: Sequence[str] | None = None) -> int:
-    query = select(func.count()).select_from(OutboxMessage).where(_PENDING)
+    query = select(func.count()).select_from(OutboxMessage).where(PENDING)
     if kinds:
         query = query.where(OutboxMessage.kind.in_(kinds))
     return int((await session.execute(query)).scalar_one())
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """What health checks and the CLI say about the outbox."""
-
-    pending: int
-    stuck: int
-    """Pending for longer than the threshold the caller gave."""
-    failed: int
-    oldest_pending_at: datetime | None
-    stuck_error: str | None
-    """The last error of the oldest stuck row (an error kind, never message text)."""
-
-
-async def summary(session: AsyncSession, now: datetime, stuck_after: timedelta) -> Summary:
-    cutoff = now - stuck_after
-    pending, oldest = (
-        await session.execute(
-            select(func.count(), func.min(OutboxMessage.created_at)).where(_PENDING)
-        )
-    ).one()
-    stuck = int(
-        (
-            await session.execute(
-                select(func.count()).where(_PENDING, OutboxMessage.created_at < cutoff)
-            )
-        ).scalar_one()
-    )
-    failed = int(
-        (
-            await session.execute(select(func.count()).where(OutboxMessage.failed_at.is_not(None)))
-        ).scalar_one()
-    )
-    error = None
-    if stuck:
-        error = (
-            await session.execute(
-                select(OutboxMessage.last_error)
-                .where(_PENDING, OutboxMessage.created_at < cutoff)
-                .order_by(OutboxMessage.id)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    return Summary(int(pending), stuck, failed, oldest, error)
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One row as the CLI shows it: never its payload (it can hold what people wrote)."""
-
-    id: int
-    kind: str
-    reference: str | None
-    created_at: datetime
-    available_at: datetime
-    attempts: int
-    failures: int
-    leased_by: str | None
-    last_error: str | None
-    failed_at: datetime | None
-
-
-async def rows(session: AsyncSession, *, failed: bool, limit: int = 100) -> list[Listed]:
-    """Pending rows (or, with ``failed``, those given up), oldest first."""
-    condition = OutboxMessage.failed_at.is_not(None) if failed else _PENDING
-    query = (
-        select(OutboxMessage, Case.reference)
-        .outerjoin(Case, Case.id == OutboxMessage.case_id)
-        .where(condition)
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
-    found = []
-    for row, reference in (await session.execute(query)).all():
-        found.append(
-            Listed(
-                row.id,
-                row.kind,
-                reference,
-                row.created_at,
-                row.available_at,
-                row.attempts,
-                row.failures,
-                row.leased_by,
-                row.last_error,
-                row.failed_at,
-            )
-        )
-    return found
-
-
-async def retry_failed(session: AsyncSession, now: datetime, ids: Collection[int] | None) -> int:
-    """Put given-up rows back in the queue (all of them, or ``ids``)."""
-    query = update(OutboxMessage).where(OutboxMessage.failed_at.is_not(None))
-    if ids is not None:
-        query = query.where(OutboxMessage.id.in_(list(ids)))
-    result = await session.execute(
-        query.values(failed_at=None, available_at=now, failures=0).execution_options(
-            synchronize_session=False
-        )
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def purge_done_before(session: AsyncSession, cutoff: datetime) -> int:

@@ -26,7 +26,7 @@ from bot.slack import SlackCards
 from flows.conversation import CaseDraft, CaseStatus
 from flows.copy import default_copy
 from storage import cases as case_store
-from storage import outbox
+from storage import outbox, outbox_status
 from storage.models import Case, OutboxMessage
 from tests.fakes.slack_api import FakeSlack
 
@@ -253,8 +253,8 @@ async def test_outbox_summary_counts_stuck_and_given_up_rows(
         ).scalar_one()
         outbox.mark_failed(post, utcnow(), "slack invalid_blocks")
     async with sessions() as session:
-        found = await outbox.summary(session, later, timedelta(days=1))
-        listed = await outbox.rows(session, failed=True)
+        found = await outbox_status.summary(session, later, timedelta(days=1))
+        listed = await outbox_status.rows(session, failed=True)
     assert (found.pending, found.stuck, found.failed) == (1, 1, 1)
     assert found.stuck_error == "slack 503"
     assert [r.kind for r in listed] == ["slack.post"]

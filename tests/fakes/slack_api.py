@@ -620,9 +620,7 @@ class FakeSlack:
         limit = max(1, min(int(p.get("limit") or 100), 999))
         page = messages[start : start + limit]
         with_metadata = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
-        shown = [
-            {k: v for k, v in m.items() if with_metadata or k != "metadata"} for m in page
-        ]
+        shown = [{k: v for k, v in m.items() if with_metadata or k != "metadata"} for m in page]
         more = start + limit < len(messages)
         return {
             "messages": shown,
