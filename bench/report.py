@@ -53,6 +53,7 @@ from zoneinfo import ZoneInfo
 
 from bench.common import database
 from bot import logs
+from bot.text import normalise
 from flows.taxonomy import Taxonomy, default_taxonomy
 from storage import db
 from storage.report import Period, analysis
@@ -373,7 +374,7 @@ async def run_one(kind: str, csv_path: Path, n: int, postgres_url: str) -> Outco
             start = time.perf_counter()
             with csv_path.open(encoding="utf-8-sig", newline="") as handle:
                 async with sessions() as session, session.begin():
-                    result = await import_cases(session, handle, vocab, ZONE)
+                    result = await import_cases(session, handle, vocab, ZONE, clean=normalise)
                     if not result.ok:
                         await session.rollback()
             import_s = time.perf_counter() - start

@@ -223,6 +223,7 @@ async def run_one(kind: str, args: argparse.Namespace) -> Outcome:
                 sessions=core.sessions,
                 senders=senders,
                 clock=core.clock,
+                leases=core.leases,
                 poll_interval=args.poll,
                 backoff_base=args.backoff,
             )

@@ -306,7 +306,12 @@ async def _command_loop(app: Any, intake_samples: list[float] | None = None) -> 
 
 
 async def serve_child(
-    kind: str, database_url: str, base_url: str, webhook_port: int | None = None
+    kind: str,
+    database_url: str,
+    base_url: str,
+    webhook_port: int | None = None,
+    *,
+    wipe: bool = True,
 ) -> None:
     """The service process: ours (``kind == "ours"``) or the plain-PTB baseline.
 
@@ -327,11 +332,12 @@ async def serve_child(
         return
 
     from bench.common import prepare_postgres
+    from bot.run import background, enquirer_senders, outbox_worker
     from bot.service import open_core
     from bot.settings import Settings
     from bot.telegram import TelegramChannel, build_application
 
-    if database_url.startswith("postgres"):
+    if database_url.startswith("postgres") and wipe:  # later replicas share the first's
         await prepare_postgres(database_url)
     settings = Settings(
         database_url=database_url,
@@ -346,6 +352,8 @@ async def serve_child(
             copy=core.flow.copy,
             retention_days=settings.retention_days,
             send_patience=settings.telegram_send_patience,
+            ledger=core.replies,  # replies durable with their turn, as in `helpline run`
+            inbox=webhook_port is not None,
         )
         intake_samples: list[float] = []
         _timed(core.intake, "handle", intake_samples)  # the DB transaction + the flow step
@@ -359,19 +367,29 @@ async def serve_child(
             )
         await app.initialize()
         await channel.set_commands(app)
-        async with _webhook_server(app, webhook_port):
+        worker = outbox_worker(settings, core, enquirer_senders(core, app.bot, channel))
+        async with (
+            background(core.leases.run),
+            background(core.replies.run),
+            background(worker.run),
+            _webhook_server(app, webhook_port, core),
+        ):
             await _command_loop(app, intake_samples)
 
 
 @contextlib.asynccontextmanager
-async def _webhook_server(app: Any, port: int | None) -> Any:
-    """Our HTTP server with the webhook route on ``port`` (nothing when ``port`` is None)."""
+async def _webhook_server(app: Any, port: int | None, core: Any) -> Any:
+    """Our HTTP server with the webhook route on ``port`` (nothing when ``port`` is None):
+    updates stored in the inbox before they are answered, as in ``helpline run``."""
     if port is None:
         yield
         return
     from bot.http import TelegramWebhook, build_http_app, http_server
 
-    webhook = TelegramWebhook(app, WEBHOOK_SECRET)
+    webhook = TelegramWebhook(
+        app, WEBHOOK_SECRET, sessions=core.sessions, clock=core.clock, leases=core.leases
+    )
+    webhook.start()
     server = http_server(build_http_app([webhook.route(WEBHOOK_PATH)]), "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -844,9 +862,16 @@ class ServiceProcess:
 
     @classmethod
     async def start(
-        cls, kind: str, database_url: str, base_url: str, webhook_port: int | None = None
+        cls,
+        kind: str,
+        database_url: str,
+        base_url: str,
+        webhook_port: int | None = None,
+        *,
+        wipe: bool = True,
     ) -> ServiceProcess:
         webhook = ["--webhook-port", str(webhook_port)] if webhook_port else []
+        webhook += [] if wipe else ["--keep-database"]
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -949,8 +974,10 @@ class Replicas:
         ports = [free_port() for _ in range(replicas)]
         started = cls([])
         try:
-            for port in ports:  # one at a time: each brings the schema up to date
-                service = await ServiceProcess.start(kind, database_url, tg.base_url, port)
+            for n, port in enumerate(ports):  # one at a time; the first wipes the database
+                service = await ServiceProcess.start(
+                    kind, database_url, tg.base_url, port, wipe=n == 0
+                )
                 started.services.append(service)
         except BaseException:
             await started.kill()
@@ -1201,6 +1228,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--webhook-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--keep-database", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--replicas",
         type=int,
@@ -1279,7 +1307,13 @@ def main(argv: list[str] | None = None) -> None:
         _protect_stdout()
         try:
             asyncio.run(
-                serve_child(args.serve, args.database_url or "", args.base_url, args.webhook_port)
+                serve_child(
+                    args.serve,
+                    args.database_url or "",
+                    args.base_url,
+                    args.webhook_port,
+                    wipe=not args.keep_database,
+                )
             )
         except Exception as error:  # the parent reports that we stopped; say why, briefly
             print(f"bench service ({args.serve}): {type(error).__name__}: {error}", file=sys.stderr)

@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +16,9 @@ from bot import cli_analysis, logs
 from bot.service import Core, open_core
 from bot.settings import Settings
 from bot.terminal import run_chat
+from bot.text import for_terminal, normalise
 from storage import cases as case_store
-from storage import db
+from storage import db, outbox_status
 from storage import desk as desk_store
 
 log = logging.getLogger(__name__)
@@ -49,19 +50,24 @@ async def _cases_list(core: Core, args: argparse.Namespace) -> int:
         received = (row["received_at"] or "")[:16].replace("T", " ")
         about = ", ".join(row["categories"]) or "-"
         urgent = " URGENT" if row["urgent"] else ""
-        subject = row["subject"] or "-"
+        subject = _one_line(row["subject"] or "-")
         print(
             f"{row['reference']}  {received}  {row['status']:<10}{urgent}  "
-            f"{row['enquirer_type'] or '-'}  [{about}]  {subject}"
+            f"{_one_line(row['enquirer_type'] or '-')}  [{_one_line(about)}]  {subject}"
         )
     return 0
+
+
+def _one_line(text: str) -> str:
+    """A value for one line of a listing: breaks folded, controls shown, not obeyed."""
+    return for_terminal(" ".join(text.splitlines()))
 
 
 async def _cases_show(core: Core, args: argparse.Namespace) -> int:
     async with core.sessions() as session:
         case = await case_store.get_case(session, args.reference)
         if case is None:
-            print(f"No case with reference {args.reference}.", file=sys.stderr)
+            print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)
             return 1
         data = case_store.case_to_dict(case, await case_store.transcript(session, case.id))
         data["actions"] = [
@@ -76,18 +82,21 @@ async def _cases_show(core: Core, args: argparse.Namespace) -> int:
 
 
 def _format_case(data: dict[str, Any]) -> str:
+    """A case for a terminal: everything anyone wrote passes through ``for_terminal``."""
     lines = []
     for key, value in data.items():
         if key in ("transcript", "actions"):
             continue
         if isinstance(value, list):
-            value = ", ".join(value) or "-"
-        lines.append(f"{key:>17}: {value if value not in (None, '') else '-'}")
+            value = ", ".join(str(v) for v in value) or "-"
+        shown = value if value not in (None, "") else "-"
+        lines.append(f"{key:>17}: {for_terminal(str(shown))}")
     actions = data.get("actions") or []
     if actions:
         lines.append("\nActions:")
         lines += [
-            f"  [{a['at'][:16]}] {a['actor']}: {a['action']} {a['detail'] or ''}" for a in actions
+            for_terminal(f"  [{a['at'][:16]}] {a['actor']}: {a['action']} {a['detail'] or ''}")
+            for a in actions
         ]
     turns = data.get("transcript") or []
     if turns:
@@ -98,7 +107,7 @@ def _format_case(data: dict[str, Any]) -> str:
                 if turn["kind"] == "attachment_refused"
                 else turn["text"]
             )
-            lines.append(f"  [{turn['at'][11:19]}] {turn['sender']}: {text}")
+            lines.append(for_terminal(f"  [{turn['at'][11:19]}] {turn['sender']}: {text}"))
     return "\n".join(lines)
 
 
@@ -110,11 +119,78 @@ async def _desk(core: Core, args: argparse.Namespace) -> int:
         "reply": lambda: core.desk.reply(args.reference, args.actor, " ".join(args.text)),
         "resolve": lambda: core.desk.resolve(args.reference, args.actor, args.outcome, args.note),
     }
+    if args.cases_command == "reply":
+        args.text = [normalise(t) for t in args.text]
     result = await actions[args.cases_command]()
-    print(result.message, file=sys.stdout if result.ok else sys.stderr)
+    print(for_terminal(result.message), file=sys.stdout if result.ok else sys.stderr)
     if result.ok and args.cases_command == "claim":
-        print(await core.desk.contact_details(args.reference))
+        print(await core.desk.contact_details(args.reference, escape=for_terminal))
     return 0 if result.ok else 1
+
+
+async def _outbox(core: Core, args: argparse.Namespace) -> int:
+    """What is waiting to be sent (or was given up), without anything anyone wrote."""
+    stuck_after = timedelta(seconds=core.settings.outbox_stuck_seconds)
+    now = core.clock()
+    async with core.sessions() as session:
+        summary = await outbox_status.summary(session, now, stuck_after)
+        listed = await outbox_status.rows(session, failed=args.failed)
+    if args.json:
+        data = {
+            "pending": summary.pending,
+            "stuck": summary.stuck,
+            "failed": summary.failed,
+            "rows": [_outbox_row(row, now) for row in listed],
+        }
+        print(json.dumps(data, indent=2))
+        return 1 if summary.stuck else 0
+    print(
+        f"{summary.pending} waiting, {summary.stuck} waiting for more than "
+        f"{stuck_after.total_seconds():.0f} s, {summary.failed} given up."
+    )
+    for row in listed:
+        shown = _outbox_row(row, now)
+        print(
+            f"  #{shown['id']:<6} {shown['kind']:<17} {shown['case'] or '-':<10} "
+            f"{shown['age_seconds']:>8.0f} s old  {shown['attempts']} attempt(s), "
+            f"{shown['failures']} failure(s)  {shown['state']}  {shown['last_error'] or ''}"
+        )
+    if summary.failed and not args.failed:
+        print("Given-up rows: helpline outbox --failed; send them again: helpline outbox retry")
+    return 1 if summary.stuck else 0
+
+
+def _outbox_row(row: outbox_status.Listed, now: datetime) -> dict[str, Any]:
+    if row.failed_at is not None:
+        state = "given up"
+    elif row.leased_by:
+        state = "sending"
+    elif row.available_at > now:
+        state = f"retry in {(row.available_at - now).total_seconds():.0f} s"
+    else:
+        state = "due"
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "case": row.reference,
+        "age_seconds": round((now - row.created_at).total_seconds(), 1),
+        "attempts": row.attempts,
+        "failures": row.failures,
+        "state": state,
+        "last_error": for_terminal(row.last_error or "") or None,
+    }
+
+
+async def _outbox_retry(core: Core, args: argparse.Namespace) -> int:
+    if not args.ids and not args.all:
+        print("Name the rows to send again (helpline outbox --failed lists them), or --all.")
+        return 2
+    async with core.sessions() as session, session.begin():
+        count = await outbox_status.retry_failed(
+            session, core.clock(), None if args.all else args.ids
+        )
+    print(f"{count} given-up row(s) will be sent again by the running service.")
+    return 0
 
 
 async def _db_purge(core: Core, args: argparse.Namespace) -> int:
@@ -298,6 +374,16 @@ def build_parser() -> argparse.ArgumentParser:
         action.set_defaults(handler=_desk)
 
     cli_analysis.register(sub)
+
+    queue = sub.add_parser("outbox", help="what is waiting to go to Slack and to enquirers")
+    queue.add_argument("--failed", action="store_true", help="list the rows given up instead")
+    queue.add_argument("--json", action="store_true")
+    queue.set_defaults(handler=_outbox)
+    queue_sub = queue.add_subparsers(dest="outbox_command", metavar="ACTION")
+    again = queue_sub.add_parser("retry", help="send given-up rows again")
+    again.add_argument("ids", nargs="*", type=int, metavar="ID")
+    again.add_argument("--all", action="store_true", help="every given-up row")
+    again.set_defaults(handler=_outbox_retry)
 
     database = sub.add_parser("db", help="database maintenance")
     db_sub = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.service import Core
+from bot.text import normalise
 from storage import report as report_store
 from storage.report import Period
 from storage.transfer import Vocabulary, export_rows, import_cases
@@ -84,7 +85,9 @@ async def _import(core: Core, args: argparse.Namespace) -> int:
         return 2
     with handle:
         async with core.sessions() as session, session.begin():
-            result = await import_cases(session, handle, _vocabulary(core), core.calendar.zone)
+            result = await import_cases(
+                session, handle, _vocabulary(core), core.calendar.zone, clean=normalise
+            )
             if not result.ok:
                 await session.rollback()
     if not result.ok:

@@ -1,25 +1,32 @@
-"""Delivering practitioners' messages to enquirers, whatever chat they came from.
+"""Delivering to enquirers from the outbox, whatever chat they came from.
 
-The outbox hands each ``enquirer.message`` row here; the row says which channel and
-chat. A reply a practitioner wrote is logged in the case's Slack thread as sent, or as
-failed when it can never arrive (the enquirer blocked the bot, or used the terminal).
+``enquirer.message`` rows (a practitioner's reply, a desk notice) go to
+:class:`EnquirerDelivery`; the row says which channel and chat. A reply a practitioner
+wrote is logged in the case's Slack thread as sent, or as failed when it can never
+arrive (the enquirer blocked the bot, or used the terminal). ``enquirer.reply`` rows (a
+turn's replies the fast path could not send) go to :class:`RepliesDelivery`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.outbox import GiveUp, Result, Retry, Sent
+from bot.outbox import GiveUp, Result, Sent
+from bot.replies import reply_from_json
+from bot.text import for_slack, slack_actor
 from flows.copy import Copy
+from flows.messages import Reply
 from storage import conversations as convo_store
 from storage import outbox
 from storage.models import OutboxMessage
 
 ChatSender = Callable[[str, str], Awaitable[Result]]
 """Sends ``text`` to ``chat_id`` on one channel and says how it went."""
+RepliesSender = Callable[[str, Sequence[Reply], int], Awaitable[Result]]
+"""Sends replies to ``chat_id`` from the ``done``-th message on, and says how it went."""
 
 
 class EnquirerDelivery:
@@ -41,7 +48,9 @@ class EnquirerDelivery:
             return result
         case_id, actor, said = row.case_id, str(log.get("actor")), str(log.get("text"))
         if isinstance(result, Sent):
-            note = self.copy("desk.thread_reply_sent", actor=actor, text=said)
+            note = self.copy(
+                "desk.thread_reply_sent", actor=slack_actor(actor), text=for_slack(said)
+            )
 
             async def logged(session: AsyncSession) -> None:
                 now = self.clock()
@@ -58,7 +67,11 @@ class EnquirerDelivery:
                 )
 
             return Sent(then=logged)
-        note = self.copy("desk.thread_reply_failed", reason=result.error, text=said)
+        if not isinstance(result, GiveUp):
+            return result  # still trying: nothing to tell the desk yet
+        note = self.copy(
+            "desk.thread_reply_failed", reason=for_slack(result.error), text=for_slack(said)
+        )
 
         async def failed(session: AsyncSession) -> None:
             outbox.enqueue(
@@ -69,7 +82,20 @@ class EnquirerDelivery:
                 payload={"text": note},
             )
 
-        # Given up now, or once the retries run out: either way the desk is told.
-        if isinstance(result, GiveUp):
-            return GiveUp(result.error, then=failed)
-        return Retry(result.error, result.after, then=failed)
+        return GiveUp(result.error, then=failed)
+
+
+class RepliesDelivery:
+    """Sends a turn's replies that the fast path could not, on the chat's own channel."""
+
+    def __init__(self, *, channels: Mapping[str, RepliesSender]) -> None:
+        self.channels = dict(channels)
+
+    async def __call__(self, row: OutboxMessage) -> Result:
+        payload = row.payload or {}
+        channel, chat_id = str(payload.get("channel")), str(payload.get("chat_id"))
+        send = self.channels.get(channel)
+        if send is None:
+            return GiveUp(f"no live chat on {channel}")
+        replies = [reply_from_json(r) for r in payload.get("replies", []) if isinstance(r, dict)]
+        return await send(chat_id, replies, int(payload.get("done", 0) or 0))

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.text import for_slack, slack_actor
 from flows.copy import Copy
 from flows.taxonomy import Taxonomy
 from storage import cases as case_store
@@ -31,6 +32,8 @@ class DeskResult:
     ok: bool
     message: str
     reference: str = ""
+    repeated: bool = False
+    """Nothing changed: the actor had already done this (say, claimed a case they hold)."""
 
 
 class DeskService:
@@ -64,6 +67,10 @@ class DeskService:
             now = self._clock()
             if not await desk_store.claim(session, case.id, actor, now):
                 await session.refresh(case)
+                if case.status == "claimed" and case.claimed_by == actor:
+                    # A second press (or a replayed one) by the holder changes nothing.
+                    message = self._copy("desk.already_yours", reference=case.reference)
+                    return DeskResult(True, message, case.reference, repeated=True)
                 if case.status == "claimed" and case.claimed_by:
                     since = (
                         case.claimed_at.astimezone(self._zone).strftime("%H:%M")
@@ -82,7 +89,7 @@ class DeskService:
                 actor,
                 "claim",
                 now,
-                thread=self._copy("desk.thread_claimed", actor=actor),
+                thread=self._copy("desk.thread_claimed", actor=slack_actor(actor)),
             )
             await self._notify_enquirer(session, case, "enquirer_notice.claimed", now)
         return DeskResult(
@@ -103,7 +110,7 @@ class DeskService:
                 actor,
                 "release",
                 now,
-                thread=self._copy("desk.thread_released", actor=actor),
+                thread=self._copy("desk.thread_released", actor=slack_actor(actor)),
             )
         return DeskResult(
             True, self._copy("desk.released", reference=case.reference), case.reference
@@ -157,9 +164,9 @@ class DeskService:
                 now=now,
             ):
                 return self._refusal(case, actor, "resolved")
-            extra = f"\n>{note}" if note else ""
+            extra = f"\n>{for_slack(note)}" if note else ""
             thread = self._copy(
-                "desk.thread_resolved", actor=actor, outcome=outcome.label, note=extra
+                "desk.thread_resolved", actor=slack_actor(actor), outcome=outcome.label, note=extra
             )
             self._after(session, case, actor, "resolve", now, thread=thread, detail=outcome.label)
             await self._notify_enquirer(session, case, "enquirer_notice.resolved", now)
@@ -183,14 +190,18 @@ class DeskService:
             return self._copy("desk.not_holder", reference=case.reference, holder=case.claimed_by)
         return None
 
-    async def contact_details(self, reference: str) -> str:
-        """How to reach the enquirer: shown only to the practitioner holding the case."""
+    async def contact_details(self, reference: str, *, escape: Callable[[str], str]) -> str:
+        """How to reach the enquirer: shown only to the practitioner holding the case.
+
+        What the enquirer gave (a name can be anything) is passed through ``escape``, the
+        function for the medium it is shown in (``bot.text.for_slack``, ``for_terminal``).
+        """
         async with self._sessions() as session:
             case = await case_store.get_case(session, reference)
         if case is None:
-            return self._copy("desk.not_found", reference=reference)
+            return self._copy("desk.not_found", reference=escape(reference))
         parts = [p for p in (case.contact_name, case.contact_email, case.contact_phone) if p]
-        details = ", ".join(parts) if parts else self._copy("desk.no_contact")
+        details = ", ".join(escape(p) for p in parts) if parts else self._copy("desk.no_contact")
         return self._copy("desk.contact_details", reference=case.reference, details=details)
 
     # Plumbing ------------------------------------------------------------------------

@@ -9,18 +9,23 @@ from datetime import timedelta
 from bot import logs
 from bot.service import Core
 from storage import conversations as convo_store
+from storage import outbox
 from storage.retention import Purged, purge_before
 
 log = logging.getLogger(__name__)
 DEDUPE_WINDOW = timedelta(days=2)  # Telegram keeps undelivered updates for 24 hours
+OUTBOX_KEPT = timedelta(days=7)  # sent or given-up rows, for `helpline outbox --failed`
 
 
 async def purge_expired(core: Core) -> Purged:
-    """Erase personal data older than the retention period; forget old dedupe keys."""
+    """Erase personal data older than the retention period; forget old dedupe keys and
+    outbox rows done with."""
     now = core.clock()
     async with core.sessions() as session, session.begin():
         purged = await purge_before(session, now - timedelta(days=core.settings.retention_days))
         await convo_store.forget_processed_before(session, now - DEDUPE_WINDOW)
+        # Their payloads hold what people wrote: not kept once there is nothing to send.
+        await outbox.purge_done_before(session, now - OUTBOX_KEPT)
     if purged.cases or purged.conversations:
         log.info(
             "retention: erased %d case(s), %d conversation(s)", purged.cases, purged.conversations

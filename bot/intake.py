@@ -15,7 +15,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from bot.leases import Leases
 from bot.locks import KeyedLocks
+from bot.replies import reply_to_json
+from bot.text import for_slack
 from flows.conversation import FINAL_STEPS, Conversation, Step
 from flows.hours import WorkingCalendar
 from flows.intake import (
@@ -33,6 +36,7 @@ from flows.timing import Expectation, expectation
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import db, outbox
+from storage import inbox as inbox_store
 from storage.conversations import Saved
 from storage.models import Case
 
@@ -58,6 +62,12 @@ class Handled:
     case: CaseInfo | None = None
     duplicate: bool = False
     step: str = ""
+    delivery: int | None = None
+    """The outbox row holding ``replies`` (when the channel asked for durable replies)."""
+    fast: bool = False
+    """The row is leased to this process: send the replies now, then close the row with
+    the :class:`~bot.replies.ReplyLedger`. False: the outbox worker sends them (an earlier
+    message to the chat is still waiting, and these must not overtake it)."""
 
 
 DUPLICATE = Handled(replies=(), duplicate=True)
@@ -75,9 +85,12 @@ class IntakeService:
         new_reference: Callable[[], str] = case_store.new_reference,
         calendar: WorkingCalendar | None = None,
         target: timedelta = timedelta(hours=3),
+        leases: Leases | None = None,
+        on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
-        self.on_enqueued: Callable[[], None] = lambda: None
-        """Called after a message's transaction wrote outbox rows (the service wakes its worker)."""
+        """``leases``: this process's, needed for durable replies (``deliver=True``).
+        ``on_enqueued`` is called after a transaction wrote outbox rows for the worker."""
+        self.on_enqueued = on_enqueued
         self._calendar = calendar or WorkingCalendar.default()
         self._target = target
         self._timezone = self._calendar.zone
@@ -87,6 +100,7 @@ class IntakeService:
         self._clock = clock
         self._new_reference = new_reference
         self._locks = KeyedLocks()
+        self._leases = leases
 
     async def handle(
         self,
@@ -95,30 +109,33 @@ class IntakeService:
         inbound: Inbound,
         *,
         dedupe: tuple[str, str] | None = None,
+        inbox: bool = False,
+        deliver: bool = False,
     ) -> Handled:
         """Apply ``inbound`` to the chat's conversation and return what to say.
 
         ``dedupe`` is ``(source, key)`` (e.g. the bot and the update_id): a message
-        already handled returns :data:`DUPLICATE` and changes nothing.
+        already handled returns :data:`DUPLICATE` and changes nothing. ``inbox``: the
+        update came through the webhook inbox under that key; its row is removed in this
+        transaction. ``deliver``: the replies are written to the outbox with the turn
+        (see :attr:`Handled.delivery`), so no crash between saving the turn and sending
+        its replies can lose them.
         """
+        if deliver and self._leases is None:
+            raise ValueError("durable replies need the process's leases")
         async with self._locks.hold((channel, chat_id)):
             for attempt in range(3):
                 try:
-                    return await self._handle_once(channel, chat_id, inbound, dedupe)
+                    return await self._handle_once(
+                        channel, chat_id, inbound, dedupe, inbox=inbox, deliver=deliver
+                    )
                 except IntegrityError:
                     # A reference collided (one in a billion) or a replica raced us
                     # creating the row: the transaction rolled back, so try again.
                     log.warning("intake transaction conflict, retrying (attempt %d)", attempt + 1)
-            return await self._handle_once(channel, chat_id, inbound, dedupe)
-
-    async def deliver_later(self, channel: str, chat_id: str, texts: Sequence[str]) -> None:
-        """Hand replies a channel could not send now to the outbox, which keeps trying."""
-        now = self._clock()
-        async with self._sessions() as session, session.begin():
-            for text in texts:
-                payload = {"channel": channel, "chat_id": chat_id, "text": text}
-                outbox.enqueue(session, outbox.ENQUIRER_MESSAGE, now=now, payload=payload)
-        self.on_enqueued()
+            return await self._handle_once(
+                channel, chat_id, inbound, dedupe, inbox=inbox, deliver=deliver
+            )
 
     async def status(self, channel: str, chat_id: str) -> tuple[Reply, ...]:
         """Where the chat's latest enquiry stands (for /status), in the bot's words."""
@@ -140,16 +157,30 @@ class IntakeService:
         return (Reply(copy("status.none")),)
 
     async def _handle_once(
-        self, channel: str, chat_id: str, inbound: Inbound, dedupe: tuple[str, str] | None
+        self,
+        channel: str,
+        chat_id: str,
+        inbound: Inbound,
+        dedupe: tuple[str, str] | None,
+        *,
+        inbox: bool,
+        deliver: bool,
     ) -> Handled:
         now = self._clock()
+        holder = self._leases.fast if deliver and self._leases else None
+        delivery: int | None = None
+        fast = False
         # Every message runs these few statements on a plain connection: an ORM session
         # (its unit of work, its bookkeeping) is opened only for the rare effects that
         # create cases, and joins this transaction.
         async with self._engine.begin() as connection:
+            if inbox and dedupe:
+                await inbox_store.take(connection, *dedupe)
             if dedupe and not await convo_store.first_time(connection, *dedupe, now):
                 return DUPLICATE
-            record = await convo_store.load_for_update(connection, channel, chat_id, now)
+            record = await convo_store.load_for_update(
+                connection, channel, chat_id, now, backlog=holder is not None
+            )
             before = convo_store.restore(record)
             timing = expectation(self._calendar, now, self._target, self._flow.copy)
             context = Context(
@@ -166,12 +197,28 @@ class IntakeService:
                     case = await self._apply(session, record, result.effects, channel, timing)
                     await session.flush()
             await convo_store.store(connection, record, result.conversation, now)
-        if any(isinstance(e, (CaseSubmitted, FollowUp)) for e in result.effects):
+            if holder is not None and self._leases is not None and result.replies:
+                fast = not record.backlog
+                delivery = await outbox.add_replies(
+                    connection,
+                    channel=channel,
+                    chat_id=chat_id,
+                    replies=[reply_to_json(r) for r in result.replies],
+                    now=now,
+                    holder=holder if fast else None,
+                    until=self._leases.until() if fast else None,
+                )
+        if fast and delivery is not None and self._leases is not None:
+            self._leases.hold_outbox([delivery])  # renewed until the channel closes it
+        woke = any(isinstance(e, (CaseSubmitted, FollowUp)) for e in result.effects)
+        if woke or (delivery is not None and not fast):
             self.on_enqueued()
         return Handled(
             replies=result.replies,
             case=CaseInfo(case.reference, case.status) if case else None,
             step=result.conversation.step.value,
+            delivery=delivery,
+            fast=fast,
         )
 
     async def _record_turns(
@@ -218,7 +265,7 @@ class IntakeService:
                         alert = self._flow.copy(
                             "timers.oncall_alert",
                             reference=created.reference,
-                            subject=created.subject or "",
+                            subject=for_slack(created.subject or ""),
                         )
                         payload = {"text": alert, "target": "oncall"}
                         outbox.enqueue(
@@ -235,7 +282,7 @@ class IntakeService:
                     case = await case_store.get_case(session, reference)
                     if case is not None:
                         await convo_store.attach_transcript(session, record.id, case.id)
-                        note = self._flow.copy("desk.thread_enquirer_wrote", text=text)
+                        note = self._flow.copy("desk.thread_enquirer_wrote", text=for_slack(text))
                         outbox.enqueue(
                             session,
                             outbox.SLACK_THREAD,

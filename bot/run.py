@@ -11,30 +11,29 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 from telegram import Update
 
 from bot import logs
-from bot.delivery import ChatSender, EnquirerDelivery
+from bot.delivery import ChatSender, EnquirerDelivery, RepliesDelivery
 from bot.housekeeping import run_housekeeping
-from bot.http import TelegramWebhook, build_http_app, health_route, http_server
+from bot.http import HealthCheck, TelegramWebhook, build_http_app, http_server, liveness_route
 from bot.intake import Clock, utcnow
 from bot.outbox import OutboxWorker, Sender
 from bot.service import Core, open_core
 from bot.settings import Settings
 from bot.slack import SlackCards, SlackDesk
-from bot.telegram import TelegramChannel, build_application, chat_sender
+from bot.slack_http import SlackEndpoint
+from bot.telegram import TelegramChannel, build_application, chat_sender, replies_sender
 from bot.timers import Timers
 from storage import db
 from storage import outbox as outbox_store
@@ -59,9 +58,7 @@ def missing_settings(settings: Settings) -> list[str]:
     return missing
 
 
-def slack_app(
-    settings: Settings, core: Core, worker: OutboxWorker
-) -> tuple[AsyncApp, AsyncWebClient]:
+def slack_app(settings: Settings, core: Core) -> tuple[AsyncApp, AsyncWebClient]:
     """The Bolt app and its Web API client (pointed at SLACK_API_URL)."""
     assert settings.slack_bot_token is not None
     client = AsyncWebClient(
@@ -78,7 +75,7 @@ def slack_app(
         sessions=core.sessions,
         copy=core.flow.copy,
         clock=core.clock,
-        on_change=worker.wake,
+        on_change=core.wakeup.set,
     ).register(app)
     return app, client
 
@@ -101,16 +98,18 @@ def webhook_address(url: str) -> tuple[str, str]:
 @asynccontextmanager
 async def telegram_running(
     settings: Settings, core: Core, routes: list[BaseRoute]
-) -> AsyncIterator[Any]:
+) -> AsyncIterator[tuple[Any, TelegramChannel]]:
     """PTB started (polling, or webhook route added); stopped in order on exit."""
     assert settings.telegram_bot_token is not None
+    webhook_url = settings.telegram_webhook_url
     channel = TelegramChannel(
         intake=core.intake,
         copy=core.flow.copy,
         retention_days=settings.retention_days,
         send_patience=settings.telegram_send_patience,
+        ledger=core.replies,
+        inbox=bool(webhook_url),
     )
-    webhook_url = settings.telegram_webhook_url
     webhook: TelegramWebhook | None = None
     app = build_application(
         token=settings.telegram_bot_token.get_secret_value(),
@@ -124,7 +123,16 @@ async def telegram_running(
         assert settings.telegram_webhook_secret is not None
         secret = settings.telegram_webhook_secret.get_secret_value()
         webhook_url, path = webhook_address(webhook_url)
-        webhook = TelegramWebhook(app, secret)
+        webhook = TelegramWebhook(
+            app,
+            secret,
+            sessions=core.sessions,
+            clock=core.clock,
+            leases=core.leases,
+            backoff_base=settings.outbox_backoff_seconds,
+            backoff_cap=settings.outbox_backoff_cap_seconds,
+            poll_interval=settings.outbox_poll_seconds,
+        )
         routes.append(webhook.route(path))
     await app.initialize()
     try:
@@ -133,15 +141,21 @@ async def telegram_running(
         log.warning("could not set the command menu: %s", logs.kind(error))
     # Started before Telegram is told where to send updates, so none meets a 503.
     await app.start()
-    if webhook_url:
+    if webhook is not None:
+        webhook.start()  # and what an earlier run left in the inbox is handled now
+        # Each connection Telegram opens only waits for its update to be stored; a few
+        # dozen keep up with any load while leaving the database pool to the handlers.
         await app.bot.set_webhook(
-            webhook_url, secret_token=secret, allowed_updates=Update.ALL_TYPES
+            webhook_url,
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+            max_connections=settings.telegram_webhook_connections,
         )
     else:
         assert app.updater is not None
         await app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=25)
     try:
-        yield app
+        yield app, channel
     finally:
         if webhook is not None:
             await webhook.close()  # updates in hand are finished while PTB still runs
@@ -149,6 +163,49 @@ async def telegram_running(
             await app.updater.stop()
         await app.stop()
         await app.shutdown()
+
+
+def outbox_worker(settings: Settings, core: Core, senders: dict[str, Sender]) -> OutboxWorker:
+    """The outbox worker as the service runs it (``senders`` may still be added to)."""
+    return OutboxWorker(
+        sessions=core.sessions,
+        senders=senders,
+        clock=core.clock,
+        leases=core.leases,
+        poll_interval=settings.outbox_poll_seconds,
+        backoff_base=settings.outbox_backoff_seconds,
+        backoff_cap=settings.outbox_backoff_cap_seconds,
+        stuck_after=settings.outbox_stuck_seconds,
+        wakeup=core.wakeup,
+    )
+
+
+def enquirer_senders(core: Core, bot: Any, channel: TelegramChannel) -> dict[str, Sender]:
+    """What the worker sends to enquirers with: desk messages, and replies the fast path
+    handed over."""
+    chats: dict[str, ChatSender] = {"telegram": chat_sender(bot)}
+    return {
+        outbox_store.ENQUIRER_MESSAGE: EnquirerDelivery(
+            channels=chats, copy=core.flow.copy, clock=core.clock
+        ),
+        outbox_store.ENQUIRER_REPLY: RepliesDelivery(
+            channels={"telegram": replies_sender(bot, channel)}
+        ),
+    }
+
+
+@asynccontextmanager
+async def background(
+    run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+) -> AsyncIterator[None]:
+    """``run(stop)`` as a task for the length of the block, stopped (and awaited) on exit."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 async def serve(
@@ -161,28 +218,34 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
     async with open_core(settings, clock=clock) as core, AsyncExitStack() as stack:
+        if db.single_process(core.engine):
+            # Nobody else can be sending what a killed run left leased: take it back now
+            # rather than when the leases run out.
+            await core.leases.free_all()
         # The HTTP server is up before Telegram is told about the webhook; routes for
         # the webhook and Slack are added to it as those channels start.
-        http_app = build_http_app([health_route(lambda: db.ping(core.engine))])
+        health = HealthCheck(
+            engine=core.engine,
+            sessions=core.sessions,
+            clock=core.clock,
+            stuck_after=settings.outbox_stuck_seconds,
+            timeout=settings.health_timeout_seconds,
+        )
+        http_app = build_http_app([health.route(), liveness_route()])
         routes = http_app.router.routes
         await stack.enter_async_context(http_serving(http_app, settings))
+        # Left last (the stack unwinds backwards): leases are renewed and sent replies
+        # acknowledged until the channels have finished what they had in hand.
+        await stack.enter_async_context(background(core.leases.run))
+        await stack.enter_async_context(background(core.replies.run))
         senders: dict[str, Sender] = {}
-        chats: dict[str, ChatSender] = {}
-        worker = OutboxWorker(
-            sessions=core.sessions,
-            senders=senders,
-            clock=core.clock,
-            poll_interval=settings.outbox_poll_seconds,
-            backoff_base=settings.outbox_backoff_seconds,
+        worker = outbox_worker(settings, core, senders)
+        telegram, channel = await stack.enter_async_context(
+            telegram_running(settings, core, routes)
         )
-        core.intake.on_enqueued = worker.wake
-        telegram = await stack.enter_async_context(telegram_running(settings, core, routes))
-        chats["telegram"] = chat_sender(telegram.bot)
-        senders[outbox_store.ENQUIRER_MESSAGE] = EnquirerDelivery(
-            channels=chats, copy=core.flow.copy, clock=core.clock
-        )
+        senders |= enquirer_senders(core, telegram.bot, channel)
         if settings.slack_enabled:
-            app, client = slack_app(settings, core, worker)
+            app, client = slack_app(settings, core)
             cards = SlackCards(
                 client=client,
                 channel_id=str(settings.slack_channel_id),
@@ -195,7 +258,7 @@ async def serve(
             senders[outbox_store.SLACK_CARD] = cards.send_card
             senders[outbox_store.SLACK_THREAD] = cards.send_thread
             senders[outbox_store.SLACK_POST] = cards.send_post
-            await stack.enter_async_context(slack_connected(settings, app, routes))
+            await stack.enter_async_context(slack_connected(settings, core, app, routes))
         timers = Timers(
             sessions=core.sessions, calendar=core.calendar, copy=core.flow.copy, clock=core.clock
         )
@@ -239,7 +302,7 @@ async def http_serving(app: Starlette, settings: Settings) -> AsyncIterator[None
 
 @asynccontextmanager
 async def slack_connected(
-    settings: Settings, app: AsyncApp, routes: list[BaseRoute]
+    settings: Settings, core: Core, app: AsyncApp, routes: list[BaseRoute]
 ) -> AsyncIterator[None]:
     """Socket Mode when an app token is set; otherwise POST /slack/events on our server."""
     if _given(settings.slack_app_token):
@@ -253,10 +316,12 @@ async def slack_connected(
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]
         return
-    bolt = AsyncSlackRequestHandler(app)
-
-    async def events(request: Request) -> Any:
-        return await bolt.handle(request)
-
-    routes.append(Route("/slack/events", events, methods=["POST"]))
+    assert settings.slack_signing_secret is not None
+    endpoint = SlackEndpoint(
+        app=app,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        sessions=core.sessions,
+        clock=core.clock,
+    )
+    routes.append(endpoint.route())
     yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.desk import DeskService
 from bot.intake import Clock, IntakeService, utcnow
+from bot.leases import Leases
+from bot.replies import ReplyLedger
 from bot.settings import Settings
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
@@ -31,6 +34,12 @@ class Core:
     desk: DeskService
     calendar: WorkingCalendar
     clock: Clock
+    leases: Leases
+    """What this process holds in the outbox and inbox (renewed by ``leases.run``)."""
+    replies: ReplyLedger
+    """Closes the outbox rows of replies sent straight after their turn."""
+    wakeup: asyncio.Event
+    """Set when something was written to the outbox: the worker looks at once."""
 
 
 @asynccontextmanager
@@ -42,12 +51,19 @@ async def open_core(settings: Settings, *, clock: Clock = utcnow) -> AsyncIterat
         sessions = db.session_factory(engine)
         flow = IntakeFlow()
         calendar = settings.calendar()
+        wakeup = asyncio.Event()
+        leases = Leases(sessions=sessions, clock=clock, seconds=settings.lease_seconds)
         intake = IntakeService(
             engine=engine,
             flow=flow,
             clock=clock,
             calendar=calendar,
             target=settings.response_target,
+            leases=leases,
+            on_enqueued=wakeup.set,
+        )
+        replies = ReplyLedger(
+            sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set
         )
         desk = DeskService(
             sessions=sessions,
@@ -56,6 +72,18 @@ async def open_core(settings: Settings, *, clock: Clock = utcnow) -> AsyncIterat
             clock=clock,
             timezone=settings.timezone,
         )
-        yield Core(settings, engine, sessions, flow, intake, desk, calendar, clock)
+        yield Core(
+            settings,
+            engine,
+            sessions,
+            flow,
+            intake,
+            desk,
+            calendar,
+            clock,
+            leases,
+            replies,
+            wakeup,
+        )
     finally:
         await engine.dispose()

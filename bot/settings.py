@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     outbox_backoff_seconds: float = Field(
         1.0, gt=0, validation_alias=_env("HELPLINE_OUTBOX_BACKOFF_SECONDS")
     )
+    outbox_backoff_cap_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("HELPLINE_OUTBOX_BACKOFF_CAP_SECONDS")
+    )
+    outbox_stuck_seconds: float = Field(
+        600.0, gt=0, validation_alias=_env("HELPLINE_OUTBOX_STUCK_SECONDS")
+    )
+    lease_seconds: float = Field(15.0, gt=0, validation_alias=_env("HELPLINE_LEASE_SECONDS"))
+    health_timeout_seconds: float = Field(
+        2.0, gt=0, validation_alias=_env("HELPLINE_HEALTH_TIMEOUT_SECONDS")
+    )
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(
@@ -63,6 +73,9 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = Field(None, validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
     telegram_webhook_secret: SecretStr | None = Field(
         None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
+    )
+    telegram_webhook_connections: int = Field(
+        20, ge=1, le=100, validation_alias=_env("TELEGRAM_WEBHOOK_MAX_CONNECTIONS")
     )
 
     def calendar(self) -> WorkingCalendar:

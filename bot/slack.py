@@ -26,6 +26,7 @@ from bot import logs
 from bot.desk import DeskService
 from bot.outbox import GiveUp, Result, Retry, Sent
 from bot.slack_cards import case_card, details_modal, reply_modal, resolve_modal
+from bot.text import for_slack, normalise
 from flows.copy import Copy
 from storage import conversations as convo_store
 from storage import desk as desk_store
@@ -37,7 +38,9 @@ Body = dict[str, Any]
 
 def actor_of(body: Body) -> str:
     """Practitioners are recorded by Slack user id, written so Slack shows their name."""
-    return f"<@{body['user']['id']}>"
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    return f"<@{user_id}>" if isinstance(user_id, str) else "<@unknown>"
 
 
 class SlackDesk:
@@ -73,52 +76,69 @@ class SlackDesk:
 
     async def on_claim(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        reference, actor = body["actions"][0]["value"], actor_of(body)
+        reference, actor = button_value(body), actor_of(body)
+        if reference is None:
+            return
         result = await self.desk.claim(reference, actor)
         self.on_change()
-        text = await self.desk.contact_details(reference) if result.ok else result.message
+        if result.ok:
+            contact = await self.desk.contact_details(reference, escape=for_slack)
+            text = f"{result.message}\n{contact}" if result.repeated else contact
+        else:
+            text = result.message
         await self._ephemeral(client, body, text)
 
     async def on_release(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        result = await self.desk.release(body["actions"][0]["value"], actor_of(body))
+        reference = button_value(body)
+        if reference is None:
+            return
+        result = await self.desk.release(reference, actor_of(body))
         self.on_change()
         await self._ephemeral(client, body, result.message)
 
     async def on_reply_button(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        reference = body["actions"][0]["value"]
+        reference = button_value(body)
+        if reference is None:
+            return
         refusal = await self.desk.check(reference, actor_of(body))
         if refusal:
             return await self._ephemeral(client, body, refusal)
         view = reply_modal(self.copy, reference, self._channel(body))
-        await self._quietly(client.views_open(trigger_id=body["trigger_id"], view=view))
+        await self._quietly(client.views_open(trigger_id=str(body.get("trigger_id")), view=view))
 
     async def on_resolve_button(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        reference = body["actions"][0]["value"]
+        reference = button_value(body)
+        if reference is None:
+            return
         refusal = await self.desk.check(reference, actor_of(body))
         if refusal:
             return await self._ephemeral(client, body, refusal)
         view = resolve_modal(self.copy, reference, self._channel(body), self.desk.outcomes)
-        await self._quietly(client.views_open(trigger_id=body["trigger_id"], view=view))
+        await self._quietly(client.views_open(trigger_id=str(body.get("trigger_id")), view=view))
 
     async def on_details(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()
-        reference, actor = body["actions"][0]["value"], actor_of(body)
+        reference, actor = button_value(body), actor_of(body)
+        if reference is None:
+            return
         async with self.sessions() as session:
             case = await _case_by_reference(session, reference)
         if case is None:
             return
-        contact = await self.desk.contact_details(reference) if case.claimed_by == actor else None
+        contact = None
+        if case.claimed_by == actor:
+            contact = await self.desk.contact_details(reference, escape=for_slack)
         view = details_modal(self.copy, case, contact)
-        await self._quietly(client.views_open(trigger_id=body["trigger_id"], view=view))
+        await self._quietly(client.views_open(trigger_id=str(body.get("trigger_id")), view=view))
 
     # Modal submissions ---------------------------------------------------------------
 
     async def on_reply_submitted(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        values = body["view"]["state"]["values"]
-        text = (values.get("reply", {}).get("text", {}).get("value") or "").strip()
+        values = view_values(body)
+        text = normalise(str(_input(values, "reply", "text", "value") or "")).strip()
         if not text:
             await ack(response_action="errors", errors={"reply": self.copy("desk.empty_reply")})
             return
@@ -130,13 +150,17 @@ class SlackDesk:
             await self._ephemeral(client, body, result.message, channel=meta.get("channel"))
 
     async def on_resolve_submitted(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
-        values = body["view"]["state"]["values"]
-        selected = values.get("outcome", {}).get("value", {}).get("selected_option") or {}
-        note = values.get("note", {}).get("text", {}).get("value")
+        values = view_values(body)
+        selected = _input(values, "outcome", "value", "selected_option")
+        outcome = str(selected.get("value") or "") if isinstance(selected, dict) else ""
+        note = _input(values, "note", "text", "value")
         await ack()
         meta = _metadata(body)
         result = await self.desk.resolve(
-            meta.get("reference", ""), actor_of(body), selected.get("value", ""), note
+            meta.get("reference", ""),
+            actor_of(body),
+            outcome,
+            normalise(note) if isinstance(note, str) else None,
         )
         self.on_change()
         if not result.ok:
@@ -156,17 +180,19 @@ class SlackDesk:
             ):
                 log.info("slack event redelivery ignored")
                 return
+            # A message with no text (a file, say) carries no note: nothing to record.
+            text = normalise(str(event.get("text") or "")).strip()
             case = (
                 await session.execute(select(Case).where(Case.slack_ts == thread_ts))
             ).scalar_one_or_none()
-            if case is not None:
+            if case is not None and text:
                 desk_store.record(
                     session,
                     case.id,
                     actor=f"<@{event['user']}>",
                     action="note",
                     at=now,
-                    detail=str(event.get("text", ""))[:3000],
+                    detail=text[:3000],
                 )
 
     async def on_error(self, error: Exception, body: Body) -> None:
@@ -176,16 +202,18 @@ class SlackDesk:
 
     @staticmethod
     def _channel(body: Body) -> str:
-        return str(
-            (body.get("channel") or body.get("container") or {}).get("id")
-            or body.get("container", {}).get("channel_id", "")
-        )
+        channel, container = body.get("channel"), body.get("container")
+        channel = channel if isinstance(channel, dict) else {}
+        container = container if isinstance(container, dict) else {}
+        return str(channel.get("id") or container.get("id") or container.get("channel_id") or "")
 
     async def _ephemeral(
         self, client: AsyncWebClient, body: Body, text: str, channel: str | None = None
     ) -> None:
         channel = channel or self._channel(body)
-        user = body["user"]["id"]
+        user = str((body.get("user") or {}).get("id") or "")
+        if not user:
+            return
         if channel:
             await self._quietly(client.chat_postEphemeral(channel=channel, user=user, text=text))
         else:
@@ -199,9 +227,33 @@ class SlackDesk:
             log.warning("slack call failed: %s", logs.kind(error))
 
 
+def button_value(body: Body) -> str | None:
+    """The value of the pressed button (a case reference), or None if there is none."""
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    value = first.get("value") if isinstance(first, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def view_values(body: Body) -> dict[str, Any]:
+    """A submitted modal's ``state.values`` (empty if the payload has none)."""
+    view = body.get("view")
+    state = view.get("state") if isinstance(view, dict) else None
+    values = state.get("values") if isinstance(state, dict) else None
+    return values if isinstance(values, dict) else {}
+
+
+def _input(values: dict[str, Any], block: str, action: str, key: str) -> Any:
+    element = values.get(block)
+    element = element.get(action) if isinstance(element, dict) else None
+    return element.get(key) if isinstance(element, dict) else None
+
+
 def _metadata(body: Body) -> dict[str, str]:
+    view = body.get("view")
+    raw = view.get("private_metadata") if isinstance(view, dict) else None
     try:
-        data = json.loads(body["view"].get("private_metadata") or "{}")
+        data = json.loads(raw or "{}") if isinstance(raw, str) else {}
     except ValueError:
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
@@ -227,27 +279,46 @@ PERMANENT = frozenset(
         "is_archived",
     }
 )
+MARKER = "helpline_outbox"
+"""The metadata event type on every message the outbox posts (see :meth:`SlackCards.marker`)."""
+LOOKUP_PAGES = 5  # 5 x 200 of the newest messages: far more than arrive while a row waits
 
 
-def slack_failure(error: Exception) -> Retry | GiveUp:
-    """429 waits its Retry-After; a request Slack can never accept is given up; else back off."""
+def slack_failure(error: Exception, *, doubt: bool = False) -> Retry | GiveUp:
+    """429 waits its Retry-After; a request Slack can never accept is given up; else back off.
+
+    ``doubt``: an earlier attempt may have posted and nothing has shown otherwise. It stays
+    with the row, and so does this attempt's own doubt: a timeout, a dropped connection or
+    a 5xx may have posted the message all the same.
+    """
     if isinstance(error, SlackApiError):
         response = error.response
         code = str(response.get("error", "") or "") if isinstance(response.data, dict) else ""
         if response.status_code == 429:
             after = response.headers.get("Retry-After") or response.headers.get("retry-after")
             try:
-                return Retry("slack 429", after=float(after) if after else None)
+                seconds = float(after) if after else None
             except ValueError:
-                return Retry("slack 429")
+                seconds = None
+            return Retry("slack 429", after=seconds, rate_limited=True, maybe_sent=doubt)
         if code in PERMANENT:
             return GiveUp(f"slack {code}")
-        return Retry(f"slack {response.status_code} {code}".strip())
-    return Retry(logs.kind(error))
+        uncertain = response.status_code >= 500
+        return Retry(f"slack {response.status_code} {code}".strip(), maybe_sent=doubt or uncertain)
+    refused = isinstance(error, aiohttp.ClientConnectorError)  # never reached Slack
+    return Retry(logs.kind(error), maybe_sent=doubt or not refused)
+
+
+SLACK_ERRORS = (TimeoutError, SlackApiError, aiohttp.ClientError, OSError)
 
 
 class SlackCards:
-    """Posts a case's card (or updates it, once its ts is known) and its thread notes."""
+    """Posts a case's card (or updates it, once its ts is known) and its thread notes.
+
+    Every message posted carries the row's :meth:`marker` in its metadata. A row that may
+    have been posted already (its last attempt timed out, or the process sending it died)
+    is looked for first, so it is never posted twice.
+    """
 
     def __init__(
         self,
@@ -268,34 +339,89 @@ class SlackCards:
         self.zone = zone
         self.clock = clock
 
+    @staticmethod
+    def marker(row: OutboxMessage) -> dict[str, Any]:
+        """Which outbox row a message came from (its id and when it was written)."""
+        return {
+            "event_type": MARKER,
+            "event_payload": {"row": f"{row.id}@{row.created_at.isoformat()}"},
+        }
+
+    async def posted(
+        self, row: OutboxMessage, channel: str, thread_ts: str | None = None
+    ) -> str | None:
+        """The ts of a message posted earlier for ``row`` (in the channel or the thread)."""
+        wanted = self.marker(row)["event_payload"]["row"]
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            if thread_ts:
+                response = await self.client.conversations_replies(
+                    channel=channel,
+                    ts=thread_ts,
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            else:
+                response = await self.client.conversations_history(
+                    channel=channel, include_all_metadata=True, limit=200, cursor=cursor
+                )
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == MARKER and payload.get("row") == wanted:
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
+
+    async def _post(
+        self, row: OutboxMessage, channel: str, thread_ts: str | None = None, **content: Any
+    ) -> tuple[str, str] | Retry | GiveUp:
+        """Post once: ``(channel, ts)`` of the message (an earlier one if found), or why not."""
+        doubt = row.maybe_sent
+        try:
+            if doubt:
+                found = await self.posted(row, channel, thread_ts)
+                if found:
+                    log.info("outbox row %d was posted before: not posting it again", row.id)
+                    return channel, found
+                doubt = False  # looked, and it is not there
+            response = await self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, metadata=self.marker(row), **content
+            )
+        except SLACK_ERRORS as error:
+            return slack_failure(error, doubt=doubt)
+        return str(response["channel"]), str(response["ts"])
+
     async def send_card(self, row: OutboxMessage) -> Result:
         async with self.sessions() as session:
             case = await session.get(Case, row.case_id, options=[selectinload(Case.categories)])
         if case is None:
             return Sent()
         blocks, text = case_card(case, self.copy, self.zone, self.clock())
-        try:
-            if case.slack_ts and case.slack_channel:
-                try:
-                    await self.client.chat_update(
-                        channel=case.slack_channel, ts=case.slack_ts, blocks=blocks, text=text
-                    )
-                except SlackApiError as error:
-                    if error.response.get("error") != "message_not_found":
-                        raise
-                    await self._forget_card(case.id)  # deleted in Slack: post it afresh
-                    return Retry("card deleted in Slack", after=0)
-                return Sent()
-            # In hours the duty team is pinged; out of hours the card arrives silently
-            # and waits for the morning digest.
-            if case.in_hours:
-                text = self.copy("timers.new_case_ping") + text
-            response = await self.client.chat_postMessage(
-                channel=self.channel_id, blocks=blocks, text=text
-            )
-        except (TimeoutError, SlackApiError, aiohttp.ClientError, OSError) as error:
-            return slack_failure(error)
-        channel, ts = str(response["channel"]), str(response["ts"])
+        if case.slack_ts and case.slack_channel:
+            try:  # an update is the same however often it is made
+                await self.client.chat_update(
+                    channel=case.slack_channel, ts=case.slack_ts, blocks=blocks, text=text
+                )
+            except SlackApiError as error:
+                if error.response.get("error") != "message_not_found":
+                    return slack_failure(error)
+                await self._forget_card(case.id)  # deleted in Slack: post it afresh
+                return Retry("card deleted in Slack", after=0)
+            except SLACK_ERRORS as error:
+                return slack_failure(error)
+            return Sent()
+        # In hours the duty team is pinged; out of hours the card arrives silently
+        # and waits for the morning digest.
+        if case.in_hours:
+            text = self.copy("timers.new_case_ping") + text
+        posted = await self._post(row, self.channel_id, blocks=blocks, text=text)
+        if not isinstance(posted, tuple):
+            return posted
+        channel, ts = posted
 
         async def remember(session: AsyncSession) -> None:
             stored = await session.get(Case, case.id)
@@ -320,13 +446,9 @@ class SlackCards:
             # The card came first in the stream and was given up: post in the channel,
             # named, rather than holding every later message back.
             text = f"{case.reference}: {text}"
-        try:
-            await self.client.chat_postMessage(
-                channel=case.slack_channel or self.channel_id, thread_ts=case.slack_ts, text=text
-            )
-        except (TimeoutError, SlackApiError, aiohttp.ClientError, OSError) as error:
-            return slack_failure(error)
-        return Sent()
+        channel = case.slack_channel or self.channel_id
+        posted = await self._post(row, channel, case.slack_ts, text=text)
+        return posted if not isinstance(posted, tuple) else Sent()
 
     async def send_post(self, row: OutboxMessage) -> Result:
         """A plain message to the desk channel, or to the on-call group or channel."""
@@ -340,11 +462,8 @@ class SlackCards:
                 text = f"<!subteam^{self.oncall}> {text}"
             else:
                 channel = self.oncall
-        try:
-            await self.client.chat_postMessage(channel=channel, text=text)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as error:
-            return slack_failure(error)
-        return Sent()
+        posted = await self._post(row, channel, text=text)
+        return posted if not isinstance(posted, tuple) else Sent()
 
 
 def card_link(case: Case) -> str:

@@ -1,6 +1,8 @@
 """Block Kit for the practitioner desk: the case card and the modals, as plain data.
 
-Everything the enquirer wrote is escaped (no stray mentions or links) and cut to
+Everything the enquirer wrote is escaped for mrkdwn with :func:`bot.text.for_slack` (no
+stray mentions or links), in blocks and in the notification text alike; plain_text
+fields (the header) show text literally and get it only normalised. Texts are cut to
 Slack's limits with care; the full text is one click away in the details modal.
 """
 
@@ -11,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.text import for_slack, normalise, slack_actor
 from flows.copy import Copy
 from storage.models import Case
 
@@ -19,11 +22,6 @@ FIELD_LIMIT = 1900
 DESCRIPTION_ON_CARD = 1200
 HEADER_LIMIT = 150
 Block = dict[str, Any]
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn escaping: user text can't ping a channel or fake a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def cut(text: str, limit: int, tail: str = "…") -> str:
@@ -46,10 +44,12 @@ def _yes_no(value: bool | None, copy: Copy) -> str:
 def _status(case: Case, copy: Copy, zone: ZoneInfo) -> str:
     if case.status == "claimed":
         since = case.claimed_at.astimezone(zone).strftime("%H:%M") if case.claimed_at else "?"
-        return copy("card.status_claimed", holder=case.claimed_by or "?", since=since)
+        return copy("card.status_claimed", holder=slack_actor(case.claimed_by or "?"), since=since)
     if case.status == "resolved":
         return copy(
-            "card.status_resolved", holder=case.claimed_by or "?", outcome=case.outcome or ""
+            "card.status_resolved",
+            holder=slack_actor(case.claimed_by or "?"),
+            outcome=case.outcome or "",
         )
     return copy("card.status_new")
 
@@ -68,7 +68,7 @@ def _button(copy: Copy, action: str, reference: str, style: str | None = None) -
 
 def case_card(case: Case, copy: Copy, zone: ZoneInfo, now: datetime) -> tuple[list[Block], str]:
     """The card's blocks and its notification text. Contact details never appear here."""
-    subject = escape(case.subject or copy("card.no_subject"))
+    subject = normalise(case.subject or copy("card.no_subject"))  # plain_text: shown as is
     urgency = copy("card.urgent") + " · " if case.urgent else ""
     title = cut(
         copy("card.title", urgency=urgency, reference=case.reference, subject=subject), HEADER_LIMIT
@@ -101,18 +101,18 @@ def case_card(case: Case, copy: Copy, zone: ZoneInfo, now: datetime) -> tuple[li
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": cut(f"*{k}*\n{escape(v)}", FIELD_LIMIT)}
+                {"type": "mrkdwn", "text": cut(f"*{k}*\n{for_slack(v)}", FIELD_LIMIT)}
                 for k, v in fields
             ],
         },
     ]
     if case.description:
-        text = escape(case.description)
+        text = for_slack(case.description)
         if len(text) > DESCRIPTION_ON_CARD:
             text = cut(text, DESCRIPTION_ON_CARD, "") + copy("card.truncated")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     if case.links:
-        links = "\n".join(escape(link) for link in case.links)
+        links = "\n".join(for_slack(link) for link in case.links)
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(links, SECTION_LIMIT)}}
         )
@@ -120,7 +120,8 @@ def case_card(case: Case, copy: Copy, zone: ZoneInfo, now: datetime) -> tuple[li
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _status(case, copy, zone)}]}
     )
     blocks.append({"type": "actions", "block_id": "case_actions", "elements": _actions(case, copy)})
-    fallback = cut(copy("card.fallback", reference=case.reference, subject=case.subject or ""), 300)
+    subject_text = for_slack(cut(case.subject or "", 250))
+    fallback = copy("card.fallback", reference=case.reference, subject=subject_text)
     return blocks, (copy("card.urgent") + " " if case.urgent else "") + fallback
 
 
@@ -224,26 +225,25 @@ def resolve_modal(
 
 
 def details_modal(copy: Copy, case: Case, contact: str | None) -> Block:
-    """Full description (in as many sections as needed), links and, for the holder, contact."""
-    text = escape(case.description or "-")
+    """Full description (in as many sections as needed), links and, for the holder, contact
+    (``contact`` comes escaped for Slack, as :meth:`DeskService.contact_details` gives it)."""
+    text = for_slack(case.description or "-")
     chunks = [text[i : i + SECTION_LIMIT] for i in range(0, len(text), SECTION_LIMIT)][:90]
     blocks: list[Block] = [
         {
             "type": "header",
             "text": {
                 "type": "plain_text",
-                "text": cut(f"{case.reference}: {case.subject or ''}", HEADER_LIMIT),
+                "text": cut(normalise(f"{case.reference}: {case.subject or ''}"), HEADER_LIMIT),
             },
         },
         *({"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks),
     ]
     if case.links:
-        links = cut("\n".join(escape(link) for link in case.links), SECTION_LIMIT)
+        links = cut("\n".join(for_slack(link) for link in case.links), SECTION_LIMIT)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": links}})
     if contact:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(contact)}]}
-        )
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": contact}]})
     return _modal(
         "details_modal", copy("card.details_title"), blocks, {"reference": case.reference}
     )

@@ -13,7 +13,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -47,7 +47,9 @@ from bot import logs
 from bot.intake import Handled, IntakeService
 from bot.locks import KeyedLocks
 from bot.outbox import GiveUp, Result, Retry, Sent
+from bot.replies import ReplyLedger
 from bot.telegram_http import AiohttpRequest
+from bot.text import normalise
 from flows.copy import Copy
 from flows.messages import Command, Inbound, Reply
 
@@ -85,22 +87,31 @@ MEDIA = (
 )
 
 
-_FAILURES: ContextVar[list[BaseException] | None] = ContextVar("telegram_failures", default=None)
+@dataclass
+class UpdateOutcome:
+    """How handling one update went, for whoever fed it in (the webhook's inbox)."""
+
+    failures: list[BaseException] = field(default_factory=list)
+    consumed: bool = False
+    """The update reached the intake service, which removed it from the inbox."""
+
+
+_OUTCOME: ContextVar[UpdateOutcome | None] = ContextVar("telegram_outcome", default=None)
 
 
 @contextlib.contextmanager
-def failures_noted() -> Iterator[list[BaseException]]:
-    """Collect what the handlers of an update processed in this block failed with.
+def outcome_noted() -> Iterator[UpdateOutcome]:
+    """Collect how the handlers of an update processed in this block did.
 
     PTB passes a handler's exception to the error handler rather than raising it; the
-    webhook uses this to tell Telegram to try again instead of acknowledging a lost update.
+    webhook uses this to keep a failed update in its inbox, to be handled again.
     """
-    noted: list[BaseException] = []
-    token = _FAILURES.set(noted)
+    noted = UpdateOutcome()
+    token = _OUTCOME.set(noted)
     try:
         yield noted
     finally:
-        _FAILURES.reset(token)
+        _OUTCOME.reset(token)
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -219,9 +230,15 @@ class TelegramChannel:
         copy: Copy,
         retention_days: int,
         send_patience: float,
+        ledger: ReplyLedger | None = None,
+        inbox: bool = False,
     ) -> None:
+        """``ledger``: replies are durable with their turn (the service always passes
+        one). ``inbox``: updates arrive through the webhook's inbox."""
         self._albums: OrderedDict[str, None] = OrderedDict()
         self._send_patience = send_patience
+        self._ledger = ledger
+        self._inbox = inbox
         self.intake = intake
         self.copy = copy
         self.retention_days = retention_days
@@ -262,7 +279,7 @@ class TelegramChannel:
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None and message.text is not None
-        await self._handle(update, Inbound.typed(message.text))
+        await self._handle(update, Inbound.typed(normalise(message.text)))
 
     async def on_flow_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -323,11 +340,22 @@ class TelegramChannel:
             return
         toggled = [r for r in handled.replies if r.multiple and r.question == inbound.question]
         if inbound.kind.value == "toggle" and len(handled.replies) == 1 and toggled:
+            if handled.delivery is not None and not handled.fast:
+                return  # an earlier message is waiting: the outbox sends the question anew
             # A tick changes the same question: update its buttons in place.
-            await self._quietly(message.edit_reply_markup(keyboard(toggled[0], self.copy)))
+            try:
+                await message.edit_reply_markup(keyboard(toggled[0], self.copy))
+            except TelegramError as error:
+                if not _unchanged(error):
+                    # The outbox sends the question again, ticks and all.
+                    await self._hand_off(
+                        handled.delivery, message.chat_id, handled.replies, 0, error
+                    )
+                    return
+            self._close(handled.delivery)
             return
         # The old message keeps its buttons: pressing one later is answered as stale.
-        await self._send(context.bot, message.chat_id, handled.replies)
+        await self._deliver(context.bot, message.chat_id, handled)
 
     async def on_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
@@ -344,9 +372,9 @@ class TelegramChannel:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
         log.error("telegram update failed: %s", logs.kind(error), exc_info=error)
-        noted = _FAILURES.get()
+        noted = _OUTCOME.get()
         if noted is not None and error is not None:
-            noted.append(error)
+            noted.failures.append(error)
 
     # Plumbing ------------------------------------------------------------------------
 
@@ -354,7 +382,7 @@ class TelegramChannel:
         handled = await self._process(update, inbound)
         chat = update.effective_chat
         if handled is not None and chat is not None:
-            await self._send(update.get_bot(), chat.id, handled.replies)
+            await self._deliver(update.get_bot(), chat.id, handled)
 
     async def _process(self, update: Update, inbound: Inbound) -> Handled | None:
         chat = update.effective_chat
@@ -362,26 +390,72 @@ class TelegramChannel:
             return None
         bot_id = str(update.get_bot().id)
         dedupe = (f"telegram:{bot_id}", str(update.update_id))
-        handled = await self.intake.handle(CHANNEL, str(chat.id), inbound, dedupe=dedupe)
+        handled = await self.intake.handle(
+            CHANNEL,
+            str(chat.id),
+            inbound,
+            dedupe=dedupe,
+            inbox=self._inbox,
+            deliver=self._ledger is not None,
+        )
+        noted = _OUTCOME.get()
+        if noted is not None:
+            noted.consumed = self._inbox
         if handled.duplicate:
             log.info("duplicate telegram update ignored")
             return None
         return handled
 
-    async def _send(self, bot: Bot, chat_id: int, replies: Sequence[Reply]) -> None:
+    async def _deliver(self, bot: Bot, chat_id: int, handled: Handled) -> None:
+        """Send a turn's replies now, unless the outbox has them (see :attr:`Handled.fast`)."""
+        if handled.delivery is not None and not handled.fast:
+            return
+        await self._send(bot, chat_id, handled.replies, handled.delivery)
+
+    async def _send(
+        self, bot: Bot, chat_id: int, replies: Sequence[Reply], row: int | None = None
+    ) -> None:
+        """Send replies; whatever cannot go now is handed to the outbox, which keeps trying.
+
+        ``row`` is the outbox row that already holds them (written with the turn): it is
+        closed once they are out, or handed over with how far sending got.
+        """
         messages = self._outgoing(replies)
         for sent, (text, markup) in enumerate(messages):
             try:
                 await self._send_patiently(bot, chat_id, text, markup)
-            except (BadRequest, Forbidden):
-                raise
             except TelegramError as error:
-                # Telegram has been unreachable for a while: the outbox keeps trying (text
-                # only; the enquirer can type an answer as well as press it).
-                log.warning("telegram replies handed to the outbox: %s", logs.kind(error))
-                rest = [text for text, _ in messages[sent:]]
-                await self.intake.deliver_later(CHANNEL, str(chat_id), rest)
+                await self._hand_off(row, chat_id, replies, sent, error)
                 return
+        self._close(row)
+
+    def _close(self, row: int | None) -> None:
+        if row is not None and self._ledger is not None:
+            self._ledger.sent(row)
+
+    async def _hand_off(
+        self,
+        row: int | None,
+        chat_id: int,
+        replies: Sequence[Reply],
+        done: int,
+        error: TelegramError,
+    ) -> None:
+        """The outbox takes over from message ``done`` on (after a 429's wait, if any)."""
+        if self._ledger is None:
+            raise error
+        log.warning("telegram replies handed to the outbox: %s", logs.kind(error))
+        after = _seconds(error) if isinstance(error, RetryAfter) else None
+        if row is None:
+            await self._ledger.later(CHANNEL, str(chat_id), replies, done=done)
+            return
+        await self._ledger.hand_off(
+            row,
+            done=done,
+            after=after,
+            error=logs.kind(error),
+            rate_limited=isinstance(error, RetryAfter),
+        )
 
     def _outgoing(self, replies: Sequence[Reply]) -> list[tuple[str, InlineKeyboardMarkup | None]]:
         """The messages to send: long texts split, each reply's buttons on its last part."""
@@ -398,12 +472,11 @@ class TelegramChannel:
     ) -> None:
         """Send one message, waiting out 429s and riding out network trouble.
 
-        The turn is already saved when its replies go out, and the update counts as
-        handled, so a reply dropped here would leave the enquirer without their next
-        question. Telegram refusing the message itself (400, 403) is final; anything
-        else is retried with backoff for up to ``send_patience`` seconds, after which
-        :meth:`_send` hands what is left to the outbox. (A timed-out send may have arrived:
-        a repeated question is better than a missing one.)
+        Telegram refusing the message itself (400, 403) goes straight to the outbox (which
+        tries once more without buttons, then records it); anything else is retried with
+        backoff for up to ``send_patience`` seconds, after which :meth:`_send` hands what
+        is left to the outbox. (A timed-out send may have arrived: a repeated question is
+        better than a missing one.)
         """
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._send_patience
@@ -443,17 +516,57 @@ def chat_sender(bot: Bot) -> Callable[[str, str], Awaitable[Result]]:
         try:
             for chunk in split_text(text):
                 await bot.send_message(int(chat_id), chunk)
-        except RetryAfter as error:
-            return Retry("telegram 429", after=_seconds(error))
-        except Forbidden:
-            return GiveUp("the enquirer has blocked the bot")
-        except BadRequest as error:
-            return GiveUp(f"telegram refused: {error.message[:80]}")
-        except (NetworkError, TimedOut) as error:
-            return Retry(logs.kind(error))
+        except TelegramError as error:
+            return _failure(error)
         return Sent()
 
     return send
+
+
+def replies_sender(
+    bot: Bot, channel: TelegramChannel
+) -> Callable[[str, Sequence[Reply], int], Awaitable[Result]]:
+    """Sends a turn's replies from the outbox, buttons and all, from message ``done`` on.
+
+    A message Telegram refuses (400) is tried once more without its buttons (the enquirer
+    can type the answer), so one bad keyboard never costs the question itself.
+    """
+
+    async def send(chat_id: str, replies: Sequence[Reply], done: int) -> Result:
+        messages = channel._outgoing(replies)
+        for index in range(done, len(messages)):
+            text, markup = messages[index]
+            try:
+                try:
+                    await bot.send_message(int(chat_id), text, reply_markup=markup)
+                except BadRequest:
+                    if markup is None:
+                        raise
+                    log.warning("telegram refused a reply's buttons: sending it as text")
+                    await bot.send_message(int(chat_id), text)
+            except TelegramError as error:
+                failure = _failure(error)
+                if isinstance(failure, Retry):
+                    return replace(failure, progress={"done": index})
+                return failure
+        return Sent()
+
+    return send
+
+
+def _failure(error: TelegramError) -> Retry | GiveUp:
+    if isinstance(error, RetryAfter):
+        return Retry("telegram 429", after=_seconds(error), rate_limited=True)
+    if isinstance(error, Forbidden):
+        return GiveUp("the enquirer has blocked the bot")
+    if isinstance(error, BadRequest):
+        return GiveUp(f"telegram refused: {error.message[:80]}")
+    return Retry(logs.kind(error))
+
+
+def _unchanged(error: TelegramError) -> bool:
+    """Telegram's answer to an edit that changes nothing: the message is already right."""
+    return isinstance(error, BadRequest) and "not modified" in error.message
 
 
 def _seconds(error: RetryAfter) -> float:

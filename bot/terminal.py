@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.intake import Handled, IntakeService
+from bot.text import normalise
 from flows.messages import Command, Inbound, Reply
 
 CHANNEL = "terminal"
@@ -76,7 +77,7 @@ async def run_chat(
         line = await asyncio.to_thread(read)
         if not line:
             return
-        text = line.rstrip("\r\n")[:MAX_LINE]
+        text = normalise(line.rstrip("\r\n")[:MAX_LINE])
         if not text.strip():
             continue
         show(await intake.handle(CHANNEL, session_id, Inbound.typed(text)))

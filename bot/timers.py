@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
 from bot.slack import card_link
+from bot.slack_cards import cut
+from bot.text import for_slack
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
 from storage import outbox
@@ -92,7 +94,7 @@ class Timers:
                     link=card_link(case),
                     received=received,
                     urgent=mark,
-                    subject=(case.subject or "")[:80],
+                    subject=for_slack(cut(case.subject or "", 80)),
                 )
             )
         return "\n".join(lines)

@@ -13,12 +13,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    String,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from flows.conversation import Conversation
-from storage.models import ConversationRecord, ProcessedUpdate, TranscriptEntry
+from storage import outbox
+from storage.models import ConversationRecord, ProcessedUpdate, TranscriptEntry, UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,8 @@ class Saved:
 
     id: int
     state: Mapping[str, Any]
+    backlog: bool = False
+    """Something said to this chat earlier is still waiting in the outbox (when asked)."""
 
 
 Database = AsyncSession | AsyncConnection
@@ -56,6 +68,20 @@ _LOAD = (
     )
     .with_for_update()
 )
+_LOAD_WITH_BACKLOG = (
+    select(
+        ConversationRecord.id,
+        ConversationRecord.state,
+        outbox.backlog(
+            bindparam("stream", type_=String), bindparam("now", type_=UTCDateTime())
+        ).label("backlog"),
+    )
+    .where(
+        ConversationRecord.channel == bindparam("channel"),
+        ConversationRecord.chat_id == bindparam("chat_id"),
+    )
+    .with_for_update(of=ConversationRecord)
+)
 _CREATE = _insert_or_nothing(
     ConversationRecord, channel="channel", chat_id="chat_id", state="empty", updated_at="at"
 )
@@ -74,22 +100,32 @@ async def _connection(db: Database) -> AsyncConnection:
     return db if isinstance(db, AsyncConnection) else await db.connection()
 
 
-async def load_for_update(db: Database, channel: str, chat_id: str, now: datetime) -> Saved:
+async def load_for_update(
+    db: Database, channel: str, chat_id: str, now: datetime, *, backlog: bool = False
+) -> Saved:
     """The chat's saved progress, created if new, locked until the transaction ends.
 
     The row lock (PostgreSQL) or the immediate write transaction (SQLite) keeps a
     second replica from handling the same chat at the same time. Plain Core statements:
     this runs for every message, and the ORM's unit of work would double its cost.
+
+    With ``backlog`` the same statement also says whether the chat has a
+    :attr:`Saved.backlog` in the outbox (see ``storage.outbox.backlog``).
     """
     connection = await _connection(db)
-    chat = {"channel": channel, "chat_id": chat_id}
-    row = (await connection.execute(_LOAD, chat)).first()
+    chat: dict[str, Any] = {"channel": channel, "chat_id": chat_id}
+    load: Any = _LOAD
+    if backlog:
+        load = _LOAD_WITH_BACKLOG
+        chat |= {"stream": outbox.chat_stream(channel, chat_id), "now": now}
+    row = (await connection.execute(load, chat)).first()
     if row is None:
         # Another replica may create it at the same moment: then take theirs.
         create = _CREATE[connection.dialect.name]
-        await connection.execute(create, {**chat, "empty": {}, "at": now})
-        row = (await connection.execute(_LOAD, chat)).one()
-    return Saved(int(row.id), row.state or {})
+        new = {"channel": channel, "chat_id": chat_id, "empty": {}, "at": now}
+        await connection.execute(create, new)
+        row = (await connection.execute(load, chat)).one()
+    return Saved(int(row.id), row.state or {}, bool(getattr(row, "backlog", False)))
 
 
 async def find(session: AsyncSession, channel: str, chat_id: str) -> Saved | None:

@@ -104,8 +104,21 @@ def _current(connection: Connection) -> str | None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    """The schema revision the database is at (None when it has no schema at all)."""
     async with engine.connect() as connection:
         return await connection.run_sync(_current)
+
+
+def head_revision() -> str | None:
+    """The revision this code's migrations end at: what a working database is at."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def single_process(engine: AsyncEngine) -> bool:
+    """Whether only one service process can use this database (a SQLite file)."""
+    return engine.dialect.name == "sqlite"
 
 
 async def ping(engine: AsyncEngine) -> bool:

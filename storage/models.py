@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -176,8 +177,43 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     failed_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(String(200))
+    stream: Mapped[str | None] = mapped_column(String(120), index=True)
+    """Rows of one stream go strictly in order: ``slack``, or ``enquirer:<channel>:<chat>``."""
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    """The process (and role) sending the row now; None when nobody is."""
+    leased_until: Mapped[datetime | None] = mapped_column()
+    """Until when the lease holds; renewed while its holder lives, so a crash frees it soon."""
+    maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """An earlier attempt may have arrived (it timed out): look before sending again."""
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Failed attempts that were not rate limits: what the backoff grows with."""
 
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "failed_at", "available_at"),)
+
+
+class InboxUpdate(Base):
+    """An update accepted from a webhook and not yet handled (the transactional inbox).
+
+    The webhook answers as soon as the update is stored here, so a chat's queue never
+    holds the sender's connection; handling it deletes the row in the turn's own
+    transaction. A crash leaves the row, and it is handled again once its lease runs out.
+    """
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(128))
+    chat: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column()
+    available_at: Mapped[datetime] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    leased_until: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("source", "key", name="uq_inbox_update"),)
 
 
 class CaseEvent(Base):

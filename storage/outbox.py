@@ -1,13 +1,30 @@
-"""The transactional outbox: enqueue with the data, take due rows in order, mark results."""
+"""The transactional outbox: enqueue with the data, lease due rows in order, mark results.
+
+A row is sent by whoever holds its lease (``leased_by`` until ``leased_until``): the
+worker, or the fast path that sends a turn's replies straight away. Holders renew their
+leases while they live (:func:`renew`), so the rows of a process that died are free again
+within one lease, and a row is never given up because it kept failing: it waits, loud,
+until it can go (:func:`summary` says which rows are stuck).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import OutboxMessage
 
@@ -16,12 +33,34 @@ SLACK_CARD = "slack.card"
 SLACK_THREAD = "slack.thread"
 SLACK_POST = "slack.post"
 ENQUIRER_MESSAGE = "enquirer.message"
+"""A practitioner's message (or a desk notice) to an enquirer: ``{channel, chat_id, text}``."""
+ENQUIRER_REPLY = "enquirer.reply"
+"""A turn's replies: ``{channel, chat_id, replies: [...], done: n}`` (n already delivered)."""
 STREAMS = {
     SLACK_CARD: "slack",
     SLACK_THREAD: "slack",
     SLACK_POST: "slack",
     ENQUIRER_MESSAGE: "enquirer",
+    ENQUIRER_REPLY: "enquirer",
 }
+
+
+def chat_stream(channel: str, chat_id: str) -> str:
+    """The stream of everything said to one enquirer's chat."""
+    return f"enquirer:{channel}:{chat_id}"[:120]
+
+
+def stream_for(kind: str, payload: dict[str, Any] | None) -> str:
+    family = STREAMS[kind]
+    if family == "enquirer":
+        payload = payload or {}
+        return chat_stream(str(payload.get("channel")), str(payload.get("chat_id")))
+    return family
+
+
+def stream_of(message: OutboxMessage) -> str:
+    """Rows of one stream are delivered strictly in order: Slack, or one enquirer's chat."""
+    return message.stream or stream_for(message.kind, message.payload)
 
 
 def enqueue(
@@ -42,19 +81,81 @@ def enqueue(
         created_at=now,
         available_at=now,
         attempts=0,
+        failures=0,
+        maybe_sent=False,
+        stream=stream_for(kind, payload),
     )
     session.add(message)
     return message
 
 
+PENDING = and_(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
+_ADD_REPLIES = insert(OutboxMessage).returning(OutboxMessage.id)
+
+
+async def add_replies(
+    connection: AsyncConnection,
+    *,
+    channel: str,
+    chat_id: str,
+    replies: list[dict[str, Any]],
+    now: datetime,
+    holder: str | None,
+    until: datetime | None,
+) -> int:
+    """A turn's replies, in the turn's transaction (the hot path: one statement).
+
+    With a ``holder`` the row is leased to it (the fast path sends it at once and then
+    :func:`acknowledge` s it); without, the worker sends it.
+    """
+    values = {
+        "kind": ENQUIRER_REPLY,
+        "case_id": None,
+        "payload": {"channel": channel, "chat_id": chat_id, "replies": replies, "done": 0},
+        "created_at": now,
+        "available_at": now,
+        "attempts": 0,
+        "failures": 0,
+        "maybe_sent": False,
+        "stream": chat_stream(channel, chat_id),
+        "leased_by": holder,
+        "leased_until": until if holder else None,
+    }
+    return int((await connection.execute(_ADD_REPLIES, values)).scalar_one())
+
+
+FAST_PATH = "f:"
+"""How ``leased_by`` starts for replies a process sends straight after their turn."""
+
+
+def backlog(stream: ColumnElement[str], now: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Whether ``stream`` has anything pending that no live fast path is sending.
+
+    A turn's replies go out at once only when this is false, so they never overtake an
+    earlier message to the chat that is waiting for the worker (handed over after a
+    failure, or left by a process that died). Replies some fast path holds a live lease
+    on are being sent now (or were, and their row is about to go): waiting for them
+    would only add the worker's delay.
+    """
+    live_fast = and_(
+        OutboxMessage.leased_by.like(FAST_PATH + "%"),
+        OutboxMessage.leased_until.is_not(None),
+        OutboxMessage.leased_until > now,
+    )
+    return (
+        select(OutboxMessage.id).where(OutboxMessage.stream == stream, PENDING, ~live_fast).exists()
+    )
+
+
 async def due(
     session: AsyncSession, now: datetime, kinds: Sequence[str], limit: int = 50
 ) -> Sequence[OutboxMessage]:
-    """Pending rows of ``kinds`` in id order, up to the first one still waiting to retry.
+    """Pending rows of ``kinds`` in id order, up to the first one that must wait.
 
-    Later rows of a stream wait behind an earlier failing one, so cards arrive in order
-    and a thread reply never precedes its card. Rows are locked (PostgreSQL SKIP LOCKED)
-    so two workers never send the same row.
+    A row waits while it is leased (someone is sending it) or until its retry time; later
+    rows of its stream wait behind it, so cards arrive in order and a thread reply never
+    precedes its card. Rows are locked (PostgreSQL SKIP LOCKED) while the caller leases
+    them, so two workers never take the same row.
     """
     rows: list[OutboxMessage] = []
     # Each family is fetched on its own, so a Slack backlog never hides a reply to an
@@ -63,11 +164,7 @@ async def due(
         family_kinds = [k for k in kinds if STREAMS[k] == family]
         query = (
             select(OutboxMessage)
-            .where(
-                OutboxMessage.kind.in_(family_kinds),
-                OutboxMessage.sent_at.is_(None),
-                OutboxMessage.failed_at.is_(None),
-            )
+            .where(OutboxMessage.kind.in_(family_kinds), PENDING)
             .order_by(OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -78,54 +175,153 @@ async def due(
     blocked: set[str] = set()
     for row in rows:
         stream = stream_of(row)
-        if row.available_at > now:
+        leased = row.leased_until is not None and row.leased_until > now
+        if row.available_at > now or leased:
             blocked.add(stream)
         if stream not in blocked:
             ready.append(row)
     return ready
 
 
-def stream_of(message: OutboxMessage) -> str:
-    """Rows of one stream are delivered strictly in order: Slack, or one enquirer's chat."""
-    stream = STREAMS[message.kind]
-    if message.kind == ENQUIRER_MESSAGE:
-        payload = message.payload or {}
-        return f"{stream}:{payload.get('channel')}:{payload.get('chat_id')}"
-    return stream
+async def lease(session: AsyncSession, ids: Collection[int], holder: str, until: datetime) -> None:
+    """Take rows for ``holder`` until ``until`` (renewed by :func:`renew` while it lives)."""
+    if ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(ids)))
+            .values(leased_by=holder, leased_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def renew(session: AsyncSession, ids: Collection[int], until: datetime) -> None:
+    """Extend the leases of rows still in hand (the holder's heartbeat)."""
+    if ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(ids)), PENDING, OutboxMessage.leased_by.is_not(None))
+            .values(leased_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def release(session: AsyncSession, ids: Collection[int]) -> None:
+    """Give rows back untried (they were held behind a retry in their stream)."""
+    if ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(ids)))
+            .values(leased_by=None, leased_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def release_all(session: AsyncSession) -> int:
+    """Free every lease: only when no other process can hold one (SQLite, at start).
+
+    Whoever held them may have been sending them when it stopped: they are marked
+    ``maybe_sent``, so their senders look before sending again.
+    """
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.leased_by.is_not(None), PENDING)
+        .values(leased_by=None, leased_until=None, maybe_sent=True)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _unlease(message: OutboxMessage) -> None:
+    message.leased_by = None
+    message.leased_until = None
 
 
 def mark_sent(message: OutboxMessage, now: datetime) -> None:
     message.sent_at = now
     message.attempts += 1
     message.last_error = None
+    message.maybe_sent = False
+    _unlease(message)
 
 
-def mark_retry(message: OutboxMessage, now: datetime, delay: timedelta, error: str) -> None:
+def mark_retry(
+    message: OutboxMessage,
+    now: datetime,
+    delay: timedelta,
+    error: str,
+    *,
+    rate_limited: bool = False,
+    maybe_sent: bool = False,
+    progress: dict[str, Any] | None = None,
+) -> None:
+    """Try again after ``delay``. A rate limit is not a failure: it does not grow the backoff."""
     message.attempts += 1
+    if not rate_limited:
+        message.failures += 1
     message.available_at = now + delay
     message.last_error = error[:200]
+    message.maybe_sent = maybe_sent
+    if progress:
+        message.payload = {**(message.payload or {}), **progress}
+    _unlease(message)
 
 
 def mark_failed(message: OutboxMessage, now: datetime, error: str) -> None:
+    """Can never be delivered (say, the enquirer blocked the bot). Listed by :func:`rows`."""
     message.attempts += 1
     message.failed_at = now
     message.last_error = error[:200]
+    _unlease(message)
+
+
+async def acknowledge(session: AsyncSession, ids: Collection[int]) -> None:
+    """Replies the fast path delivered: nothing is left to do or keep (the transcript has
+    them).
+
+    On PostgreSQL this commit does not wait for the disk: losing it in a crash only means
+    a reply is sent once more, which a lease running out allows for anyway.
+    """
+    if ids:
+        if (await session.connection()).dialect.name == "postgresql":
+            await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        await session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(ids)))
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def hand_off(
+    session: AsyncSession,
+    row_id: int,
+    *,
+    now: datetime,
+    delay: timedelta,
+    error: str,
+    done: int,
+    rate_limited: bool,
+) -> None:
+    """The fast path could not finish: ``done`` messages went out, the worker sends the rest."""
+    row = await session.get(OutboxMessage, row_id)
+    if row is None or row.sent_at is not None:
+        return
+    mark_retry(row, now, delay, error, rate_limited=rate_limited, progress={"done": done})
 
 
 async def pending_count(session: AsyncSession, kinds: Sequence[str] | None = None) -> int:
-    query = (
-        select(func.count())
-        .select_from(OutboxMessage)
-        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
-    )
+    query = select(func.count()).select_from(OutboxMessage).where(PENDING)
     if kinds:
         query = query.where(OutboxMessage.kind.in_(kinds))
     return int((await session.execute(query)).scalar_one())
 
 
-async def release_locks_for(session: AsyncSession, ids: Sequence[int], now: datetime) -> None:
-    """Make rows due again at once (used when a sender was not available)."""
-    if ids:
-        await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(available_at=now)
+async def purge_done_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Forget rows sent or given up before ``cutoff`` (their payloads hold what people wrote)."""
+    result = await session.execute(
+        delete(OutboxMessage)
+        .where(
+            or_(OutboxMessage.sent_at < cutoff, OutboxMessage.failed_at < cutoff),
         )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

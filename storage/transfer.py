@@ -1,8 +1,13 @@
 """Case import and export as CSV, so a helpline can bring its past years in and compare.
 
 Import is all-or-nothing: every row is checked first (labels against the taxonomy,
-dates, duplicate references in the file and in the database), and any problem is
-reported with its line number before anything is written.
+dates, the number of columns, quoting, duplicate references in the file and in the
+database), and any problem is reported with its line number before anything is written.
+Lines and files have a size limit, so no file (``/dev/zero`` included) can make the
+import grow without bound.
+
+Export writes cells a spreadsheet cannot take for formulas (:func:`csv_cell`); import
+undoes it (:func:`from_csv_cell`), so an export imports back unchanged.
 """
 
 from __future__ import annotations
@@ -41,6 +46,50 @@ STATUSES = ("new", "claimed", "resolved", "signposted")
 LABELLED = ("enquirer_type", "setting", "region", "platform_type", "platform", "outcome")
 BATCH = 5_000
 MAX_ERRORS = 50
+MAX_LINE_CHARS = 1_000_000  # one physical line of the file
+MAX_FILE_CHARS = 2_000_000_000  # 2 GB of text: several million cases
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell starts when a spreadsheet would run it as a formula (OWASP's list)."""
+
+
+def csv_cell(value: str) -> str:
+    """A cell safe to open in a spreadsheet: formula-like text gets a leading ``'``."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def from_csv_cell(value: str) -> str:
+    """Undo :func:`csv_cell` (one leading ``'`` before formula-like text)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+
+
+def _same_text(text: str) -> str:
+    return text
+
+
+class TooBig(ValueError):
+    """A line or the whole file is over its limit."""
+
+
+def bounded_lines(
+    stream: TextIO, max_line: int = MAX_LINE_CHARS, max_file: int = MAX_FILE_CHARS
+) -> Iterator[str]:
+    """The stream's lines, refusing (with the line number) any over the limits."""
+    total = 0
+    number = 0
+    while True:
+        try:
+            line = stream.readline(max_line + 1)
+        except UnicodeDecodeError:
+            raise ValueError(f"line {number + 1}: not UTF-8 text") from None
+        if not line:
+            return
+        number += 1
+        if len(line) > max_line:
+            raise TooBig(f"line {number}: longer than {max_line:,} characters")
+        total += len(line)
+        if total > max_file:
+            raise TooBig(f"line {number}: the file is larger than {max_file:,} characters")
+        yield line
 
 
 @dataclass
@@ -67,7 +116,12 @@ class Vocabulary:
 
 
 def _row_values(
-    line: int, row: Mapping[str, str | None], vocab: Vocabulary, zone: ZoneInfo, errors: list[str]
+    line: int,
+    row: Mapping[str, str | None],
+    vocab: Vocabulary,
+    zone: ZoneInfo,
+    errors: list[str],
+    clean: Callable[[str], str],
 ) -> tuple[dict[str, Any], list[str]] | None:
     def fail(message: str) -> None:
         errors.append(f"line {line}: {message}")
@@ -108,28 +162,47 @@ def _row_values(
     if status not in STATUSES:
         fail(f"unknown status {status!r}")
     values["status"] = status
-    subject = (row.get("subject") or "").strip()
+    subject = clean(from_csv_cell(row.get("subject") or "")).strip()
     values["subject"] = subject[:300] or None
-    values["description"] = (row.get("description") or "").strip() or None
+    values["description"] = clean(from_csv_cell(row.get("description") or "")).strip() or None
     return values, categories
 
 
 async def import_cases(
-    session: AsyncSession, stream: TextIO, vocab: Vocabulary, zone: ZoneInfo
+    session: AsyncSession,
+    stream: TextIO,
+    vocab: Vocabulary,
+    zone: ZoneInfo,
+    *,
+    clean: Callable[[str], str] = _same_text,
+    max_line: int = MAX_LINE_CHARS,
+    max_file: int = MAX_FILE_CHARS,
 ) -> ImportReport:
-    """Validate the whole file, then insert it in one transaction (the caller's)."""
+    """Validate the whole file, then insert it in one transaction (the caller's).
+
+    ``clean`` normalises the free text (subject, description) as it comes in.
+    """
     report = ImportReport()
     rows: list[tuple[Any, ...]] = []
     cats: list[Sequence[str]] = []
     seen: dict[str, int] = {}
     try:
-        check = _Checker(vocab, zone, stream)
+        check = _Checker(vocab, zone, bounded_lines(stream, max_line, max_file), clean)
         for line, raw in check.rows():
+            if len(raw) != len(check.header):
+                report.errors.append(
+                    f"line {line}: {len(raw)} columns where the header has {len(check.header)}"
+                    " (a stray comma or quote?)"
+                )
+                if len(report.errors) >= MAX_ERRORS:
+                    report.errors.append("too many problems: stopped checking")
+                    return report
+                continue
             parsed = check.fast(raw)
             if parsed is None:
-                # Anything not plainly valid (a short or long row, an unknown label, a bad
-                # date...) gets the full check, which words the problems exactly as before.
-                slow = _row_values(line, check.as_dict(raw), vocab, zone, report.errors)
+                # Anything not plainly valid (an unknown label, a bad date...) gets the
+                # full check, which words the problems exactly.
+                slow = _row_values(line, check.as_dict(raw), vocab, zone, report.errors, clean)
                 if slow is None:
                     continue
                 parsed = tuple(slow[0].get(name) for name in FIELDS), slow[1]
@@ -180,11 +253,15 @@ class _Checker:
     worded exactly as before. The caches only ever hold spellings that were valid.
     """
 
-    def __init__(self, vocab: Vocabulary, zone: ZoneInfo, stream: TextIO) -> None:
+    def __init__(
+        self, vocab: Vocabulary, zone: ZoneInfo, lines: Iterator[str], clean: Callable[[str], str]
+    ) -> None:
         self.vocab = vocab
         self.zone = zone
-        self.reader = csv.reader(stream)
-        self.header: list[str] = next(self.reader, [])
+        self.clean = clean
+        # strict: a stray quote is an error, never a silently merged field
+        self.reader = csv.reader(lines, strict=True)
+        self.header: list[str] = next(self._records(), [])
         missing = [c for c in COLUMNS if c not in self.header]
         if missing:
             raise ValueError(f"line 1: missing columns: {', '.join(missing)}")
@@ -196,8 +273,25 @@ class _Checker:
         self.channels: dict[str, str] = {}
         self.statuses: dict[str, str] = {}
 
+    def _records(self) -> Iterator[list[str]]:
+        """The reader's records, its errors worded with the line the record starts on."""
+        while True:
+            start = self.reader.line_num + 1
+            try:
+                record = next(self.reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                reason = str(error)
+                if "unexpected end of data" in reason:
+                    reason = "a quoted field is never closed (the file ends inside it)"
+                elif "field larger than field limit" in reason:
+                    reason = f"a field is longer than {csv.field_size_limit():,} characters"
+                raise ValueError(f"line {start}: {reason}") from None
+            yield record
+
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        for row in self.reader:
+        for row in self._records():
             if row:  # csv.DictReader skips blank lines too
                 yield self.reader.line_num, row
 
@@ -246,7 +340,8 @@ class _Checker:
         status = self.statuses.get(row[status_at]) or self._status(row[status_at])
         if status is None:
             return None
-        subject = row[subject_at].strip()
+        subject = self.clean(from_csv_cell(row[subject_at])).strip()
+        description = self.clean(from_csv_cell(row[description_at])).strip()
         values = (
             reference,
             received,
@@ -255,7 +350,7 @@ class _Checker:
             _FLAGS[referred],
             status,
             subject[:300] or None,
-            row[description_at].strip() or None,
+            description or None,
         )
         return values, categories
 
@@ -441,19 +536,23 @@ async def export_rows(
     )
     stream = await session.stream_scalars(query)
     async for case in stream:
-        yield [
-            case.reference,
-            case.received_at.astimezone(zone).isoformat(),
-            case.channel,
-            case.enquirer_type or "",
-            case.setting or "",
-            case.region or "",
-            case.platform_type or "",
-            case.platform or "",
-            ";".join(c.category for c in case.categories),
-            case.subject or "",
-            case.description or "",
-            "" if case.referred_to_platform is None else str(case.referred_to_platform).lower(),
-            case.outcome or "",
-            case.status,
-        ]
+        yield [csv_cell(cell) for cell in _export_row(case, zone)]
+
+
+def _export_row(case: Case, zone: ZoneInfo) -> list[str]:
+    return [
+        case.reference,
+        case.received_at.astimezone(zone).isoformat(),
+        case.channel,
+        case.enquirer_type or "",
+        case.setting or "",
+        case.region or "",
+        case.platform_type or "",
+        case.platform or "",
+        ";".join(c.category for c in case.categories),
+        case.subject or "",
+        case.description or "",
+        "" if case.referred_to_platform is None else str(case.referred_to_platform).lower(),
+        case.outcome or "",
+        case.status,
+    ]

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -73,7 +74,7 @@ class Desk:
 
 @asynccontextmanager
 async def desk(
-    database_url: str, clock: Callable[[], datetime] | None = None
+    database_url: str, clock: Callable[[], datetime] | None = None, **changes: Any
 ) -> AsyncIterator[Desk]:
     async with FakeTelegram() as tg, FakeSlack() as slack:
         settings = settings_for(
@@ -87,6 +88,7 @@ async def desk(
             outbox_backoff_seconds=0.05,
             timer_seconds=0.05,
             slack_oncall="S0ONCALL",
+            **changes,
         )
         async with running(settings, tg, clock):
             yield Desk(tg, slack, settings)

@@ -6,10 +6,12 @@ import asyncio
 import copy
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Chat, Message, Update
 
 from bot.settings import Settings
@@ -23,7 +25,13 @@ from bot.telegram import (
 from flows.copy import default_copy
 from flows.messages import Command, InboundKind, Option, Reply
 from storage import db
-from storage.models import Case, ConversationRecord, TranscriptEntry
+from storage.models import (
+    Case,
+    ConversationRecord,
+    InboxUpdate,
+    OutboxMessage,
+    TranscriptEntry,
+)
 from tests.bot.telegram_harness import (
     complete_enquiry,
     replies_settle,
@@ -39,10 +47,15 @@ SECRET = "s3cret-value"
 
 
 def webhook_settings(
-    tg: FakeTelegram, database_url: str, url: str = "https://helpline.example.org/telegram/webhook"
+    tg: FakeTelegram,
+    database_url: str,
+    url: str = "https://helpline.example.org/telegram/webhook",
+    **changes: Any,
 ) -> Settings:
     """The service in webhook mode: Telegram is told ``url`` (public) and our SECRET."""
-    return settings_for(tg, database_url, telegram_webhook_url=url, telegram_webhook_secret=SECRET)
+    return settings_for(
+        tg, database_url, telegram_webhook_url=url, telegram_webhook_secret=SECRET, **changes
+    )
 
 
 def local(settings: Settings, path: str = "/telegram/webhook") -> str:
@@ -189,7 +202,7 @@ async def test_telegram_replies_that_cannot_go_now_go_through_the_outbox(
         statuses = [c.status for c in tg.calls_of("sendMessage")]
     assert statuses[0] == 502 and len(statuses) == 2
     assert text.startswith("Hello")  # the whole reply, welcome and question
-    assert last is not None and "reply_markup" not in last  # text only: type the answer
+    assert last is not None and last.get("reply_markup")  # buttons and all, from the outbox
 
 
 async def test_telegram_one_chat_in_order_many_chats_in_parallel(database_url: str) -> None:
@@ -319,37 +332,65 @@ async def test_telegram_webhook_mode_full_enquiry_and_redelivery(database_url: s
     assert len(await cases_in(database_url)) == 1
 
 
-async def test_telegram_webhook_answers_only_once_the_update_is_handled(
-    database_url: str,
-) -> None:
-    """A 200 tells Telegram never to resend: it must come after the turn is saved."""
+async def test_telegram_webhook_answers_once_the_update_is_stored(database_url: str) -> None:
+    """200 tells Telegram never to resend: it comes once the update is in the inbox, and
+    not only after its reply went out (a chat's queue must not hold Telegram's connection)."""
     async with FakeTelegram() as tg:
         settings = webhook_settings(tg, database_url)
         async with running(settings, tg):
             url = local(settings)
             release = tg.hold_sends(CHAT)
             update_id = tg.push_command(CHAT, "/start")
-            post = asyncio.create_task(tg.deliver_webhook(url, update_id, SECRET))
-            await asyncio.sleep(0.3)
-            assert not post.done(), "answered before the reply went out"
+            assert await tg.deliver_webhook(url, update_id, SECRET) == 200
+            assert not tg.sent_texts(CHAT)  # answered while its reply is still held
             release.set()
-            assert await asyncio.wait_for(post, 10) == 200
-            assert any("who are you contacting us as" in t for t in tg.sent_texts(CHAT))
+            await tg.wait_for_text(CHAT, "who are you contacting us as", timeout=10)
+            assert await count(database_url, InboxUpdate) == 0  # removed with the turn
 
 
-async def test_telegram_webhook_asks_for_a_resend_when_an_update_failed(
-    database_url: str,
-) -> None:
+async def test_telegram_update_whose_handling_failed_is_handled_again(database_url: str) -> None:
+    """The database failing mid-update leaves it in the inbox; it is handled once it can be."""
+    async with FakeTelegram() as tg:
+        settings = webhook_settings(tg, database_url, outbox_backoff_seconds=0.05)
+        async with running(settings, tg):
+            engine = db.create_engine(database_url)
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(text("ALTER TABLE transcript RENAME TO transcript_away"))
+                update_id = tg.push_command(CHAT, "/start")
+                assert await tg.deliver_webhook(local(settings), update_id, SECRET) == 200
+                await wait_for_attempts(engine, 1)
+                assert not tg.sent_texts(CHAT)
+                async with engine.begin() as conn:
+                    await conn.execute(text("ALTER TABLE transcript_away RENAME TO transcript"))
+                await tg.wait_for_text(CHAT, "who are you contacting us as", timeout=10)
+            finally:
+                await engine.dispose()
+        assert await count(database_url, InboxUpdate) == 0
+        assert len(tg.sent_texts(CHAT)) == 1
+
+
+async def wait_for_attempts(engine: AsyncEngine, attempts: int) -> None:
+    """Until the inbox row records ``attempts`` failed attempts."""
+    for _ in range(500):
+        async with engine.connect() as conn:
+            tried = (await conn.execute(select(InboxUpdate.attempts))).scalars().all()
+        if tried and tried[0] >= attempts:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the update was not tried {attempts} time(s)")
+
+
+async def test_telegram_reply_refused_with_400_still_arrives(database_url: str) -> None:
+    """A refused reply is not dropped: the outbox tries it again (without buttons if need be)."""
     async with FakeTelegram() as tg:
         settings = webhook_settings(tg, database_url)
         async with running(settings, tg):
-            tg.fail_next("sendMessage", status=400)  # the handler fails after the turn saved
+            tg.fail_next("sendMessage", status=400)
             update_id = tg.push_command(CHAT, "/start")
-            update = {"update_id": update_id, "message": tg.message(CHAT, 1)}
-            assert await tg.deliver_webhook(local(settings), update, SECRET) == 500
-            # Telegram's resend is a duplicate now: acknowledged, nothing said twice.
-            assert await tg.deliver_webhook(local(settings), update, SECRET) == 200
-        assert len(tg.calls_of("sendMessage")) == 1
+            assert await tg.deliver_webhook(local(settings), update_id, SECRET) == 200
+            await tg.wait_for_text(CHAT, "who are you contacting us as", timeout=10)
+        assert [c.status for c in tg.calls_of("sendMessage")] == [400, 200]
 
 
 async def test_telegram_stopping_finishes_the_webhook_update_in_hand(database_url: str) -> None:
@@ -548,3 +589,52 @@ def test_a_long_reply_is_split_with_its_buttons_on_the_last_part() -> None:
     assert all(len(text) <= 4096 for text, _ in messages)
     assert [markup is not None for _, markup in messages] == [False, False, True]
     assert " ".join(text for text, _ in messages).split() == reply.text.split()
+
+
+async def test_telegram_replies_wait_behind_an_earlier_one_still_owed(database_url: str) -> None:
+    """A reply handed to the outbox keeps its place: the next turn's replies go after it,
+    and every row is closed once sent."""
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tg, database_url, telegram_send_patience=0.1, outbox_backoff_seconds=0.5
+        )
+        async with running(settings, tg):
+            tg.fail_next("sendMessage", status=502, times=2)  # the fast path gives up at once
+            tg.push_command(CHAT, "/start")
+            # The outbox has tried it too and waits to try again: now the next turn comes.
+            await tg.wait_for(lambda t: len(t.calls_of("sendMessage")) == 2, timeout=10)
+            tg.push_message(CHAT, "police")
+            await tg.wait_for_text(CHAT, "What kind of setting", timeout=10)
+            texts = tg.sent_texts(CHAT)
+            assert "who are you contacting us as" in texts[0]
+            assert "What kind of setting" in texts[1]
+            engine = db.create_engine(database_url)
+            try:
+                for _ in range(500):
+                    async with engine.connect() as conn:
+                        pending = select(func.count()).where(OutboxMessage.sent_at.is_(None))
+                        left = (await conn.execute(pending)).scalar_one()
+                    if left == 0:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                await engine.dispose()
+        assert left == 0, "every reply row was closed once sent"
+    assert len(texts) == 2
+
+
+async def test_telegram_replies_sent_at_once_leave_no_outbox_rows(database_url: str) -> None:
+    """Each turn's replies are written with it; sent straight away, their rows are deleted."""
+    async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
+        await complete_enquiry(tg, CHAT)
+        engine = db.create_engine(database_url)
+        try:
+            for _ in range(500):
+                async with engine.connect() as conn:
+                    kinds = (await conn.execute(select(OutboxMessage.kind))).scalars().all()
+                if "enquirer.reply" not in kinds:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await engine.dispose()
+    assert "enquirer.reply" not in kinds

@@ -213,6 +213,8 @@ class FakeSlack:
         self._replies: dict[tuple[str, str], list[str]] = {}  # (channel, parent ts) -> reply ts
         self._by_ts: dict[tuple[str, str], JSON] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._held: dict[str, asyncio.Event] = {}  # methods whose answers wait (see hold)
+        self.answers_lost = 0  # answers to held calls that the caller never read
         self._down: ApiError | None = None
         self._min_post_interval = 0.0
         self._rate_retry_after: float | None = None
@@ -362,6 +364,18 @@ class FakeSlack:
         failure = _Failure(status, retry_after, error, html)
         self._failures.setdefault(method, []).extend([failure] * times)
 
+    def hold(self, method: str) -> asyncio.Event:
+        """Do what ``method`` asks at once (post the message, say) but hold the answer until
+        the returned event is set: a caller killed meanwhile never learns it succeeded."""
+        gate = self._held[method] = asyncio.Event()
+        return gate
+
+    def release(self, method: str) -> None:
+        """Stop holding ``method``'s answers (those waiting go out now)."""
+        gate = self._held.pop(method, None)
+        if gate is not None:
+            gate.set()
+
     def go_down(self, *, html: bool = False) -> None:
         """Answer every Web API call with 503 until :meth:`come_back` (refusals in ``refused``)."""
         self._down = ApiError("service_unavailable", 503, html=html)
@@ -396,7 +410,14 @@ class FakeSlack:
             if err is self._down:
                 self.refused.append(call)
             return err.response()
-        headers = {"x-oauth-scopes": "chat:write,users:read,channels:read"}
+        gate = self._held.get(method)
+        if gate is not None:
+            try:
+                await gate.wait()
+            except asyncio.CancelledError:
+                self.answers_lost += 1
+                raise
+        headers = {"x-oauth-scopes": "chat:write,users:read,channels:read,channels:history"}
         return web.json_response({"ok": True, **result}, headers=headers)
 
     @staticmethod
@@ -578,6 +599,34 @@ class FakeSlack:
             "profile": {"display_name": name, "real_name": f"User {user_id}"},
         }
         return {"user": user}
+
+    async def _api_conversations_history(self, p: JSON) -> JSON:
+        """Top-level messages, newest first, a page at a time (``cursor`` is an offset).
+        Metadata is included only with ``include_all_metadata``, as on Slack."""
+        channel = self._channel(p)
+        newest_first = list(reversed(self.messages(channel)))
+        return self._page(newest_first, p)
+
+    async def _api_conversations_replies(self, p: JSON) -> JSON:
+        """A thread: its parent, then the replies oldest first, a page at a time."""
+        channel = self._channel(p)
+        parent = self._by_ts.get((channel, str(p.get("ts", ""))))
+        if parent is None:
+            raise ApiError("thread_not_found")
+        return self._page([parent, *self.thread(channel, parent["ts"])], p)
+
+    def _page(self, messages: list[JSON], p: JSON) -> JSON:
+        start = int(p.get("cursor") or 0)
+        limit = max(1, min(int(p.get("limit") or 100), 999))
+        page = messages[start : start + limit]
+        with_metadata = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = [{k: v for k, v in m.items() if with_metadata or k != "metadata"} for m in page]
+        more = start + limit < len(messages)
+        return {
+            "messages": shown,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     async def _api_conversations_info(self, p: JSON) -> JSON:
         channel = self._channel(p)

@@ -161,6 +161,11 @@ class FakeTelegram:
         """Texts of successful sendMessage calls to the chat, in order (plus edits if asked)."""
         return [t for c, t, edit in self._texts if c == chat_id and (include_edits or not edit)]
 
+    def bot_messages(self, chat_id: ChatId) -> list[JSON]:
+        """The bot's undeleted messages in the chat, newest first, as shown now."""
+        found = self._messages.get(chat_id, {}).values()
+        return [m for m in reversed(list(found)) if m["from"]["id"] == self.bot_id]
+
     def last_message(self, chat_id: ChatId) -> JSON | None:
         """The newest undeleted bot message in the chat, as shown now (live dict, after edits)."""
         bot_msgs = [
@@ -322,36 +327,58 @@ class FakeTelegram:
         """Behave like Telegram with a webhook set: POST every queued update to it.
 
         ``local_url`` stands in for the public URL given to setWebhook (which a test cannot
-        reach). Updates go one at a time, in order, with the secret token from setWebhook;
-        an answer other than 2xx is retried (after a pause), as Telegram does, so an
+        reach). Like Telegram, up to ``max_connections`` of setWebhook (40 if not given)
+        updates are in flight at once, taken from the queue in order, with the secret
+        token from setWebhook; an answer other than 2xx is retried (after a pause), so an
         update is only dropped from the queue once the service has accepted it.
         """
         self._webhook_target = local_url
         self._pusher = asyncio.create_task(self._push_updates())
 
     async def _push_updates(self) -> None:
-        async with aiohttp.ClientSession() as session:
-            while not self._closing:
-                if not (self._queue and self.webhook and self._webhook_target):
-                    self._new_update.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._new_update.wait(), 0.05)
-                    continue
-                queued = self._queue[0]
-                secret = self.webhook.get("secret_token")
-                headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
-                try:
-                    async with session.post(
-                        self._webhook_target, json=queued.update, headers=headers
-                    ) as resp:
-                        status = resp.status
-                except aiohttp.ClientError:
-                    status = 0
-                self.webhook_statuses.append(status)
-                if 200 <= status < 300:
-                    self._queue.remove(queued)
-                else:
-                    await asyncio.sleep(0.1)
+        in_flight: set[int] = set()  # ids of queued updates being posted now
+        tasks: set[asyncio.Task[None]] = set()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            try:
+                while not self._closing:
+                    hook = self.webhook
+                    limit = int((hook or {}).get("max_connections") or 40)
+                    waiting = [q for q in self._queue if id(q) not in in_flight]
+                    if not (waiting and hook and self._webhook_target) or len(in_flight) >= limit:
+                        self._new_update.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._new_update.wait(), 0.02)
+                        continue
+                    queued = waiting[0]
+                    in_flight.add(id(queued))
+                    task = asyncio.create_task(self._post_update(session, queued, in_flight))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _post_update(
+        self, session: aiohttp.ClientSession, queued: _Queued, in_flight: set[int]
+    ) -> None:
+        secret = (self.webhook or {}).get("secret_token")
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        assert self._webhook_target is not None
+        try:
+            async with session.post(
+                self._webhook_target, json=queued.update, headers=headers
+            ) as resp:
+                status = resp.status
+        except aiohttp.ClientError:
+            status = 0
+        self.webhook_statuses.append(status)
+        if 200 <= status < 300:
+            self._queue.remove(queued)
+        else:
+            await asyncio.sleep(0.1)
+        in_flight.discard(id(queued))
+        self._new_update.set()
 
     async def deliver_webhook(
         self, url: str, update: JSON | int, secret_token: str | None = None
