@@ -120,7 +120,7 @@ class Service:
     async def start(self) -> None:
         before = len(self.tg.calls_of("setWebhook"))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
+            [sys.executable, "-m", "bot.cli.main", "run"],
             cwd=self.cwd,
             env=self.env,
             stdout=subprocess.DEVNULL,

@@ -57,7 +57,7 @@ def pressed(reply: Reply, label: str) -> Inbound:
 
 async def ours(url: str, conversations: int) -> tuple[float, list[float]]:
     """CPU seconds per message and each message's wall time, through IntakeService."""
-    from bot.service import open_core
+    from bot.core import open_core
     from bot.settings import Settings
 
     settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]

@@ -57,10 +57,10 @@ from sqlalchemy.engine import make_url
 
 from bench.common import database
 from bot import logs
-from bot.outbox import OutboxWorker, Result, Retry, Sender
-from bot.service import Core, open_core
+from bot.services.outbox import OutboxWorker, Result, Retry, Sender
+from bot.core import Core, open_core
 from bot.settings import Settings
-from bot.slack import SlackCards
+from bot.slack.listeners import SlackCards
 from flows.messages import Inbound
 from storage import outbox as outbox_store
 from storage.models import Case, OutboxMessage

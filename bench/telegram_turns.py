@@ -43,7 +43,7 @@ Latency is measured inside the service: a subclass of ``PerChatUpdateProcessor``
 the processor until its handler returned, which includes waiting for the chat's lock and
 every Bot API call the handler makes (answerCallbackQuery, editMessageReplyMarkup,
 sendMessage) over HTTP to the fake. ``build_application`` builds its processor itself, so
-the benchmark swaps the class name in ``bot.telegram`` while it builds the Application
+the benchmark swaps the class name in ``bot.telegram.handlers`` while it builds the Application
 (no change to ``bot/``). The part spent in ``IntakeService.handle`` (the database
 transaction and the flow step) is timed separately by wrapping that method on the
 service's instance. Under load both are mostly queueing: with N updates in flight on one
@@ -148,7 +148,7 @@ MEMORY_SLACK_KB = 2048
 
 
 def _timed_processor_class() -> type:
-    from bot.telegram import PerChatUpdateProcessor
+    from bot.telegram.handlers import PerChatUpdateProcessor
 
     class TimedUpdateProcessor(PerChatUpdateProcessor):
         """Our per-chat processor, timing each update from hand-over to handler done."""
@@ -170,7 +170,7 @@ def _timed_processor_class() -> type:
 @contextlib.contextmanager
 def _processor_swapped(cls: type) -> Iterator[None]:
     """Let ``build_application`` construct our timed processor instead of its own."""
-    import bot.telegram
+    import bot.telegram.handlers
 
     original = bot.telegram.PerChatUpdateProcessor
     bot.telegram.PerChatUpdateProcessor = cls  # type: ignore[misc]
@@ -332,10 +332,10 @@ async def serve_child(
         return
 
     from bench.common import prepare_postgres
-    from bot.run import background, enquirer_senders, outbox_worker
-    from bot.service import open_core
+    from bot.app import background, enquirer_senders, outbox_worker
+    from bot.core import open_core
     from bot.settings import Settings
-    from bot.telegram import TelegramChannel, build_application
+    from bot.telegram.handlers import TelegramChannel, build_application
 
     if database_url.startswith("postgres") and wipe:  # later replicas share the first's
         await prepare_postgres(database_url)
@@ -384,7 +384,7 @@ async def _webhook_server(app: Any, port: int | None, core: Any) -> Any:
     if port is None:
         yield
         return
-    from bot.http import TelegramWebhook, build_http_app, http_server
+    from bot.http.server import TelegramWebhook, build_http_app, http_server
 
     webhook = TelegramWebhook(
         app, WEBHOOK_SECRET, sessions=core.sessions, clock=core.clock, leases=core.leases
@@ -538,7 +538,7 @@ GOT_IT = "Got it. Send more if you like, or choose Done when you've finished des
 def build_baseline(token: str, base_url: str, processor: Any, *, aiohttp: bool = False) -> Any:
     """A plain PTB bot asking the same questions: ConversationHandler, state in memory.
 
-    With ``aiohttp``, it talks HTTP through our transport (``bot.telegram_http``) instead
+    With ``aiohttp``, it talks HTTP through our transport (``bot.telegram.transport``) instead
     of PTB's default httpx one: the same bot, so the difference between it and ours is
     what the database, the flow and the transcript cost, and what is left of it is PTB's.
     """
@@ -676,7 +676,7 @@ def build_baseline(token: str, base_url: str, processor: Any, *, aiohttp: bool =
     )
     builder = ApplicationBuilder().token(token).base_url(base_url).concurrent_updates(processor)
     if aiohttp:
-        from bot.telegram_http import AiohttpRequest
+        from bot.telegram.transport import AiohttpRequest
 
         builder = builder.request(AiohttpRequest()).get_updates_request(
             AiohttpRequest(connection_pool_size=1, read_timeout=30.0)

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from bot.run import serve
+from bot.app import serve
 from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
 

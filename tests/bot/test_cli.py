@@ -20,7 +20,7 @@ def helpline(
     environment = {k: v for k, v in os.environ.items() if k != "HELPLINE_DATABASE_URL"}
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.cli.main", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -102,7 +102,7 @@ def run_limited(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
     environment = {k: v for k, v in os.environ.items() if k != "HELPLINE_DATABASE_URL"}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -60,7 +60,7 @@ def service_env(
 @contextmanager
 def service(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.cli.main", "run"],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.desk import DeskService
+from bot.services.desk import DeskService
 from flows.conversation import CaseDraft, CaseStatus
 from flows.intake import IntakeFlow
 from storage import cases as case_store

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.intake import IntakeService
+from bot.services.intake import IntakeService
 from flows.intake import IntakeFlow
 from flows.messages import Inbound
 from storage import cases as case_store

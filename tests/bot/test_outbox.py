@@ -19,10 +19,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.intake import utcnow
-from bot.leases import Leases
-from bot.outbox import OutboxWorker
-from bot.slack import SlackCards
+from bot.services.intake import utcnow
+from bot.services.leases import Leases
+from bot.services.outbox import OutboxWorker
+from bot.slack.listeners import SlackCards
 from flows.conversation import CaseDraft, CaseStatus
 from flows.copy import default_copy
 from storage import cases as case_store
@@ -150,7 +150,7 @@ async def test_outbox_long_outage_never_gives_a_card_up(
 async def test_outbox_stuck_row_is_reported_at_error_then_cleared(
     sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.outbox")
+    caplog.set_level(logging.INFO, logger="bot.services.outbox")
     async with desk(sessions) as d:
         await new_case(sessions, "HL-STUCK1")
         d.slack.go_down()

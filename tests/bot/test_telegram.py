@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Chat, Message, Update
 
 from bot.settings import Settings
-from bot.telegram import (
+from bot.telegram.handlers import (
     PerChatUpdateProcessor,
     TelegramChannel,
     button_data,
@@ -536,7 +536,7 @@ async def test_telegram_keeps_to_one_message_a_second_per_chat(database_url: str
 
 
 def test_merge_replies_folds_text_into_the_next_question() -> None:
-    from bot.telegram import merge_replies
+    from bot.telegram.handlers import merge_replies
     from flows.messages import Option, Reply
 
     question = Reply("Which?", (Option("a", "A"),), question="q")

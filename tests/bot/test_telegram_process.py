@@ -30,7 +30,7 @@ def start_service(tg: FakeTelegram, database_url: str, cwd: Path) -> subprocess.
         "PYTHONPATH": str(ROOT),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.cli.main", "run"],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -127,7 +127,7 @@ async def test_a_rejected_token_is_explained_and_never_printed(tmp_path: Path) -
         service = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bot.cli",
+            "bot.cli.main",
             "run",
             cwd=tmp_path,
             env=env,

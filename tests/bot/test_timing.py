@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.intake import IntakeService
-from bot.timers import Timers
+from bot.services.intake import IntakeService
+from bot.services.timers import Timers
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from flows.messages import Inbound
@@ -158,7 +158,7 @@ async def test_reminder_at_half_target_then_overdue_flag_fire_once(
 
 
 async def test_claimed_case_gets_no_reminder(sessions: async_sessionmaker[AsyncSession]) -> None:
-    from bot.desk import DeskService
+    from bot.services.desk import DeskService
 
     await submit(sessions, Clock(london(2026, 11, 30, 10, 0)), "claimed")
     async with sessions() as session:

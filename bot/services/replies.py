@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
-from bot.leases import Leases
+from bot.services.leases import Leases
 from flows.messages import Option, Reply
 from storage import outbox
 

@@ -44,11 +44,11 @@ from telegram.ext import (
 )
 
 from bot import logs
-from bot.intake import Handled, IntakeService
+from bot.services.intake import Handled, IntakeService
 from bot.locks import KeyedLocks
-from bot.outbox import GiveUp, Result, Retry, Sent
-from bot.replies import ReplyLedger
-from bot.telegram_http import AiohttpRequest
+from bot.services.outbox import GiveUp, Result, Retry, Sent
+from bot.services.replies import ReplyLedger
+from bot.telegram.transport import AiohttpRequest
 from bot.text import normalise
 from flows.copy import Copy
 from flows.messages import Command, Inbound, Reply

@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
-from bot.slack import card_link
-from bot.slack_cards import cut
+from bot.slack.listeners import card_link
+from bot.slack.blocks import cut
 from bot.text import for_slack
 from flows.copy import Copy
 from flows.hours import WorkingCalendar

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.desk import DeskService
-from bot.intake import Clock, IntakeService, utcnow
-from bot.leases import Leases
-from bot.replies import ReplyLedger
+from bot.services.desk import DeskService
+from bot.services.intake import Clock, IntakeService, utcnow
+from bot.services.leases import Leases
+from bot.services.replies import ReplyLedger
 from bot.settings import Settings
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow

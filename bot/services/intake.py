@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from bot.leases import Leases
+from bot.services.leases import Leases
 from bot.locks import KeyedLocks
-from bot.replies import reply_to_json
+from bot.services.replies import reply_to_json
 from bot.text import for_slack
 from flows.conversation import FINAL_STEPS, Conversation, Step
 from flows.hours import WorkingCalendar

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.outbox import GiveUp, Result, Sent
-from bot.replies import reply_from_json
+from bot.services.outbox import GiveUp, Result, Sent
+from bot.services.replies import reply_from_json
 from bot.text import for_slack, slack_actor
 from flows.copy import Copy
 from flows.messages import Reply

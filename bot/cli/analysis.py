@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.service import Core
+from bot.core import Core
 from bot.text import normalise
 from storage import report as report_store
 from storage.report import Period
@@ -37,7 +37,7 @@ def _period(core: Core, first: date, last: date) -> Period:
 
 
 async def _report(core: Core, args: argparse.Namespace) -> int:
-    from bot import report as render
+    from bot.cli import report as render
 
     labels = core.flow.taxonomy["category"].labels
     try:

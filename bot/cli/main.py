@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import cli_analysis, logs
-from bot.service import Core, open_core
+from bot import logs
+from bot.cli import analysis as cli_analysis
+from bot.core import Core, open_core
 from bot.settings import Settings
-from bot.terminal import run_chat
+from bot.cli.chat import run_chat
 from bot.text import for_terminal, normalise
 from storage import cases as case_store
 from storage import db, outbox_status
@@ -194,7 +195,7 @@ async def _outbox_retry(core: Core, args: argparse.Namespace) -> int:
 
 
 async def _db_purge(core: Core, args: argparse.Namespace) -> int:
-    from bot.housekeeping import purge_expired
+    from bot.services.housekeeping import purge_expired
 
     purged = await purge_expired(core)
     print(
@@ -301,7 +302,7 @@ at a Bot API server (for example https://api.telegram.org/bot)."""
 def _run_service(args: argparse.Namespace) -> int:
     from telegram.error import InvalidToken
 
-    from bot.run import missing_settings, serve
+    from bot.app import missing_settings, serve
 
     settings = Settings()
     missing = missing_settings(settings)

@@ -31,8 +31,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot import logs
-from bot.http import CLOSE, parse_json, read_limited, too_large
-from bot.intake import Clock
+from bot.http.server import CLOSE, parse_json, read_limited, too_large
+from bot.services.intake import Clock
 from storage import conversations as convo_store
 
 log = logging.getLogger(__name__)

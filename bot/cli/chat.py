@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from bot.intake import Handled, IntakeService
+from bot.services.intake import Handled, IntakeService
 from bot.text import normalise
 from flows.messages import Command, Inbound, Reply
 

@@ -1,4 +1,4 @@
-"""The service's one HTTP server: health checks, the Telegram webhook and (in bot.slack_http)
+"""The service's one HTTP server: health checks, the Telegram webhook and (in bot.slack.endpoint)
 Slack's requests.
 
 Whatever a stranger can send is bounded before it is read: a body longer than the limit
@@ -28,9 +28,9 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot import logs
-from bot.intake import Clock
-from bot.leases import Leases
-from bot.telegram import outcome_noted
+from bot.services.intake import Clock
+from bot.services.leases import Leases
+from bot.telegram.handlers import outcome_noted
 from storage import db, inbox, outbox_status
 
 log = logging.getLogger(__name__)

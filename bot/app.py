@@ -24,17 +24,17 @@ from starlette.routing import BaseRoute
 from telegram import Update
 
 from bot import logs
-from bot.delivery import ChatSender, EnquirerDelivery, RepliesDelivery
-from bot.housekeeping import run_housekeeping
-from bot.http import HealthCheck, TelegramWebhook, build_http_app, http_server, liveness_route
-from bot.intake import Clock, utcnow
-from bot.outbox import OutboxWorker, Sender
-from bot.service import Core, open_core
+from bot.services.delivery import ChatSender, EnquirerDelivery, RepliesDelivery
+from bot.services.housekeeping import run_housekeeping
+from bot.http.server import HealthCheck, TelegramWebhook, build_http_app, http_server, liveness_route
+from bot.services.intake import Clock, utcnow
+from bot.services.outbox import OutboxWorker, Sender
+from bot.core import Core, open_core
 from bot.settings import Settings
-from bot.slack import SlackCards, SlackDesk
-from bot.slack_http import SlackEndpoint
-from bot.telegram import TelegramChannel, build_application, chat_sender, replies_sender
-from bot.timers import Timers
+from bot.slack.listeners import SlackCards, SlackDesk
+from bot.slack.endpoint import SlackEndpoint
+from bot.telegram.handlers import TelegramChannel, build_application, chat_sender, replies_sender
+from bot.services.timers import Timers
 from storage import db
 from storage import outbox as outbox_store
 

@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 
 from bot import logs
-from bot.service import Core
+from bot.core import Core
 from storage import conversations as convo_store
 from storage import outbox
 from storage.retention import Purged, purge_before

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from bot import logs
-from bot.desk import DeskService
-from bot.outbox import GiveUp, Result, Retry, Sent
-from bot.slack_cards import case_card, details_modal, reply_modal, resolve_modal
+from bot.services.desk import DeskService
+from bot.services.outbox import GiveUp, Result, Retry, Sent
+from bot.slack.blocks import case_card, details_modal, reply_modal, resolve_modal
 from bot.text import for_slack, normalise
 from flows.copy import Copy
 from storage import conversations as convo_store

@@ -8,7 +8,7 @@ succeed, such as a blocked bot) ends a row. A row still waiting after ``stuck_af
 seconds is reported at ERROR, and health checks and ``helpline outbox`` show it. A
 stream (Slack, or one enquirer's chat) never skips ahead of a row still waiting.
 
-Leases are short and renewed while this process lives (:mod:`bot.leases`), so the rows
+Leases are short and renewed while this process lives (:mod:`bot.services.leases`), so the rows
 of a process that died are sent by another within one lease. A row picked up from a
 dead holder, or whose last attempt timed out, may have arrived already: the sender sees
 ``row.maybe_sent`` and looks before sending again.
@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
-from bot.intake import Clock
-from bot.leases import Leases
+from bot.services.intake import Clock
+from bot.services.leases import Leases
 from storage import outbox, outbox_status
 from storage.models import OutboxMessage
 
