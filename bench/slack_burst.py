@@ -57,8 +57,8 @@ from sqlalchemy.engine import make_url
 
 from bench.common import database
 from bot import logs
-from bot.services.outbox import OutboxWorker, Result, Retry, Sender
 from bot.core import Core, open_core
+from bot.services.outbox import OutboxWorker, Result, Retry, Sender
 from bot.settings import Settings
 from bot.slack.listeners import SlackCards
 from flows.messages import Inbound

@@ -1,25 +1,28 @@
-"""The composition root: the one place that builds the engine, the flow and the services."""
+"""The services every command and channel shares, built from one ``Settings``.
+
+:func:`build_core` makes them (nothing connects yet); :func:`open_core` is the same for
+a command-line job: the schema brought up to date first, the engine closed after.
+The running service builds its core the same way, inside :func:`bot.app.build`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.clock import Clock, utcnow
 from bot.services.desk import DeskService
-from bot.services.intake import Clock, IntakeService, utcnow
+from bot.services.intake import IntakeService
 from bot.services.leases import Leases
 from bot.services.replies import ReplyLedger
 from bot.settings import Settings
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from storage import db
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,49 +44,62 @@ class Core:
     wakeup: asyncio.Event
     """Set when something was written to the outbox: the worker looks at once."""
 
+    async def open(self) -> None:
+        """Bring the schema up to date (what every job does first)."""
+        await db.upgrade(self.engine)
+
+    async def close(self) -> None:
+        """Close the database connections."""
+        await self.engine.dispose()
+
+
+def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
+    """The shared services, wired; raises ValueError if the working hours are not valid."""
+    calendar = settings.calendar()
+    engine = db.create_engine(settings.database_url)
+    sessions = db.session_factory(engine)
+    flow = IntakeFlow()
+    wakeup = asyncio.Event()
+    leases = Leases(sessions=sessions, clock=clock, seconds=settings.lease_seconds)
+    intake = IntakeService(
+        engine=engine,
+        sessions=sessions,
+        flow=flow,
+        clock=clock,
+        calendar=calendar,
+        target=settings.response_target,
+        leases=leases,
+        on_enqueued=wakeup.set,
+    )
+    replies = ReplyLedger(sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set)
+    desk = DeskService(
+        sessions=sessions,
+        copy=flow.copy,
+        taxonomy=flow.taxonomy,
+        clock=clock,
+        timezone=settings.timezone,
+    )
+    return Core(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        flow=flow,
+        intake=intake,
+        desk=desk,
+        calendar=calendar,
+        clock=clock,
+        leases=leases,
+        replies=replies,
+        wakeup=wakeup,
+    )
+
 
 @asynccontextmanager
 async def open_core(settings: Settings, *, clock: Clock = utcnow) -> AsyncIterator[Core]:
-    """Connect to the database (bringing its schema up to date) and build the services."""
-    engine = db.create_engine(settings.database_url)
+    """The core for one command: schema up to date on entry, connections closed on exit."""
+    core = build_core(settings, clock=clock)
     try:
-        await db.upgrade(engine)
-        sessions = db.session_factory(engine)
-        flow = IntakeFlow()
-        calendar = settings.calendar()
-        wakeup = asyncio.Event()
-        leases = Leases(sessions=sessions, clock=clock, seconds=settings.lease_seconds)
-        intake = IntakeService(
-            engine=engine,
-            flow=flow,
-            clock=clock,
-            calendar=calendar,
-            target=settings.response_target,
-            leases=leases,
-            on_enqueued=wakeup.set,
-        )
-        replies = ReplyLedger(
-            sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set
-        )
-        desk = DeskService(
-            sessions=sessions,
-            copy=flow.copy,
-            taxonomy=flow.taxonomy,
-            clock=clock,
-            timezone=settings.timezone,
-        )
-        yield Core(
-            settings,
-            engine,
-            sessions,
-            flow,
-            intake,
-            desk,
-            calendar,
-            clock,
-            leases,
-            replies,
-            wakeup,
-        )
+        await core.open()
+        yield core
     finally:
-        await engine.dispose()
+        await core.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 
 _SECRETS = re.compile(
     r"(?:bot)?\d{5,}:[A-Za-z0-9_-]{20,}"  # Telegram bot token (also inside /bot<token>/ URLs)
@@ -61,9 +62,28 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = redact(where_it_failed(record.exc_info[1]))
             record.exc_info = None
         return True
+
+
+def where_it_failed(error: BaseException) -> str:
+    """A traceback with the code's lines but not the exceptions' messages.
+
+    A database error's message quotes the statement's parameters, and so what an
+    enquirer wrote; the frames and the exception classes are what a developer needs.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(
+            f"Traceback (most recent call last):\n{frames}{kind(current)} (message withheld)"
+        )
+        current = current.__cause__ or current.__context__
+    return "\n\nwhich led to:\n".join(reversed(parts))
 
 
 def configure(level: str = "INFO") -> None:

@@ -15,6 +15,11 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
+def given(secret: SecretStr | None) -> bool:
+    """Whether a secret was set to something (an empty or blank value counts as unset)."""
+    return secret is not None and bool(secret.get_secret_value().strip())
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Secrets are ``SecretStr`` so they never print."""
 
@@ -89,13 +94,22 @@ class Settings(BaseSettings):
 
     @property
     def response_target(self) -> timedelta:
+        """How soon a case is due, in working time."""
         return timedelta(hours=self.response_target_hours)
 
     @property
     def slack_enabled(self) -> bool:
         """Slack is used when a bot token and a channel are set."""
-        return bool(
-            self.slack_bot_token
-            and self.slack_bot_token.get_secret_value().strip()
-            and self.slack_channel_id
-        )
+        return given(self.slack_bot_token) and bool(self.slack_channel_id)
+
+    def missing_for_run(self) -> list[str]:
+        """Settings without which ``helpline run`` cannot start, by their environment names."""
+        missing = []
+        if not given(self.telegram_bot_token):
+            missing.append("TELEGRAM_BOT_TOKEN")
+        if self.telegram_webhook_url and not given(self.telegram_webhook_secret):
+            missing.append("TELEGRAM_WEBHOOK_SECRET")
+        socket_mode = given(self.slack_app_token)
+        if self.slack_enabled and not socket_mode and not given(self.slack_signing_secret):
+            missing.append("SLACK_SIGNING_SECRET")
+        return missing

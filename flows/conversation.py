@@ -143,10 +143,27 @@ def _clean_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class CaseStatus(StrEnum):
+    """Where a case stands: the one list of statuses (model, CLI, import and export)."""
+
     NEW = "new"
     CLAIMED = "claimed"
     RESOLVED = "resolved"
     SIGNPOSTED = "signposted"
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for the helpline: new, or claimed and being worked on."""
+        return self in OPEN_STATUSES
+
+
+OPEN_STATUSES = frozenset({CaseStatus.NEW, CaseStatus.CLAIMED})
+"""Statuses of cases the helpline still owes a reply (timers, queues, listings)."""
+
+
+def is_overdue(status: CaseStatus, due_at: datetime | None, now: datetime) -> bool:
+    """An open case whose reply time has passed: due at 12:00 is on time at 12:00 exactly
+    and overdue from just after. The one definition (storage's query says the same)."""
+    return status in OPEN_STATUSES and due_at is not None and due_at < now
 
 
 class ReplyVia(StrEnum):

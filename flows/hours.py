@@ -348,11 +348,6 @@ class WorkingCalendar:
         """When a case received at ``received`` is due: ``target`` of working time later."""
         return self.add_working_time(received, target)
 
-    def describe_due(self, due: datetime) -> str:
-        """E.g. ``"by 12:00 on Monday 30 November"``, in the helpline's time zone."""
-        _require_aware(due, "due")
-        return f"by {due.astimezone(self.zone):%H:%M} on {self.describe_day(due)}"
-
     def describe_day(self, moment: datetime) -> str:
         """E.g. ``"Monday 30 November"`` (English names whatever the system locale)."""
         _require_aware(moment, "moment")

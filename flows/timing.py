@@ -28,6 +28,8 @@ def describe_opening(calendar: WorkingCalendar, moment: datetime, now: datetime,
 
 
 def describe_due(calendar: WorkingCalendar, due: datetime, copy: Copy) -> str:
+    """When a reply is due, in words ("by 12:00 on Monday 30 November"): the one wording,
+    for enquirers, the Slack card and timers, and the terminal alike."""
     local = due.astimezone(calendar.zone)
     return copy("hours.due", time=local.strftime("%H:%M"), day=calendar.describe_day(due))
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from flows.conversation import CaseDraft
+from flows.conversation import OPEN_STATUSES, CaseDraft, CaseStatus
 from storage.models import Case, CaseCategory, TranscriptEntry
 
 # No 0/O, 1/I/L: a reference is read out over the phone and typed from an email.
@@ -21,6 +21,16 @@ _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 def new_reference() -> str:
     """A short, unguessable, human-friendly reference such as ``HL-7KQ3MX``."""
     return "HL-" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
+
+
+def is_open() -> ColumnElement[bool]:
+    """The cases the helpline still owes a reply, as a query condition."""
+    return Case.status.in_(sorted(OPEN_STATUSES))
+
+
+def overdue_at(now: datetime) -> ColumnElement[bool]:
+    """:meth:`Case.is_overdue` as a query condition: the same rule, the same boundary."""
+    return is_open() & Case.due_at.is_not(None) & (Case.due_at < now)
 
 
 def create_case(
@@ -35,7 +45,7 @@ def create_case(
     """Add a case for ``draft`` to the session (flushed with the rest of the transaction)."""
     case = Case(
         reference=draft.reference,
-        status=draft.status.value,
+        status=draft.status,
         channel=channel,
         received_at=draft.received_at,
         enquirer_type=draft.enquirer_type,
@@ -71,6 +81,44 @@ async def get_case(session: AsyncSession, reference: str) -> Case | None:
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def case_by_id(session: AsyncSession, case_id: int) -> Case | None:
+    """A case with its categories (what a card shows), or None once it is erased."""
+    return await session.get(Case, case_id, options=[selectinload(Case.categories)])
+
+
+async def cases_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Case]:
+    """Those of the cases still there, with their categories, oldest first."""
+    if not ids:
+        return []
+    query = (
+        select(Case)
+        .where(Case.id.in_(ids))
+        .options(selectinload(Case.categories))
+        .order_by(Case.received_at, Case.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def case_by_card(session: AsyncSession, ts: str) -> Case | None:
+    """The case whose Slack card has timestamp ``ts`` (a thread under it is about it)."""
+    query = select(Case).where(Case.slack_ts == ts)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def remember_card(session: AsyncSession, case_id: int, channel: str, ts: str) -> None:
+    """Where the case's card was posted, so later changes update it in place."""
+    case = await session.get(Case, case_id)
+    if case is not None:
+        case.slack_channel, case.slack_ts = channel, ts
+
+
+async def forget_card(session: AsyncSession, case_id: int) -> None:
+    """The card is gone from Slack (deleted by someone): the next one is posted afresh."""
+    case = await session.get(Case, case_id)
+    if case is not None:
+        case.slack_channel = case.slack_ts = None
+
+
 async def latest_for_conversation(session: AsyncSession, conversation_id: int) -> Case | None:
     """The newest case a conversation produced (what /status reports on)."""
     query = (
@@ -85,30 +133,22 @@ async def latest_for_conversation(session: AsyncSession, conversation_id: int) -
 async def list_cases(
     session: AsyncSession,
     *,
-    status: str | None = None,
+    status: CaseStatus | None = None,
     limit: int | None = None,
-    overdue_at: datetime | None = None,
+    overdue_by: datetime | None = None,
     due_before: datetime | None = None,
 ) -> Sequence[Case]:
     """Cases newest first, optionally only those with ``status``.
 
-    ``overdue_at`` keeps open cases whose due time had passed at that moment;
-    ``due_before`` keeps open cases due before that moment (both soonest due first).
+    ``overdue_by`` keeps cases overdue at that moment; ``due_before`` keeps open cases
+    due before that moment (the same condition: both soonest due first).
     """
     query = select(Case).options(selectinload(Case.categories)).order_by(Case.received_at.desc())
     if status:
         query = query.where(Case.status == status)
-    for moment in (overdue_at, due_before):
+    for moment in (overdue_by, due_before):
         if moment is not None:
-            query = (
-                query.where(
-                    Case.status.in_(("new", "claimed")),
-                    Case.due_at.is_not(None),
-                    Case.due_at < moment,
-                )
-                .order_by(None)
-                .order_by(Case.due_at)
-            )
+            query = query.where(overdue_at(moment)).order_by(None).order_by(Case.due_at)
     if limit:
         query = query.limit(limit)
     return (await session.execute(query)).scalars().all()
@@ -131,7 +171,7 @@ def case_to_dict(case: Case, turns: Sequence[TranscriptEntry] | None = None) -> 
     """A case in the JSON shape the CLI prints, with field names of the case record."""
     data: dict[str, Any] = {
         "reference": case.reference,
-        "status": case.status,
+        "status": case.status.value,
         "channel": case.channel,
         "received_at": _iso(case.received_at),
         "enquirer_type": case.enquirer_type,

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.conversation import CaseStatus
+from storage.cases import is_open
 from storage.models import Case, CaseEvent, ConversationRecord
-
-OPEN = ("new", "claimed")
 
 
 def record(
@@ -26,8 +26,8 @@ async def claim(session: AsyncSession, case_id: int, actor: str, now: datetime) 
     """Take an unclaimed open case. One conditional UPDATE: exactly one claimer wins."""
     result = await session.execute(
         update(Case)
-        .where(Case.id == case_id, Case.status == "new", Case.claimed_by.is_(None))
-        .values(status="claimed", claimed_by=actor, claimed_at=now)
+        .where(Case.id == case_id, Case.status == CaseStatus.NEW, Case.claimed_by.is_(None))
+        .values(status=CaseStatus.CLAIMED, claimed_by=actor, claimed_at=now)
         .returning(Case.id)
     )
     return result.scalar_one_or_none() is not None
@@ -37,8 +37,8 @@ async def release(session: AsyncSession, case_id: int, actor: str) -> bool:
     """Give a claimed case back; only its holder can."""
     result = await session.execute(
         update(Case)
-        .where(Case.id == case_id, Case.status == "claimed", Case.claimed_by == actor)
-        .values(status="new", claimed_by=None, claimed_at=None)
+        .where(Case.id == case_id, Case.status == CaseStatus.CLAIMED, Case.claimed_by == actor)
+        .values(status=CaseStatus.NEW, claimed_by=None, claimed_at=None)
         .returning(Case.id)
     )
     return result.scalar_one_or_none() is not None
@@ -59,11 +59,11 @@ async def resolve(
         update(Case)
         .where(
             Case.id == case_id,
-            Case.status.in_(OPEN),
+            is_open(),
             (Case.claimed_by.is_(None)) | (Case.claimed_by == actor),
         )
         .values(
-            status="resolved",
+            status=CaseStatus.RESOLVED,
             outcome=outcome,
             outcome_note=note,
             referred_to_platform=referred_to_platform,

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from flows.conversation import CaseStatus, is_overdue
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every database (SQLite keeps no zone of its own)."""
@@ -46,6 +48,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class StatusColumn(TypeDecorator[CaseStatus]):
+    """A case's status as :class:`CaseStatus` in Python and its plain value in the table.
+
+    A value that is not a status is refused on the way in, so no stray string is stored.
+    """
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: CaseStatus | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else CaseStatus(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> CaseStatus | None:
+        return None if value is None else CaseStatus(value)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
 
@@ -55,7 +73,7 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[CaseStatus] = mapped_column(StatusColumn(), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(index=True)
     enquirer_type: Mapped[str | None] = mapped_column(String(64))
@@ -94,6 +112,10 @@ class Case(Base):
     categories: Mapped[list[CaseCategory]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseCategory.position"
     )
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Open and past its reply time (see :func:`flows.conversation.is_overdue`)."""
+        return is_overdue(self.status, self.due_at, now)
 
 
 class CaseCategory(Base):

@@ -32,6 +32,9 @@ from storage.models import OutboxMessage
 SLACK_CARD = "slack.card"
 SLACK_THREAD = "slack.thread"
 SLACK_POST = "slack.post"
+"""A message to the desk channel (or on-call): ``{say, values}`` or ``{text}``, ``target``."""
+SLACK_DIGEST = "slack.digest"
+"""The morning digest: ``{cases: [id, ...]}``, worded when it is sent."""
 ENQUIRER_MESSAGE = "enquirer.message"
 """A practitioner's message (or a desk notice) to an enquirer: ``{channel, chat_id, text}``."""
 ENQUIRER_REPLY = "enquirer.reply"
@@ -40,6 +43,7 @@ STREAMS = {
     SLACK_CARD: "slack",
     SLACK_THREAD: "slack",
     SLACK_POST: "slack",
+    SLACK_DIGEST: "slack",
     ENQUIRER_MESSAGE: "enquirer",
     ENQUIRER_REPLY: "enquirer",
 }
@@ -234,6 +238,32 @@ async def release_all(session: AsyncSession) -> int:
 def _unlease(message: OutboxMessage) -> None:
     message.leased_by = None
     message.leased_until = None
+
+
+async def locked(session: AsyncSession, row_id: int) -> OutboxMessage | None:
+    """The row, locked for this transaction, if it still waits to be sent.
+
+    None when it is gone, sent or given up meanwhile (another holder got there first):
+    whoever attempted it then records nothing.
+    """
+    row = await session.get(OutboxMessage, row_id, with_for_update=True)
+    if row is None or row.sent_at is not None or row.failed_at is not None:
+        return None
+    return row
+
+
+def desk_note(key: str, *, people: dict[str, str] | None = None, **values: str) -> dict[str, Any]:
+    """A desk message as the copy key that words it and the values to fill in.
+
+    The desk's channel words and escapes it when it is sent, so what writes it (intake,
+    timers, the desk service) needs to know nothing about how Slack shows text.
+    ``people`` are practitioners (shown as the desk shows a person); ``values`` are
+    anything else, shown literally whatever they contain.
+    """
+    note: dict[str, Any] = {"say": key, "values": values}
+    if people:
+        note["people"] = people
+    return note
 
 
 def mark_sent(message: OutboxMessage, now: datetime) -> None:

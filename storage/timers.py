@@ -6,16 +6,14 @@ with two replicas running, the second finds nothing left to stamp.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
+from flows.conversation import CaseStatus
+from storage.cases import cases_by_ids, is_open, overdue_at
 from storage.models import Case
-
-OPEN = ("new", "claimed")
 
 
 async def _stamp(session: AsyncSession, column: str, condition: object, now: datetime) -> list[int]:
@@ -25,39 +23,22 @@ async def _stamp(session: AsyncSession, column: str, condition: object, now: dat
     return sorted(result.scalars())
 
 
-async def _load(session: AsyncSession, ids: Sequence[int]) -> list[Case]:
-    if not ids:
-        return []
-    query = (
-        select(Case)
-        .where(Case.id.in_(ids))
-        .options(selectinload(Case.categories))
-        .order_by(Case.received_at, Case.id)
-    )
-    return list((await session.execute(query)).scalars())
-
-
 async def due_reminders(session: AsyncSession, now: datetime) -> list[Case]:
     """Unclaimed cases past half their target that have not been reminded yet."""
     condition = (
-        (Case.status == "new")
+        (Case.status == CaseStatus.NEW)
         & Case.claimed_by.is_(None)
         & Case.remind_at.is_not(None)
         & (Case.remind_at <= now)
         & Case.reminded_at.is_(None)
     )
-    return await _load(session, await _stamp(session, "reminded_at", condition, now))
+    return await cases_by_ids(session, await _stamp(session, "reminded_at", condition, now))
 
 
 async def newly_overdue(session: AsyncSession, now: datetime) -> list[Case]:
-    """Open cases past their due time, not yet flagged."""
-    condition = (
-        Case.status.in_(OPEN)
-        & Case.due_at.is_not(None)
-        & (Case.due_at <= now)
-        & Case.overdue_flagged_at.is_(None)
-    )
-    return await _load(session, await _stamp(session, "overdue_flagged_at", condition, now))
+    """Cases that are overdue now (:meth:`Case.is_overdue`), not yet flagged."""
+    condition = overdue_at(now) & Case.overdue_flagged_at.is_(None)
+    return await cases_by_ids(session, await _stamp(session, "overdue_flagged_at", condition, now))
 
 
 async def take_for_digest(session: AsyncSession, now: datetime) -> list[Case]:
@@ -66,17 +47,6 @@ async def take_for_digest(session: AsyncSession, now: datetime) -> list[Case]:
         Case.in_hours.is_(False)
         & Case.digested_at.is_(None)
         & (Case.received_at <= now)
-        & Case.status.in_(OPEN)
+        & is_open()
     )
-    return await _load(session, await _stamp(session, "digested_at", condition, now))
-
-
-async def overdue(session: AsyncSession, now: datetime) -> Sequence[Case]:
-    """Open cases whose due time has passed (for listings)."""
-    query = (
-        select(Case)
-        .where(Case.status.in_(OPEN), Case.due_at.is_not(None), Case.due_at < now)
-        .options(selectinload(Case.categories))
-        .order_by(Case.due_at)
-    )
-    return (await session.execute(query)).scalars().all()
+    return await cases_by_ids(session, await _stamp(session, "digested_at", condition, now))

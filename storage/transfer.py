@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Dialect, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from flows.conversation import CaseStatus
 from storage.models import Case, CaseCategory
 
 COLUMNS = (
@@ -42,7 +43,7 @@ COLUMNS = (
     "outcome",
     "status",
 )
-STATUSES = ("new", "claimed", "resolved", "signposted")
+STATUSES = tuple(status.value for status in CaseStatus)
 LABELLED = ("enquirer_type", "setting", "region", "platform_type", "platform", "outcome")
 BATCH = 5_000
 MAX_ERRORS = 50

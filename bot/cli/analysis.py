@@ -7,20 +7,17 @@ import csv
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from bot.core import Core
+from bot.cli.base import Commands, day, needs_core
+from bot.settings import Settings
 from bot.text import normalise
 from storage import report as report_store
 from storage.report import Period
 from storage.transfer import Vocabulary, export_rows, import_cases
 
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+if TYPE_CHECKING:
+    from bot.core import Core
 
 
 def _range(text: str) -> tuple[date, date]:
@@ -29,7 +26,7 @@ def _range(text: str) -> tuple[date, date]:
         raise argparse.ArgumentTypeError(
             f"expected FROM..TO (e.g. 2021-09-01..2022-08-31), not {text!r}"
         )
-    return _date(first), _date(last)
+    return day(first), day(last)
 
 
 def _period(core: Core, first: date, last: date) -> Period:
@@ -112,13 +109,13 @@ async def _export(core: Core, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add the analysis commands to the ``helpline`` parser's subcommands."""
-    analysis = sub.add_parser(
+def register(commands: Commands, settings: Settings) -> None:
+    """``report``, ``import`` and ``export``."""
+    analysis = commands.add_parser(
         "report", help="the annual analysis for a period (the report's tables)"
     )
-    analysis.add_argument("--from", dest="first", type=_date, required=True, metavar="YYYY-MM-DD")
-    analysis.add_argument("--to", dest="last", type=_date, required=True, metavar="YYYY-MM-DD")
+    analysis.add_argument("--from", dest="first", type=day, required=True, metavar="YYYY-MM-DD")
+    analysis.add_argument("--to", dest="last", type=day, required=True, metavar="YYYY-MM-DD")
     analysis.add_argument("--format", choices=["markdown", "json", "csv"], default="markdown")
     analysis.add_argument(
         "--out", type=Path, metavar="DIR", help="write files (CSV tables, or report.md and charts)"
@@ -129,13 +126,15 @@ def register(sub: Any) -> None:
         metavar="FROM..TO",
         help="add a previous period beside each row",
     )
-    analysis.set_defaults(handler=_report)
+    needs_core(analysis, _report)
 
-    importing = sub.add_parser("import", help="load historical cases from CSV (all or nothing)")
+    importing = commands.add_parser(
+        "import", help="load historical cases from CSV (all or nothing)"
+    )
     importing.add_argument("file", type=Path)
-    importing.set_defaults(handler=_import)
-    exporting = sub.add_parser("export", help="write a period's cases to CSV")
-    exporting.add_argument("--from", dest="first", type=_date, required=True, metavar="YYYY-MM-DD")
-    exporting.add_argument("--to", dest="last", type=_date, required=True, metavar="YYYY-MM-DD")
+    needs_core(importing, _import)
+    exporting = commands.add_parser("export", help="write a period's cases to CSV")
+    exporting.add_argument("--from", dest="first", type=day, required=True, metavar="YYYY-MM-DD")
+    exporting.add_argument("--to", dest="last", type=day, required=True, metavar="YYYY-MM-DD")
     exporting.add_argument("file", type=Path)
-    exporting.set_defaults(handler=_export)
+    needs_core(exporting, _export)

@@ -7,15 +7,21 @@ End of input ends the session; progress is saved and the next run resumes it.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from bot.cli.base import Commands, needs_core
 from bot.services.intake import Handled, IntakeService
+from bot.settings import Settings
 from bot.text import normalise
 from flows.messages import Command, Inbound, Reply
+
+if TYPE_CHECKING:
+    from bot.core import Core
 
 CHANNEL = "terminal"
 MAX_LINE = 20_000
@@ -81,3 +87,18 @@ async def run_chat(
         if not text.strip():
             continue
         show(await intake.handle(CHANNEL, session_id, Inbound.typed(text)))
+
+
+async def _chat(core: Core, args: argparse.Namespace) -> int:
+    await run_chat(core.intake, session_id=args.session, as_json=args.json)
+    return 0
+
+
+def register(commands: Commands, settings: Settings) -> None:
+    """``chat [--session NAME] [--json]``."""
+    chat = commands.add_parser(
+        "chat", help="chat with the intake bot in this terminal (as an enquirer)"
+    )
+    chat.add_argument("--json", action="store_true", help="one JSON object per bot message")
+    chat.add_argument("--session", default="local", help="resume or start this named chat")
+    needs_core(chat, _chat)

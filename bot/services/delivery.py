@@ -10,14 +10,12 @@ turn's replies the fast path could not send) go to :class:`RepliesDelivery`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import Clock
 from bot.services.outbox import GiveUp, Result, Sent
 from bot.services.replies import reply_from_json
-from bot.text import for_slack, slack_actor
-from flows.copy import Copy
 from flows.messages import Reply
 from storage import conversations as convo_store
 from storage import outbox
@@ -30,14 +28,16 @@ RepliesSender = Callable[[str, Sequence[Reply], int], Awaitable[Result]]
 
 
 class EnquirerDelivery:
-    def __init__(
-        self, *, channels: Mapping[str, ChatSender], copy: Copy, clock: Callable[[], datetime]
-    ) -> None:
+    """Sends desk messages to enquirers on their own channel, and logs practitioners'
+    replies in the case's thread once they are sent (or could never be)."""
+
+    def __init__(self, *, channels: Mapping[str, ChatSender], clock: Clock) -> None:
+        """``channels``: a sender for each channel enquirers can be written to on."""
         self.channels = dict(channels)
-        self.copy = copy
         self.clock = clock
 
     async def __call__(self, row: OutboxMessage) -> Result:
+        """Send the row's message; what happened, for the worker."""
         payload = row.payload or {}
         channel, chat_id = str(payload.get("channel")), str(payload.get("chat_id"))
         text = str(payload.get("text", ""))
@@ -48,9 +48,7 @@ class EnquirerDelivery:
             return result
         case_id, actor, said = row.case_id, str(log.get("actor")), str(log.get("text"))
         if isinstance(result, Sent):
-            note = self.copy(
-                "desk.thread_reply_sent", actor=slack_actor(actor), text=for_slack(said)
-            )
+            note = outbox.desk_note("desk.thread_reply_sent", people={"actor": actor}, text=said)
 
             async def logged(session: AsyncSession) -> None:
                 now = self.clock()
@@ -62,16 +60,12 @@ class EnquirerDelivery:
                     text=said,
                     at=now,
                 )
-                outbox.enqueue(
-                    session, outbox.SLACK_THREAD, now=now, case_id=case_id, payload={"text": note}
-                )
+                outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=case_id, payload=note)
 
             return Sent(then=logged)
         if not isinstance(result, GiveUp):
             return result  # still trying: nothing to tell the desk yet
-        note = self.copy(
-            "desk.thread_reply_failed", reason=for_slack(result.error), text=for_slack(said)
-        )
+        failed_note = outbox.desk_note("desk.thread_reply_failed", reason=result.error, text=said)
 
         async def failed(session: AsyncSession) -> None:
             outbox.enqueue(
@@ -79,7 +73,7 @@ class EnquirerDelivery:
                 outbox.SLACK_THREAD,
                 now=self.clock(),
                 case_id=case_id,
-                payload={"text": note},
+                payload=failed_note,
             )
 
         return GiveUp(result.error, then=failed)
@@ -89,9 +83,11 @@ class RepliesDelivery:
     """Sends a turn's replies that the fast path could not, on the chat's own channel."""
 
     def __init__(self, *, channels: Mapping[str, RepliesSender]) -> None:
+        """``channels``: a sender for each channel with buttons and all."""
         self.channels = dict(channels)
 
     async def __call__(self, row: OutboxMessage) -> Result:
+        """Send what is left of the row's replies; what happened, for the worker."""
         payload = row.payload or {}
         channel, chat_id = str(payload.get("channel")), str(payload.get("chat_id"))
         send = self.channels.get(channel)

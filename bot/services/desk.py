@@ -14,15 +14,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.text import for_slack, slack_actor
+from flows.conversation import CaseStatus
 from flows.copy import Copy
 from flows.taxonomy import Taxonomy
 from storage import cases as case_store
+from storage import conversations as convo_store
 from storage import desk as desk_store
 from storage import outbox
 from storage.models import Case
 
 REPLY_LIMIT = 3_500
+NOTE_LIMIT = 3_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +69,11 @@ class DeskService:
             now = self._clock()
             if not await desk_store.claim(session, case.id, actor, now):
                 await session.refresh(case)
-                if case.status == "claimed" and case.claimed_by == actor:
+                if case.status is CaseStatus.CLAIMED and case.claimed_by == actor:
                     # A second press (or a replayed one) by the holder changes nothing.
                     message = self._copy("desk.already_yours", reference=case.reference)
                     return DeskResult(True, message, case.reference, repeated=True)
-                if case.status == "claimed" and case.claimed_by:
+                if case.status is CaseStatus.CLAIMED and case.claimed_by:
                     since = (
                         case.claimed_at.astimezone(self._zone).strftime("%H:%M")
                         if case.claimed_at
@@ -80,16 +82,14 @@ class DeskService:
                     return self._fail(
                         "desk.already_claimed", case.reference, holder=case.claimed_by, since=since
                     )
-                return self._fail(
-                    "desk.not_open", case.reference, status=case.status, action="claimed"
-                )
+                return self._refusal(case, actor, "claimed")
             self._after(
                 session,
                 case,
                 actor,
                 "claim",
                 now,
-                thread=self._copy("desk.thread_claimed", actor=slack_actor(actor)),
+                thread=outbox.desk_note("desk.thread_claimed", people={"actor": actor}),
             )
             await self._notify_enquirer(session, case, "enquirer_notice.claimed", now)
         return DeskResult(
@@ -110,7 +110,7 @@ class DeskService:
                 actor,
                 "release",
                 now,
-                thread=self._copy("desk.thread_released", actor=slack_actor(actor)),
+                thread=outbox.desk_note("desk.thread_released", people={"actor": actor}),
             )
         return DeskResult(
             True, self._copy("desk.released", reference=case.reference), case.reference
@@ -128,7 +128,7 @@ class DeskService:
             case = await case_store.get_case(session, reference)
             if case is None:
                 return self._fail("desk.not_found", reference)
-            if case.claimed_by not in (None, actor) or case.status == "signposted":
+            if case.claimed_by not in (None, actor) or case.status is CaseStatus.SIGNPOSTED:
                 return self._refusal(case, actor, "replied to")
             now = self._clock()
             desk_store.record(session, case.id, actor=actor, action="reply", at=now, detail=text)
@@ -164,9 +164,11 @@ class DeskService:
                 now=now,
             ):
                 return self._refusal(case, actor, "resolved")
-            extra = f"\n>{for_slack(note)}" if note else ""
-            thread = self._copy(
-                "desk.thread_resolved", actor=slack_actor(actor), outcome=outcome.label, note=extra
+            thread = outbox.desk_note(
+                "desk.thread_resolved_noted" if note else "desk.thread_resolved",
+                people={"actor": actor},
+                outcome=outcome.label,
+                note=note or "",
             )
             self._after(session, case, actor, "resolve", now, thread=thread, detail=outcome.label)
             await self._notify_enquirer(session, case, "enquirer_notice.resolved", now)
@@ -176,16 +178,40 @@ class DeskService:
             case.reference,
         )
 
+    async def case(self, reference: str) -> Case | None:
+        """The case, to show in full (the details modal), or None if there is none."""
+        async with self._sessions() as session:
+            return await case_store.get_case(session, reference)
+
+    async def note(
+        self, *, card: str, actor: str, text: str, dedupe: tuple[str, str]
+    ) -> bool | None:
+        """A practitioner's message in a case's thread, kept on the case as an internal note.
+
+        ``card`` is the card's message id (the thread's parent), ``dedupe`` the event's
+        key: None means this event was recorded before (Slack redelivers events); False
+        that there was nothing to record (not a case's thread, or no text).
+        """
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            if not await convo_store.first_time(session, *dedupe, now):
+                return None
+            case = await case_store.case_by_card(session, card)
+            if case is None or not text:
+                return False
+            desk_store.record(
+                session, case.id, actor=actor, action="note", at=now, detail=text[:NOTE_LIMIT]
+            )
+        return True
+
     async def check(self, reference: str, actor: str) -> str | None:
         """Why ``actor`` may not act on the case now, or None if they may."""
         async with self._sessions() as session:
             case = await case_store.get_case(session, reference)
         if case is None:
             return self._copy("desk.not_found", reference=reference)
-        if case.status in ("resolved", "signposted"):
-            return self._copy(
-                "desk.not_open", reference=case.reference, status=case.status, action="changed"
-            )
+        if not case.status.is_open:
+            return self._refusal(case, actor, "changed").message
         if case.claimed_by not in (None, actor):
             return self._copy("desk.not_holder", reference=case.reference, holder=case.claimed_by)
         return None
@@ -210,9 +236,10 @@ class DeskService:
         return DeskResult(False, self._copy(key, reference=reference, **values), reference)
 
     def _refusal(self, case: Case, actor: str, action: str) -> DeskResult:
-        if case.claimed_by and case.claimed_by != actor and case.status == "claimed":
+        if case.claimed_by and case.claimed_by != actor and case.status is CaseStatus.CLAIMED:
             return self._fail("desk.not_holder", case.reference, holder=case.claimed_by)
-        return self._fail("desk.not_open", case.reference, status=case.status, action=action)
+        status = self._copy(f"case_status.{case.status.value}")
+        return self._fail("desk.not_open", case.reference, status=status, action=action)
 
     def _after(
         self,
@@ -222,14 +249,12 @@ class DeskService:
         action: str,
         now: datetime,
         *,
-        thread: str,
+        thread: dict[str, object],
         detail: str = "",
     ) -> None:
         desk_store.record(session, case.id, actor=actor, action=action, at=now, detail=detail)
         outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=case.id)
-        outbox.enqueue(
-            session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload={"text": thread}
-        )
+        outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=thread)
 
     async def _notify_enquirer(
         self, session: AsyncSession, case: Case, key: str, now: datetime

@@ -6,8 +6,10 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from bot import logs
-from bot.core import Core
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.services.periodic import repeat
 from storage import conversations as convo_store
 from storage import outbox
 from storage.retention import Purged, purge_before
@@ -15,31 +17,43 @@ from storage.retention import Purged, purge_before
 log = logging.getLogger(__name__)
 DEDUPE_WINDOW = timedelta(days=2)  # Telegram keeps undelivered updates for 24 hours
 OUTBOX_KEPT = timedelta(days=7)  # sent or given-up rows, for `helpline outbox --failed`
+EVERY = 3600.0  # seconds between rounds while the service runs
 
 
-async def purge_expired(core: Core) -> Purged:
-    """Erase personal data older than the retention period; forget old dedupe keys and
-    outbox rows done with."""
-    now = core.clock()
-    async with core.sessions() as session, session.begin():
-        purged = await purge_before(session, now - timedelta(days=core.settings.retention_days))
-        await convo_store.forget_processed_before(session, now - DEDUPE_WINDOW)
-        # Their payloads hold what people wrote: not kept once there is nothing to send.
-        await outbox.purge_done_before(session, now - OUTBOX_KEPT)
-    if purged.cases or purged.conversations:
-        log.info(
-            "retention: erased %d case(s), %d conversation(s)", purged.cases, purged.conversations
-        )
-    return purged
+class Housekeeping:
+    """Erases what the retention period says must go, hourly (and on ``helpline db purge``)."""
 
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        retention_days: int,
+        every: float = EVERY,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self.retention_days = retention_days
+        self._every = every
 
-async def run_housekeeping(core: Core, stop: asyncio.Event, every: float = 3600.0) -> None:
-    while not stop.is_set():
-        try:
-            await purge_expired(core)
-        except Exception as error:
-            log.error("housekeeping failed: %s", logs.kind(error), exc_info=error)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=every)
-        except TimeoutError:
-            continue
+    async def purge_expired(self) -> Purged:
+        """Erase personal data older than the retention period; forget old dedupe keys and
+        outbox rows done with."""
+        now = self._clock()
+        cutoff = now - timedelta(days=self.retention_days)
+        async with self._sessions() as session, session.begin():
+            purged = await purge_before(session, cutoff)
+            await convo_store.forget_processed_before(session, now - DEDUPE_WINDOW)
+            # Their payloads hold what people wrote: not kept once there is nothing to send.
+            await outbox.purge_done_before(session, now - OUTBOX_KEPT)
+        if purged.cases or purged.conversations:
+            log.info(
+                "retention: erased %d case(s), %d conversation(s)",
+                purged.cases,
+                purged.conversations,
+            )
+        return purged
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """A round now, then every hour, until ``stop``."""
+        await repeat(self.purge_expired, every=self._every, stop=stop, what="housekeeping")

@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.services.leases import Leases
+from bot.clock import Clock, utcnow
 from bot.locks import KeyedLocks
+from bot.services.leases import Leases
 from bot.services.replies import reply_to_json
-from bot.text import for_slack
-from flows.conversation import FINAL_STEPS, Conversation, Step
+from flows.conversation import FINAL_STEPS, CaseStatus, Conversation, Step
 from flows.hours import WorkingCalendar
 from flows.intake import (
     AttachmentRefused,
@@ -35,17 +35,12 @@ from flows.messages import Command, Inbound, InboundKind, Reply
 from flows.timing import Expectation, expectation
 from storage import cases as case_store
 from storage import conversations as convo_store
-from storage import db, outbox
 from storage import inbox as inbox_store
+from storage import outbox
 from storage.conversations import Saved
 from storage.models import Case
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +75,7 @@ class IntakeService:
         self,
         *,
         engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
         flow: IntakeFlow,
         clock: Clock = utcnow,
         new_reference: Callable[[], str] = case_store.new_reference,
@@ -88,14 +84,16 @@ class IntakeService:
         leases: Leases | None = None,
         on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
-        """``leases``: this process's, needed for durable replies (``deliver=True``).
+        """``engine`` runs each turn on a plain connection; ``sessions`` (on the same
+        engine) serve the rest. ``leases``: this process's, needed for durable replies
+        (``deliver=True``).
         ``on_enqueued`` is called after a transaction wrote outbox rows for the worker."""
         self.on_enqueued = on_enqueued
         self._calendar = calendar or WorkingCalendar.default()
         self._target = target
         self._timezone = self._calendar.zone
         self._engine = engine
-        self._sessions = db.session_factory(engine)
+        self._sessions = sessions
         self._flow = flow
         self._clock = clock
         self._new_reference = new_reference
@@ -147,7 +145,7 @@ class IntakeService:
         if conversation.step not in FINAL_STEPS and conversation.step is not Step.START:
             resumed = await self.handle(channel, chat_id, Inbound.commanded(Command.START))
             return (Reply(copy("status.in_progress")), *resumed.replies)
-        if case is not None and case.status in ("new", "claimed", "resolved"):
+        if case is not None and case.status is not CaseStatus.SIGNPOSTED:
             received = case.received_at.astimezone(self._timezone).strftime("%-d %B %Y")
             return (
                 Reply(copy(f"status.{case.status}", reference=case.reference, received=received)),
@@ -262,12 +260,12 @@ class IntakeService:
                     await convo_store.attach_transcript(session, record.id, created.id)
                     outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=created.id)
                     if created.urgent and not timing.open_now:
-                        alert = self._flow.copy(
+                        payload = outbox.desk_note(
                             "timers.oncall_alert",
                             reference=created.reference,
-                            subject=for_slack(created.subject or ""),
+                            subject=created.subject or "",
                         )
-                        payload = {"text": alert, "target": "oncall"}
+                        payload["target"] = "oncall"
                         outbox.enqueue(
                             session, outbox.SLACK_POST, now=now, case_id=created.id, payload=payload
                         )
@@ -282,13 +280,9 @@ class IntakeService:
                     case = await case_store.get_case(session, reference)
                     if case is not None:
                         await convo_store.attach_transcript(session, record.id, case.id)
-                        note = self._flow.copy("desk.thread_enquirer_wrote", text=for_slack(text))
+                        note = outbox.desk_note("desk.thread_enquirer_wrote", text=text)
                         outbox.enqueue(
-                            session,
-                            outbox.SLACK_THREAD,
-                            now=now,
-                            case_id=case.id,
-                            payload={"text": note},
+                            session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=note
                         )
                 case AttachmentRefused():
                     log.info("attachment refused on %s (not downloaded)", channel)

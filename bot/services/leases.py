@@ -10,7 +10,6 @@ rows registered here are renewed, so a row its holder lost track of is freed too
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -20,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import logs
+from bot.services.periodic import repeat
 from storage import inbox, outbox
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,8 @@ def new_owner() -> str:
 
 
 class Leases:
+    """The leases this process holds, and the heartbeat that keeps them (see above)."""
+
     def __init__(
         self,
         *,
@@ -99,12 +100,13 @@ class Leases:
             log.info("took back %d row(s) a previous run left in hand", freed)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Renew every third of a lease until ``stop``."""
-        every = self.seconds / 3
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every)
-            try:
-                await self.renew_once()
-            except Exception as error:  # the next beat tries again; leases outlast a few
-                log.warning("lease renewal failed: %s", logs.kind(error))
+        """Renew every third of a lease until ``stop`` (a failed beat: the next tries again;
+        leases outlast a few)."""
+        await repeat(
+            self.renew_once,
+            every=self.seconds / 3,
+            stop=stop,
+            what="lease renewal",
+            first_wait=True,
+            level=logging.WARNING,
+        )

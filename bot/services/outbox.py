@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import logs
-from bot.services.intake import Clock
+from bot.clock import Clock
 from bot.services.leases import Leases
 from storage import outbox, outbox_status
 from storage.models import OutboxMessage
@@ -89,7 +89,7 @@ class OutboxWorker:
     ) -> None:
         """``wakeup``: set by whoever enqueues (the service shares one with the intake)."""
         self._sessions = sessions
-        self._senders = senders  # read on every pass: senders may be added before run()
+        self._senders = dict(senders)
         self._clock = clock
         self._leases = leases
         self._poll = poll_interval
@@ -176,8 +176,8 @@ class OutboxWorker:
             result = Retry(logs.kind(error), maybe_sent=row.maybe_sent)
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            fresh = await session.get(OutboxMessage, row.id, with_for_update=True)
-            if fresh is None or fresh.sent_at is not None or fresh.failed_at is not None:
+            fresh = await outbox.locked(session, row.id)
+            if fresh is None:
                 return result
             if isinstance(result, Sent):
                 outbox.mark_sent(fresh, now)

@@ -2,25 +2,22 @@
 
 Driven from the database on every tick (not in-memory sleeps), so a restart loses
 nothing; each timer stamps its cases in a conditional update, so with two replicas it
-fires once. What they say goes to Slack through the outbox.
+fires once. What they say goes to the desk through the outbox, as desk notes the desk's
+channel words when it sends them (the digest as the list of its cases).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import logs
-from bot.slack.listeners import card_link
-from bot.slack.blocks import cut
-from bot.text import for_slack
+from bot.clock import Clock
+from bot.services.periodic import repeat
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
+from flows.timing import describe_due
 from storage import outbox
 from storage import timers as timer_store
 from storage.models import Case
@@ -29,18 +26,23 @@ log = logging.getLogger(__name__)
 
 
 class Timers:
+    """Fires the response-time timers; one :meth:`tick` does whatever is due now."""
+
     def __init__(
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
         calendar: WorkingCalendar,
         copy: Copy,
-        clock: Callable[[], datetime],
+        clock: Clock,
+        every: float = 30.0,
     ) -> None:
+        """``every``: seconds between ticks while the service runs."""
         self.sessions = sessions
         self.calendar = calendar
         self.copy = copy
         self.clock = clock
+        self.every = every
 
     async def tick(self) -> dict[str, int]:
         """Fire whatever is due now; returns how many cases each timer fired for."""
@@ -48,75 +50,38 @@ class Timers:
         async with self.sessions() as session, session.begin():
             reminded = await timer_store.due_reminders(session, now)
             for case in reminded:
-                text = self.copy("timers.reminder", reference=case.reference, due=self._due(case))
-                self._thread(session, case, text, now)
+                note = outbox.desk_note(
+                    "timers.reminder", reference=case.reference, due=self._due(case)
+                )
+                outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=note)
             overdue = await timer_store.newly_overdue(session, now)
             for case in overdue:
-                text = self.copy(
+                note = outbox.desk_note(
                     "timers.overdue",
                     reference=case.reference,
                     due=self._due(case),
-                    status=case.status,
+                    status=self.copy(f"case_status.{case.status.value}"),
                 )
                 outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=case.id)
-                outbox.enqueue(
-                    session, outbox.SLACK_POST, now=now, case_id=case.id, payload={"text": text}
-                )
+                outbox.enqueue(session, outbox.SLACK_POST, now=now, case_id=case.id, payload=note)
             digested = (
                 await timer_store.take_for_digest(session, now)
                 if self.calendar.is_open(now)
                 else []
             )
             if digested:
-                outbox.enqueue(
-                    session, outbox.SLACK_POST, now=now, payload={"text": self.digest(digested)}
-                )
+                payload = {"cases": [case.id for case in digested]}
+                outbox.enqueue(session, outbox.SLACK_DIGEST, now=now, payload=payload)
         return {"reminders": len(reminded), "overdue": len(overdue), "digest": len(digested)}
 
-    def digest(self, cases: list[Case]) -> str:
-        """What waited overnight: counts by category and urgency, then each case, oldest first."""
-        copy = self.copy
-        title = "timers.digest_title_one" if len(cases) == 1 else "timers.digest_title"
-        lines = [copy(title, count=len(cases))]
-        urgent = sum(1 for c in cases if c.urgent)
-        if urgent:
-            lines.append(copy("timers.digest_urgent", count=urgent))
-        counts = Counter(cat.category for c in cases for cat in c.categories)
-        if counts:
-            summary = ", ".join(f"{name} {n}" for name, n in counts.most_common())
-            lines.append(copy("timers.digest_categories", categories=summary))
-        for case in cases:
-            received = case.received_at.astimezone(self.calendar.zone).strftime("%a %H:%M")
-            mark = copy("timers.digest_urgent_mark") if case.urgent else ""
-            lines.append(
-                copy(
-                    "timers.digest_line",
-                    link=card_link(case),
-                    received=received,
-                    urgent=mark,
-                    subject=for_slack(cut(case.subject or "", 80)),
-                )
-            )
-        return "\n".join(lines)
-
     def _due(self, case: Case) -> str:
-        return self.calendar.describe_due(case.due_at) if case.due_at else "-"
+        return describe_due(self.calendar, case.due_at, self.copy) if case.due_at else "-"
 
-    @staticmethod
-    def _thread(session: AsyncSession, case: Case, text: str, now: datetime) -> None:
-        outbox.enqueue(
-            session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload={"text": text}
-        )
+    async def _tick_and_say(self) -> None:
+        fired = await self.tick()
+        if any(fired.values()):
+            log.info("timers fired: %s", fired)
 
-    async def run(self, stop: asyncio.Event, every: float) -> None:
-        while not stop.is_set():
-            try:
-                fired = await self.tick()
-                if any(fired.values()):
-                    log.info("timers fired: %s", fired)
-            except Exception as error:
-                log.error("timers failed: %s", logs.kind(error), exc_info=error)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=every)
-            except TimeoutError:
-                continue
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick every ``every`` seconds until ``stop``."""
+        await repeat(self._tick_and_say, every=self.every, stop=stop, what="timers")

@@ -1,4 +1,5 @@
-"""Block Kit for the practitioner desk: the case card and the modals, as plain data.
+"""What the practitioner desk shows in Slack, as plain data: the case card, the modals,
+the words of desk notes and the morning digest.
 
 Everything the enquirer wrote is escaped for mrkdwn with :func:`bot.text.for_slack` (no
 stray mentions or links), in blocks and in the notification text alike; plain_text
@@ -9,12 +10,16 @@ Slack's limits with care; the full text is one click away in the details modal.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.text import for_slack, normalise, slack_actor
+from flows.conversation import CaseStatus
 from flows.copy import Copy
+from flows.hours import WorkingCalendar
+from flows.timing import describe_due
 from storage.models import Case
 
 SECTION_LIMIT = 3000
@@ -33,19 +38,24 @@ def cut(text: str, limit: int, tail: str = "…") -> str:
     return text[: space if space > room // 2 else room].rstrip() + tail
 
 
-def _when(moment: datetime | None, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime("%a %d %b %H:%M") if moment else "-"
+def moment(when: datetime | None, calendar: WorkingCalendar, copy: Copy) -> str:
+    """A moment as the desk reads it, in the helpline's time zone."""
+    if when is None:
+        return copy("card.none")
+    local = when.astimezone(calendar.zone)
+    return copy("card.moment", day=calendar.describe_day(when), time=f"{local:%H:%M}")
 
 
 def _yes_no(value: bool | None, copy: Copy) -> str:
     return copy("card.unknown") if value is None else copy("card.yes" if value else "card.no")
 
 
-def _status(case: Case, copy: Copy, zone: ZoneInfo) -> str:
-    if case.status == "claimed":
-        since = case.claimed_at.astimezone(zone).strftime("%H:%M") if case.claimed_at else "?"
+def _status(case: Case, copy: Copy, calendar: WorkingCalendar) -> str:
+    if case.status is CaseStatus.CLAIMED:
+        claimed = case.claimed_at
+        since = f"{claimed.astimezone(calendar.zone):%H:%M}" if claimed else "?"
         return copy("card.status_claimed", holder=slack_actor(case.claimed_by or "?"), since=since)
-    if case.status == "resolved":
+    if case.status is CaseStatus.RESOLVED:
         return copy(
             "card.status_resolved",
             holder=slack_actor(case.claimed_by or "?"),
@@ -66,34 +76,36 @@ def _button(copy: Copy, action: str, reference: str, style: str | None = None) -
     return button
 
 
-def case_card(case: Case, copy: Copy, zone: ZoneInfo, now: datetime) -> tuple[list[Block], str]:
+def case_card(
+    case: Case, copy: Copy, calendar: WorkingCalendar, now: datetime
+) -> tuple[list[Block], str]:
     """The card's blocks and its notification text. Contact details never appear here."""
     subject = normalise(case.subject or copy("card.no_subject"))  # plain_text: shown as is
     urgency = copy("card.urgent") + " · " if case.urgent else ""
     title = cut(
         copy("card.title", urgency=urgency, reference=case.reference, subject=subject), HEADER_LIMIT
     )
-    overdue = case.status != "resolved" and case.due_at is not None and case.due_at < now
-    platform = " / ".join(p for p in (case.platform_type, case.platform) if p) or "-"
+    none = copy("card.none")
+    platform = " / ".join(p for p in (case.platform_type, case.platform) if p) or none
+    due = describe_due(calendar, case.due_at, copy) if case.due_at else none
     fields = [
-        ("Categories", ", ".join(c.category for c in case.categories) or "-"),
-        ("Enquirer", case.enquirer_type or "-"),
-        ("Setting", case.setting or "-"),
-        ("Region", case.region or "-"),
-        ("Platform", platform),
-        ("Already reported", _yes_no(case.already_reported, copy)),
+        ("categories", ", ".join(c.category for c in case.categories) or none),
+        ("enquirer", case.enquirer_type or none),
+        ("setting", case.setting or none),
+        ("region", case.region or none),
+        ("platform", platform),
+        ("reported", _yes_no(case.already_reported, copy)),
         (
-            "Received",
+            "received",
             copy(
                 "card.received",
-                when=_when(case.received_at, zone),
+                when=moment(case.received_at, calendar, copy),
                 out_of_hours="" if case.in_hours in (None, True) else copy("card.out_of_hours"),
             ),
         ),
         (
-            "Due",
-            copy("card.due", when=_when(case.due_at, zone))
-            + (copy("card.overdue") if overdue else ""),
+            "due",
+            copy("card.due", when=due) + (copy("card.overdue") if case.is_overdue(now) else ""),
         ),
     ]
     blocks: list[Block] = [
@@ -101,7 +113,10 @@ def case_card(case: Case, copy: Copy, zone: ZoneInfo, now: datetime) -> tuple[li
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": cut(f"*{k}*\n{for_slack(v)}", FIELD_LIMIT)}
+                {
+                    "type": "mrkdwn",
+                    "text": cut(f"*{copy(f'card.label_{k}')}*\n{for_slack(v)}", FIELD_LIMIT),
+                }
                 for k, v in fields
             ],
         },
@@ -117,7 +132,7 @@ def case_card(case: Case, copy: Copy, zone: ZoneInfo, now: datetime) -> tuple[li
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(links, SECTION_LIMIT)}}
         )
     blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": _status(case, copy, zone)}]}
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _status(case, copy, calendar)}]}
     )
     blocks.append({"type": "actions", "block_id": "case_actions", "elements": _actions(case, copy)})
     subject_text = for_slack(cut(case.subject or "", 250))
@@ -125,23 +140,20 @@ def case_card(case: Case, copy: Copy, zone: ZoneInfo, now: datetime) -> tuple[li
     return blocks, (copy("card.urgent") + " " if case.urgent else "") + fallback
 
 
+# The card's buttons by status, the first one the primary action.
+ACTIONS: Mapping[CaseStatus, tuple[str, ...]] = {
+    CaseStatus.NEW: ("claim", "reply", "resolve", "details"),
+    CaseStatus.CLAIMED: ("reply", "resolve", "release", "details"),
+}
+
+
 def _actions(case: Case, copy: Copy) -> list[Block]:
-    ref = case.reference
-    if case.status == "new":
-        return [
-            _button(copy, "claim", ref, "primary"),
-            _button(copy, "reply", ref),
-            _button(copy, "resolve", ref),
-            _button(copy, "details", ref),
-        ]
-    if case.status == "claimed":
-        return [
-            _button(copy, "reply", ref, "primary"),
-            _button(copy, "resolve", ref),
-            _button(copy, "release", ref),
-            _button(copy, "details", ref),
-        ]
-    return [_button(copy, "details", ref)]
+    actions = ACTIONS.get(case.status, ("details",))
+    primary = actions[0] if len(actions) > 1 else None
+    return [
+        _button(copy, action, case.reference, "primary" if action == primary else None)
+        for action in actions
+    ]
 
 
 def _modal(
@@ -247,3 +259,53 @@ def details_modal(copy: Copy, case: Case, contact: str | None) -> Block:
     return _modal(
         "details_modal", copy("card.details_title"), blocks, {"reference": case.reference}
     )
+
+
+def card_link(case: Case) -> str:
+    """A link to the case's card in Slack (or its bare reference before it is posted)."""
+    if not (case.slack_channel and case.slack_ts):
+        return case.reference
+    archive = f"https://slack.com/archives/{case.slack_channel}/p{case.slack_ts.replace('.', '')}"
+    return f"<{archive}|{case.reference}>"
+
+
+def note_text(payload: Mapping[str, Any], copy: Copy) -> str:
+    """The words of a desk note (:func:`storage.outbox.desk_note`), escaped for mrkdwn.
+
+    A row written before notes were kept as copy keys holds its text already worded.
+    """
+    key = payload.get("say")
+    if not isinstance(key, str):
+        return str(payload.get("text", ""))
+    values = payload.get("values") or {}
+    people = payload.get("people") or {}
+    return copy(
+        key,
+        **{name: for_slack(str(value)) for name, value in values.items()},
+        **{name: slack_actor(str(person)) for name, person in people.items()},
+    )
+
+
+def digest(cases: list[Case], copy: Copy, calendar: WorkingCalendar) -> str:
+    """What waited overnight: counts by category and urgency, then each case, oldest first."""
+    title = "timers.digest_title_one" if len(cases) == 1 else "timers.digest_title"
+    lines = [copy(title, count=len(cases))]
+    urgent = sum(1 for c in cases if c.urgent)
+    if urgent:
+        lines.append(copy("timers.digest_urgent", count=urgent))
+    counts = Counter(cat.category for c in cases for cat in c.categories)
+    if counts:
+        summary = ", ".join(f"{name} {n}" for name, n in counts.most_common())
+        lines.append(copy("timers.digest_categories", categories=for_slack(summary)))
+    for case in cases:
+        mark = copy("timers.digest_urgent_mark") if case.urgent else ""
+        lines.append(
+            copy(
+                "timers.digest_line",
+                link=card_link(case),
+                received=moment(case.received_at, calendar, copy),
+                urgent=mark,
+                subject=for_slack(cut(case.subject or "", 80)),
+            )
+        )
+    return "\n".join(lines)

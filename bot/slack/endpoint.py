@@ -31,8 +31,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot import logs
-from bot.http.server import CLOSE, parse_json, read_limited, too_large
-from bot.services.intake import Clock
+from bot.clock import Clock
+from bot.http.bodies import CLOSE, parse_json, read_limited, too_large
 from storage import conversations as convo_store
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,13 @@ def _interaction_problem(payload: Any) -> str | None:
 
 
 def is_interaction(body: bytes, content_type: str) -> bool:
+    """A button press or modal submission (form-encoded ``payload=``), not an event."""
     return not content_type.startswith("application/json") and body.startswith(b"payload=")
 
 
 class SlackEndpoint:
+    """Our HTTP endpoint for Slack's requests when Socket Mode is not used (see above)."""
+
     def __init__(
         self,
         *,
@@ -109,6 +112,7 @@ class SlackEndpoint:
         self._max = max_bytes
 
     def route(self, path: str = "/slack/events") -> Route:
+        """The route to add to the service's HTTP app."""
         return Route(path, self.handle, methods=["POST"])
 
     async def handle(self, request: Request) -> Response:
@@ -131,8 +135,9 @@ class SlackEndpoint:
         if is_interaction(body, content_type) and await self._replayed(signature):
             log.warning("slack interaction replayed: ignored")
             return Response(status_code=200)
-        response = await self._app.async_dispatch(to_async_bolt_request(request, body))
-        return to_starlette_response(response)
+        bolt_response = await self._app.async_dispatch(to_async_bolt_request(request, body))
+        answer: Response = to_starlette_response(bolt_response)
+        return answer
 
     async def _replayed(self, signature: str) -> bool:
         try:

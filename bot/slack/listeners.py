@@ -1,8 +1,9 @@
-"""The Slack practitioner desk: Bolt listeners (thin) and the outbox senders for cards.
+"""The Slack practitioner desk's Bolt listeners: thin, one per button, modal and event.
 
 Listeners acknowledge at once (Slack allows 3 seconds), then call the desk service.
-Cards and thread notes are never posted from a listener: they go through the outbox,
-so a Slack outage delays them but loses nothing.
+Nothing is posted to the channel from here: the desk service writes cards and thread
+notes to the outbox (sent by :mod:`bot.slack.senders`); a listener only answers the
+practitioner who acted (an ephemeral message, a modal).
 """
 
 from __future__ import annotations
@@ -10,27 +11,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
 
 from bot import logs
 from bot.services.desk import DeskService
-from bot.services.outbox import GiveUp, Result, Retry, Sent
-from bot.slack.blocks import case_card, details_modal, reply_modal, resolve_modal
+from bot.slack.blocks import details_modal, reply_modal, resolve_modal
 from bot.text import for_slack, normalise
 from flows.copy import Copy
-from storage import conversations as convo_store
-from storage import desk as desk_store
-from storage.models import Case, OutboxMessage
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
@@ -50,15 +42,12 @@ class SlackDesk:
         self,
         *,
         desk: DeskService,
-        sessions: async_sessionmaker[AsyncSession],
         copy: Copy,
-        clock: Callable[[], datetime],
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
+        """``on_change``: the desk wrote to the outbox (the worker looks at once)."""
         self.desk = desk
-        self.sessions = sessions
         self.copy = copy
-        self.clock = clock
         self.on_change = on_change
 
     def register(self, app: AsyncApp) -> None:
@@ -124,8 +113,7 @@ class SlackDesk:
         reference, actor = button_value(body), actor_of(body)
         if reference is None:
             return
-        async with self.sessions() as session:
-            case = await _case_by_reference(session, reference)
+        case = await self.desk.case(reference)
         if case is None:
             return
         contact = None
@@ -173,27 +161,16 @@ class SlackDesk:
         thread_ts = event.get("thread_ts")
         if not thread_ts or event.get("bot_id") or event.get("subtype") or not event.get("user"):
             return
-        now = self.clock()
-        async with self.sessions() as session, session.begin():
-            if not await convo_store.first_time(
-                session, "slack:events", str(body.get("event_id")), now
-            ):
-                log.info("slack event redelivery ignored")
-                return
-            # A message with no text (a file, say) carries no note: nothing to record.
-            text = normalise(str(event.get("text") or "")).strip()
-            case = (
-                await session.execute(select(Case).where(Case.slack_ts == thread_ts))
-            ).scalar_one_or_none()
-            if case is not None and text:
-                desk_store.record(
-                    session,
-                    case.id,
-                    actor=f"<@{event['user']}>",
-                    action="note",
-                    at=now,
-                    detail=text[:3000],
-                )
+        # A message with no text (a file, say) carries no note: nothing to record.
+        text = normalise(str(event.get("text") or "")).strip()
+        recorded = await self.desk.note(
+            card=str(thread_ts),
+            actor=f"<@{event['user']}>",
+            text=text,
+            dedupe=("slack:events", str(body.get("event_id"))),
+        )
+        if recorded is None:
+            log.info("slack event redelivery ignored")
 
     async def on_error(self, error: Exception, body: Body) -> None:
         log.error("slack listener failed: %s", logs.kind(error), exc_info=error)
@@ -257,218 +234,3 @@ def _metadata(body: Body) -> dict[str, str]:
     except ValueError:
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-async def _case_by_reference(session: AsyncSession, reference: str) -> Case | None:
-    query = select(Case).where(Case.reference == reference).options(selectinload(Case.categories))
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-# Outbox senders ---------------------------------------------------------------------------
-
-
-# Slack errors that no retry can fix: the row is given up (and logged) so the stream moves on.
-PERMANENT = frozenset(
-    {
-        "invalid_blocks",
-        "invalid_arguments",
-        "msg_too_long",
-        "no_text",
-        "thread_not_found",
-        "cant_update_message",
-        "is_archived",
-    }
-)
-MARKER = "helpline_outbox"
-"""The metadata event type on every message the outbox posts (see :meth:`SlackCards.marker`)."""
-LOOKUP_PAGES = 5  # 5 x 200 of the newest messages: far more than arrive while a row waits
-
-
-def slack_failure(error: Exception, *, doubt: bool = False) -> Retry | GiveUp:
-    """429 waits its Retry-After; a request Slack can never accept is given up; else back off.
-
-    ``doubt``: an earlier attempt may have posted and nothing has shown otherwise. It stays
-    with the row, and so does this attempt's own doubt: a timeout, a dropped connection or
-    a 5xx may have posted the message all the same.
-    """
-    if isinstance(error, SlackApiError):
-        response = error.response
-        code = str(response.get("error", "") or "") if isinstance(response.data, dict) else ""
-        if response.status_code == 429:
-            after = response.headers.get("Retry-After") or response.headers.get("retry-after")
-            try:
-                seconds = float(after) if after else None
-            except ValueError:
-                seconds = None
-            return Retry("slack 429", after=seconds, rate_limited=True, maybe_sent=doubt)
-        if code in PERMANENT:
-            return GiveUp(f"slack {code}")
-        uncertain = response.status_code >= 500
-        return Retry(f"slack {response.status_code} {code}".strip(), maybe_sent=doubt or uncertain)
-    refused = isinstance(error, aiohttp.ClientConnectorError)  # never reached Slack
-    return Retry(logs.kind(error), maybe_sent=doubt or not refused)
-
-
-SLACK_ERRORS = (TimeoutError, SlackApiError, aiohttp.ClientError, OSError)
-
-
-class SlackCards:
-    """Posts a case's card (or updates it, once its ts is known) and its thread notes.
-
-    Every message posted carries the row's :meth:`marker` in its metadata. A row that may
-    have been posted already (its last attempt timed out, or the process sending it died)
-    is looked for first, so it is never posted twice.
-    """
-
-    def __init__(
-        self,
-        *,
-        client: AsyncWebClient,
-        channel_id: str,
-        sessions: async_sessionmaker[AsyncSession],
-        copy: Copy,
-        zone: ZoneInfo,
-        clock: Callable[[], datetime],
-        oncall: str | None = None,
-    ) -> None:
-        self.client = client
-        self.channel_id = channel_id
-        self.oncall = oncall
-        self.sessions = sessions
-        self.copy = copy
-        self.zone = zone
-        self.clock = clock
-
-    @staticmethod
-    def marker(row: OutboxMessage) -> dict[str, Any]:
-        """Which outbox row a message came from (its id and when it was written)."""
-        return {
-            "event_type": MARKER,
-            "event_payload": {"row": f"{row.id}@{row.created_at.isoformat()}"},
-        }
-
-    async def posted(
-        self, row: OutboxMessage, channel: str, thread_ts: str | None = None
-    ) -> str | None:
-        """The ts of a message posted earlier for ``row`` (in the channel or the thread)."""
-        wanted = self.marker(row)["event_payload"]["row"]
-        cursor: str | None = None
-        for _ in range(LOOKUP_PAGES):
-            if thread_ts:
-                response = await self.client.conversations_replies(
-                    channel=channel,
-                    ts=thread_ts,
-                    include_all_metadata=True,
-                    limit=200,
-                    cursor=cursor,
-                )
-            else:
-                response = await self.client.conversations_history(
-                    channel=channel, include_all_metadata=True, limit=200, cursor=cursor
-                )
-            for message in response.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == MARKER and payload.get("row") == wanted:
-                    return str(message["ts"])
-            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return None
-        return None
-
-    async def _post(
-        self, row: OutboxMessage, channel: str, thread_ts: str | None = None, **content: Any
-    ) -> tuple[str, str] | Retry | GiveUp:
-        """Post once: ``(channel, ts)`` of the message (an earlier one if found), or why not."""
-        doubt = row.maybe_sent
-        try:
-            if doubt:
-                found = await self.posted(row, channel, thread_ts)
-                if found:
-                    log.info("outbox row %d was posted before: not posting it again", row.id)
-                    return channel, found
-                doubt = False  # looked, and it is not there
-            response = await self.client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts, metadata=self.marker(row), **content
-            )
-        except SLACK_ERRORS as error:
-            return slack_failure(error, doubt=doubt)
-        return str(response["channel"]), str(response["ts"])
-
-    async def send_card(self, row: OutboxMessage) -> Result:
-        async with self.sessions() as session:
-            case = await session.get(Case, row.case_id, options=[selectinload(Case.categories)])
-        if case is None:
-            return Sent()
-        blocks, text = case_card(case, self.copy, self.zone, self.clock())
-        if case.slack_ts and case.slack_channel:
-            try:  # an update is the same however often it is made
-                await self.client.chat_update(
-                    channel=case.slack_channel, ts=case.slack_ts, blocks=blocks, text=text
-                )
-            except SlackApiError as error:
-                if error.response.get("error") != "message_not_found":
-                    return slack_failure(error)
-                await self._forget_card(case.id)  # deleted in Slack: post it afresh
-                return Retry("card deleted in Slack", after=0)
-            except SLACK_ERRORS as error:
-                return slack_failure(error)
-            return Sent()
-        # In hours the duty team is pinged; out of hours the card arrives silently
-        # and waits for the morning digest.
-        if case.in_hours:
-            text = self.copy("timers.new_case_ping") + text
-        posted = await self._post(row, self.channel_id, blocks=blocks, text=text)
-        if not isinstance(posted, tuple):
-            return posted
-        channel, ts = posted
-
-        async def remember(session: AsyncSession) -> None:
-            stored = await session.get(Case, case.id)
-            if stored is not None:
-                stored.slack_channel, stored.slack_ts = channel, ts
-
-        return Sent(then=remember)
-
-    async def _forget_card(self, case_id: int) -> None:
-        async with self.sessions() as session, session.begin():
-            stored = await session.get(Case, case_id)
-            if stored is not None:
-                stored.slack_channel = stored.slack_ts = None
-
-    async def send_thread(self, row: OutboxMessage) -> Result:
-        async with self.sessions() as session:
-            case = await session.get(Case, row.case_id)
-        if case is None:
-            return Sent()
-        text = str((row.payload or {}).get("text", ""))[:3900]
-        if not case.slack_ts:
-            # The card came first in the stream and was given up: post in the channel,
-            # named, rather than holding every later message back.
-            text = f"{case.reference}: {text}"
-        channel = case.slack_channel or self.channel_id
-        posted = await self._post(row, channel, case.slack_ts, text=text)
-        return posted if not isinstance(posted, tuple) else Sent()
-
-    async def send_post(self, row: OutboxMessage) -> Result:
-        """A plain message to the desk channel, or to the on-call group or channel."""
-        payload = row.payload or {}
-        text = str(payload.get("text", ""))[:3900]
-        channel = self.channel_id
-        if payload.get("target") == "oncall":
-            if not self.oncall:
-                return Sent()  # no on-call set: the urgent card itself is the flag
-            if self.oncall.startswith("S"):
-                text = f"<!subteam^{self.oncall}> {text}"
-            else:
-                channel = self.oncall
-        posted = await self._post(row, channel, text=text)
-        return posted if not isinstance(posted, tuple) else Sent()
-
-
-def card_link(case: Case) -> str:
-    """A link to the case's card in Slack (or its bare reference before it is posted)."""
-    if not (case.slack_channel and case.slack_ts):
-        return case.reference
-    archive = f"https://slack.com/archives/{case.slack_channel}/p{case.slack_ts.replace('.', '')}"
-    return f"<{archive}|{case.reference}>"

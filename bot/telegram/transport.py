@@ -8,19 +8,25 @@ update (measured with bench/telegram_turns.py). aiohttp is already a dependency 
 from __future__ import annotations
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-Timeout = float | DefaultValue[float] | DefaultValue[None] | None
+Timeout = object
+"""PTB passes a number, None (no limit) or its ``DEFAULT_NONE`` marker (unset)."""
 
 
 def _seconds(value: Timeout, default: float | None) -> float | None:
-    """PTB passes DEFAULT_NONE when the caller left a timeout unset."""
-    return default if isinstance(value, DefaultValue) else value
+    """A timeout PTB passed, or ours when the caller left it unset."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default  # BaseRequest.DEFAULT_NONE, or a default value PTB wraps
 
 
 class AiohttpRequest(BaseRequest):
+    """PTB's requests over one pooled aiohttp session (see the module docstring)."""
+
     def __init__(
         self,
         *,

@@ -16,7 +16,7 @@ from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
 
 
 def service(sessions: async_sessionmaker[AsyncSession]) -> IntakeService:
-    return IntakeService(engine=sessions.kw["bind"], flow=IntakeFlow())
+    return IntakeService(engine=sessions.kw["bind"], sessions=sessions, flow=IntakeFlow())
 
 
 async def say(intake: IntakeService, chat: str, *texts: str) -> None:

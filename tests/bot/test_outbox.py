@@ -12,19 +12,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services.intake import utcnow
+from bot.clock import utcnow
 from bot.services.leases import Leases
 from bot.services.outbox import OutboxWorker
-from bot.slack.listeners import SlackCards
+from bot.slack.senders import SlackCards
 from flows.conversation import CaseDraft, CaseStatus
 from flows.copy import default_copy
+from flows.hours import WorkingCalendar
 from storage import cases as case_store
 from storage import outbox, outbox_status
 from storage.models import Case, OutboxMessage
@@ -72,7 +72,7 @@ class Desk:
             channel_id=DESK,
             sessions=self.sessions,
             copy=default_copy(),
-            zone=ZoneInfo("Europe/London"),
+            calendar=WorkingCalendar.default(),
             clock=utcnow,
         )
         leases = Leases(sessions=self.sessions, clock=utcnow, seconds=lease)

@@ -15,13 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Chat, Message, Update
 
 from bot.settings import Settings
-from bot.telegram.handlers import (
-    PerChatUpdateProcessor,
-    TelegramChannel,
-    button_data,
-    inbound_from_button,
-    split_text,
-)
+from bot.telegram.processing import PerChatUpdateProcessor
+from bot.telegram.rendering import button_data, inbound_from_button, outgoing, split_text
 from flows.copy import default_copy
 from flows.messages import Command, InboundKind, Option, Reply
 from storage import db
@@ -536,7 +531,7 @@ async def test_telegram_keeps_to_one_message_a_second_per_chat(database_url: str
 
 
 def test_merge_replies_folds_text_into_the_next_question() -> None:
-    from bot.telegram.handlers import merge_replies
+    from bot.telegram.rendering import merge_replies
     from flows.messages import Option, Reply
 
     question = Reply("Which?", (Option("a", "A"),), question="q")
@@ -577,14 +572,8 @@ async def test_one_busy_chat_does_not_hold_up_the_others() -> None:
 
 
 def test_a_long_reply_is_split_with_its_buttons_on_the_last_part() -> None:
-    channel = TelegramChannel(
-        intake=None,  # type: ignore[arg-type]  # not needed to lay out messages
-        copy=default_copy(),
-        retention_days=365,
-        send_patience=120,
-    )
     reply = Reply("word " * 2000, options=(Option("a", "Yes"),), question="danger")
-    messages = channel._outgoing([reply])
+    messages = outgoing([reply], default_copy())
     assert len(messages) == 3
     assert all(len(text) <= 4096 for text, _ in messages)
     assert [markup is not None for _, markup in messages] == [False, False, True]

@@ -13,9 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.intake import IntakeService
 from bot.services.timers import Timers
+from bot.slack.blocks import digest, note_text
+from flows.copy import default_copy
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from flows.messages import Inbound
+from storage import cases as case_store
 from storage import outbox
 from storage.models import Case, OutboxMessage
 from tests.bot.test_cli import helpline
@@ -39,7 +42,9 @@ def london(*args: int) -> datetime:
 async def submit(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, chat: str, *, urgent: bool = False
 ) -> list[str]:
-    intake = IntakeService(engine=sessions.kw["bind"], flow=IntakeFlow(), clock=clock)
+    intake = IntakeService(
+        engine=sessions.kw["bind"], sessions=sessions, flow=IntakeFlow(), clock=clock
+    )
     texts: list[str] = []
     answers = list(PROFESSIONAL_TO_REVIEW)
     if urgent:
@@ -55,6 +60,16 @@ async def outbox_rows(sessions: async_sessionmaker[AsyncSession]) -> list[Outbox
         return list(
             (await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
         )
+
+
+async def desk_text(sessions: async_sessionmaker[AsyncSession], row: OutboxMessage) -> str:
+    """What the desk will read for an outbox row, worded as Slack's sender words it."""
+    copy = default_copy()
+    if row.kind == outbox.SLACK_DIGEST:
+        async with sessions() as session:
+            cases = await case_store.cases_by_ids(session, row.payload["cases"])
+        return digest(cases, copy, WorkingCalendar.default())
+    return note_text(row.payload or {}, copy)
 
 
 async def test_in_hours_enquirer_is_told_when_a_practitioner_will_reply(
@@ -99,7 +114,7 @@ async def test_urgent_out_of_hours_case_alerts_on_call_at_once(
     alerts = [
         r for r in rows if r.kind == outbox.SLACK_POST and r.payload.get("target") == "oncall"
     ]
-    assert len(alerts) == 1 and "Urgent case" in alerts[0].payload["text"]
+    assert len(alerts) == 1 and "Urgent case" in await desk_text(sessions, alerts[0])
 
 
 async def test_digest_at_opening_lists_overnight_cases_once_even_with_two_replicas(
@@ -120,13 +135,10 @@ async def test_digest_at_opening_lists_overnight_cases_once_even_with_two_replic
     clock.at = london(2026, 11, 30, 10, 0)
     fired = await asyncio.gather(replica().tick(), replica().tick())
     assert sorted(f["digest"] for f in fired) == [0, 2]
-    digests = [
-        r
-        for r in await outbox_rows(sessions)
-        if r.kind == outbox.SLACK_POST and "Since the helpline closed" in r.payload.get("text", "")
-    ]
+    digests = [r for r in await outbox_rows(sessions) if r.kind == outbox.SLACK_DIGEST]
     assert len(digests) == 1
-    text = digests[0].payload["text"]
+    text = await desk_text(sessions, digests[0])
+    assert "Since the helpline closed" in text
     assert "2 enquiries" in text and "1 urgent" in text and "Online Reputation 2" in text
     assert text.index("Sat") < text.index("Sun"), "oldest first"
 
@@ -143,18 +155,16 @@ async def test_reminder_at_half_target_then_overdue_flag_fire_once(
     clock.at = london(2026, 11, 30, 11, 30)
     assert (await timers.tick())["reminders"] == 1
     assert (await timers.tick())["reminders"] == 0
-    clock.at = london(2026, 11, 30, 13, 0)
+    clock.at = london(2026, 11, 30, 13, 0)  # due at 13:00: on time at 13:00 exactly
+    assert (await timers.tick())["overdue"] == 0
+    clock.at = london(2026, 11, 30, 13, 0, 1)
     assert (await timers.tick())["overdue"] == 1
     assert (await timers.tick())["overdue"] == 0
     rows = await outbox_rows(sessions)
-    assert any(
-        "still unclaimed" in r.payload.get("text", "")
-        for r in rows
-        if r.kind == outbox.SLACK_THREAD
-    )
-    assert any(
-        "is overdue" in r.payload.get("text", "") for r in rows if r.kind == outbox.SLACK_POST
-    )
+    threads = [await desk_text(sessions, r) for r in rows if r.kind == outbox.SLACK_THREAD]
+    posts = [await desk_text(sessions, r) for r in rows if r.kind == outbox.SLACK_POST]
+    assert any("still unclaimed" in text for text in threads)
+    assert any("is overdue" in text and "waiting to be claimed" in text for text in posts)
 
 
 async def test_claimed_case_gets_no_reminder(sessions: async_sessionmaker[AsyncSession]) -> None:

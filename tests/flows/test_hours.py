@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows import hours
+from flows.copy import default_copy
 from flows.hours import WorkingCalendar
+from flows.timing import describe_due
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -310,7 +312,7 @@ def test_calendar_in_other_time_zone_uses_its_wall_clock() -> None:
         lambda cal, naive: cal.next_open(naive),
         lambda cal, naive: cal.add_working_time(naive, THREE_HOURS),
         lambda cal, naive: cal.due_at(naive),
-        lambda cal, naive: cal.describe_due(naive),
+        lambda cal, naive: describe_due(cal, naive, default_copy()),
     ],
     ids=["is_open", "next_open", "add_working_time", "due_at", "describe_due"],
 )
@@ -350,14 +352,19 @@ def test_next_open_skips_bank_holiday(calendar: WorkingCalendar) -> None:
 
 
 def test_describe_due_has_no_leading_zero_on_day(calendar: WorkingCalendar) -> None:
-    assert calendar.describe_due(london(2026, 11, 30, 12, 0)) == "by 12:00 on Monday 30 November"
-    assert calendar.describe_due(london(2026, 9, 1, 10, 5)) == "by 10:05 on Tuesday 1 September"
+    copy = default_copy()
+    assert describe_due(calendar, london(2026, 11, 30, 12, 0), copy) == (
+        "by 12:00 on Monday 30 November"
+    )
+    assert describe_due(calendar, london(2026, 9, 1, 10, 5), copy) == (
+        "by 10:05 on Tuesday 1 September"
+    )
 
 
 def test_describe_due_converts_to_helpline_zone(calendar: WorkingCalendar) -> None:
     # 11:00 UTC on 30 March 2026 is 12:00 BST.
     due = datetime(2026, 3, 30, 11, 0, tzinfo=UTC)
-    assert calendar.describe_due(due) == "by 12:00 on Monday 30 March"
+    assert describe_due(calendar, due, default_copy()) == "by 12:00 on Monday 30 March"
 
 
 # --------------------------------------------------------------------------- spec parsing

@@ -1,0 +1,146 @@
+"""``helpline cases``: list and show cases, and act on them as the Slack desk does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from bot.cli.base import Commands, moment_in, needs_core, one_line
+from bot.settings import Settings
+from bot.text import for_terminal, normalise
+from flows.conversation import CaseStatus
+from storage import cases as case_store
+from storage import desk as desk_store
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+
+async def _cases_list(core: Core, args: argparse.Namespace) -> int:
+    async with core.sessions() as session:
+        found = await case_store.list_cases(
+            session,
+            status=args.status,
+            overdue_by=core.clock() if args.overdue else None,
+            due_before=args.due_before,
+        )
+        rows = [case_store.case_to_dict(c) for c in found]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("No cases" + (f" with status {args.status.value}." if args.status else " yet."))
+        return 0
+    for row in rows:
+        received = (row["received_at"] or "")[:16].replace("T", " ")
+        about = ", ".join(row["categories"]) or "-"
+        urgent = " URGENT" if row["urgent"] else ""
+        subject = one_line(row["subject"] or "-")
+        print(
+            f"{row['reference']}  {received}  {row['status']:<10}{urgent}  "
+            f"{one_line(row['enquirer_type'] or '-')}  [{one_line(about)}]  {subject}"
+        )
+    return 0
+
+
+async def _cases_show(core: Core, args: argparse.Namespace) -> int:
+    async with core.sessions() as session:
+        case = await case_store.get_case(session, args.reference)
+        if case is None:
+            print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)
+            return 1
+        data = case_store.case_to_dict(case, await case_store.transcript(session, case.id))
+        data["actions"] = [
+            {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "detail": e.detail}
+            for e in await desk_store.events(session, case.id)
+        ]
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    print(_format_case(data))
+    return 0
+
+
+def _format_case(data: dict[str, Any]) -> str:
+    """A case for a terminal: everything anyone wrote passes through ``for_terminal``."""
+    lines = []
+    for key, value in data.items():
+        if key in ("transcript", "actions"):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value) or "-"
+        shown = value if value not in (None, "") else "-"
+        lines.append(f"{key:>17}: {for_terminal(str(shown))}")
+    actions = data.get("actions") or []
+    if actions:
+        lines.append("\nActions:")
+        lines += [
+            for_terminal(f"  [{a['at'][:16]}] {a['actor']}: {a['action']} {a['detail'] or ''}")
+            for a in actions
+        ]
+    turns = data.get("transcript") or []
+    if turns:
+        lines.append("\nTranscript:")
+        for turn in turns:
+            text = (
+                "(attachment refused, not kept)"
+                if turn["kind"] == "attachment_refused"
+                else turn["text"]
+            )
+            lines.append(for_terminal(f"  [{turn['at'][11:19]}] {turn['sender']}: {text}"))
+    return "\n".join(lines)
+
+
+async def _desk(core: Core, args: argparse.Namespace) -> int:
+    """claim / release / reply / resolve: the same desk service Slack uses."""
+    actions = {
+        "claim": lambda: core.desk.claim(args.reference, args.actor),
+        "release": lambda: core.desk.release(args.reference, args.actor),
+        "reply": lambda: core.desk.reply(args.reference, args.actor, " ".join(args.text)),
+        "resolve": lambda: core.desk.resolve(args.reference, args.actor, args.outcome, args.note),
+    }
+    if args.cases_command == "reply":
+        args.text = [normalise(t) for t in args.text]
+    result = await actions[args.cases_command]()
+    print(for_terminal(result.message), file=sys.stdout if result.ok else sys.stderr)
+    if result.ok and args.cases_command == "claim":
+        print(await core.desk.contact_details(args.reference, escape=for_terminal))
+    return 0 if result.ok else 1
+
+
+def register(commands: Commands, settings: Settings) -> None:
+    """``cases list|show|claim|release|reply|resolve``."""
+    moment = moment_in(settings.timezone)
+    cases = commands.add_parser("cases", help="see the cases that arrived")
+    actions = cases.add_subparsers(dest="cases_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="list cases, newest first")
+    listing.add_argument("--status", type=CaseStatus, choices=list(CaseStatus))
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--overdue", action="store_true", help="open cases past their due time")
+    listing.add_argument(
+        "--due-before", type=moment, metavar="ISO-DATETIME", help="open cases due before this"
+    )
+    needs_core(listing, _cases_list)
+    show = actions.add_parser("show", help="show one case with its transcript")
+    show.add_argument("reference")
+    show.add_argument("--json", action="store_true")
+    needs_core(show, _cases_show)
+
+    outcomes = "referred, advice, signposted, escalated, nfa"
+    for name, help_text in (
+        ("claim", "take a case (exactly one practitioner can hold it)"),
+        ("release", "put a case you hold back in the queue"),
+        ("reply", "send a message to the enquirer's chat"),
+        ("resolve", f"close a case with an outcome ({outcomes})"),
+    ):
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument("reference")
+        if name == "reply":
+            action.add_argument("text", nargs="+", help="the message")
+        if name == "resolve":
+            action.add_argument("--outcome", required=True, help=outcomes)
+            action.add_argument("--note", help="internal note kept with the outcome")
+        action.add_argument("--as", dest="actor", required=True, metavar="NAME", help="who you are")
+        needs_core(action, _desk)
