@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What ``register`` adds its commands to (argparse's own type for it)."""
-CoreCommand = Callable[[Core, argparse.Namespace], Awaitable[int]]
-OfflineCommand = Callable[[Settings, argparse.Namespace], int]
+CoreCommand: TypeAlias = "Callable[[Core, argparse.Namespace], Awaitable[int]]"
+OfflineCommand: TypeAlias = Callable[[Settings, argparse.Namespace], int]
 
 
 def needs_core(parser: argparse.ArgumentParser, command: CoreCommand) -> None:
