@@ -42,6 +42,7 @@ def edit_options(conv: Conversation, k: Knowledge) -> tuple[Option, ...]:
 
 
 def option_label(step: Step, answers: Mapping[str, Any], k: Knowledge) -> str | None:
+    """The label of the option chosen at ``step``, if it is still one the step offers."""
     for item in offered(step, k, answers):
         if item.option.id == answers.get(step.value):
             return item.option.label
@@ -49,6 +50,7 @@ def option_label(step: Step, answers: Mapping[str, Any], k: Knowledge) -> str | 
 
 
 def label(k: Knowledge, table: str, term_id: Any) -> str | None:
+    """The stored label of a taxonomy term (None for no answer), as cases keep it for counting."""
     term = k.taxonomy[table].get(str(term_id)) if term_id is not None else None
     return term.label if term else None
 

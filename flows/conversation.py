@@ -77,6 +77,7 @@ class Conversation:
     correcting: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        """The conversation as plain JSON for storage; :meth:`from_json` reads it back."""
         return {
             "step": self.step.value,
             "answers": self.answers,
@@ -167,6 +168,8 @@ def is_overdue(status: CaseStatus, due_at: datetime | None, now: datetime) -> bo
 
 
 class ReplyVia(StrEnum):
+    """How the enquirer asked the helpline to reply to them."""
+
     CHAT = "chat"
     EMAIL = "email"
     PHONE = "phone"

@@ -20,6 +20,7 @@ class Copy:
     entries: Mapping[str, str]
 
     def __call__(self, key: str, **values: object) -> str:
+        """The wording for ``key``, with ``values`` filled in; an unknown key is named."""
         try:
             template = self.entries[key]
         except KeyError:
@@ -48,6 +49,7 @@ def _flatten(prefix: str, data: Mapping[str, Any], into: dict[str, str]) -> None
 
 
 def parse_copy(data: Mapping[str, Any]) -> Copy:
+    """The wording from ``copy.toml``'s nested tables, as flat dotted keys."""
     entries: dict[str, str] = {}
     _flatten("", data, entries)
     return Copy(entries)

@@ -118,14 +118,17 @@ class IntakeFlow:
 
     @property
     def copy(self) -> Copy:
+        """The wording, from the flow's knowledge (so callers need not reach into it)."""
         return self.knowledge.copy
 
     @property
     def taxonomy(self) -> Taxonomy:
+        """The taxonomy, from the flow's knowledge (so callers need not reach into it)."""
         return self.knowledge.taxonomy
 
     @property
     def understander(self) -> Understander:
+        """The understander, from the flow's knowledge (so callers need not reach into it)."""
         return self.knowledge.understander
 
     # The step function ---------------------------------------------------------------

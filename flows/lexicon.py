@@ -233,9 +233,11 @@ class Phrases:
     phrases: tuple[str, ...] = ()
 
     def search(self, text: str) -> re.Match[str] | None:
+        """The first of the phrases in ``text``, if any (no match when there are no phrases)."""
         return self.regex.search(text) if self.regex else None
 
     def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where each of the phrases occurs in ``text``, as ``(start, end)`` pairs."""
         return [m.span() for m in self.regex.finditer(text)] if self.regex else []
 
     def __bool__(self) -> bool:

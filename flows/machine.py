@@ -111,6 +111,7 @@ def enter_submitted(turn: Turn) -> None:
 
 
 def enter_cancelled(turn: Turn) -> None:
+    """On cancel: forget everything the conversation collected and tell the enquirer."""
     turn.conversation.answers = {}
     turn.conversation.history.clear()
     turn.conversation.understood.clear()

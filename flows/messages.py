@@ -52,14 +52,17 @@ class Inbound:
 
     @classmethod
     def typed(cls, text: str) -> Inbound:
+        """The enquirer typed ``text``."""
         return cls(InboundKind.TEXT, text=text)
 
     @classmethod
     def chose(cls, *option_ids: str, question: str | None = None) -> Inbound:
+        """The enquirer chose ``option_ids`` (and the question answered, when the channel knows)."""
         return cls(InboundKind.CHOOSE, option_ids=tuple(option_ids), question=question)
 
     @classmethod
     def toggled(cls, option_id: str, question: str | None = None) -> Inbound:
+        """The enquirer ticked or unticked one option of a multiple choice."""
         return cls(InboundKind.TOGGLE, option_ids=(option_id,), question=question)
 
     @classmethod
@@ -69,6 +72,7 @@ class Inbound:
 
     @classmethod
     def attachment(cls) -> Inbound:
+        """The enquirer sent media; only the fact arrives, never the content."""
         return cls(InboundKind.ATTACHMENT)
 
 

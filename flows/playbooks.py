@@ -81,10 +81,12 @@ class Note:
     """The note worded for one kind of reader (``text_dsl``: a DSL is not told to tell one)."""
 
     def text_for(self, audience: Audience | None) -> str:
+        """The note worded for this reader: the closest variant, else the plain text."""
         chain = audience.chain if audience else ()
         return next((self.variants[a] for a in chain if a in self.variants), self.text)
 
     def applies(self, categories: frozenset[str]) -> bool:
+        """Whether the note goes with a playbook for these categories."""
         if self.only is not None and not self.only & categories:
             return False
         return not self.excluded & categories

@@ -41,6 +41,8 @@ MORE = "more"
 
 
 class Kind(StrEnum):
+    """What kind of answer a question takes, which decides how it is asked and checked."""
+
     SINGLE = "single"
     MULTI = "multi"
     TEXT = "text"
@@ -243,6 +245,7 @@ _NUMBER = re.compile(r"\s*#?\s*([0-9]{1,3})\s*[.)]?\s*")
 
 
 def offered(step: Step, k: Knowledge, answers: Answers) -> tuple[Offered, ...]:
+    """The options ``step`` shows, given the answers so far."""
     return QUESTIONS[step].options(k, answers)
 
 

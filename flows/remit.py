@@ -89,6 +89,8 @@ class Service:
 
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
+    """What a route shows: its services, and whether the conversation ends there."""
+
     services: tuple[str, ...]
     ends: bool
     """The conversation stops there: a signposted record is kept, nothing personal."""
@@ -102,6 +104,7 @@ class Directory:
     routes: Mapping[Route, RouteSpec]
 
     def ends(self, route: Route) -> bool:
+        """Whether the conversation stops at ``route`` (see :attr:`RouteSpec.ends`)."""
         return self.routes[route].ends
 
     def resolve(self, service_ids: Iterable[str]) -> tuple[Service, ...]:

@@ -111,6 +111,7 @@ class Edge:
 
     @property
     def name(self) -> str:
+        """The edge's trigger name in the state machine, also used in errors about it."""
         return f"{self.source.value}->{self.dest.value}"
 
 

@@ -50,6 +50,7 @@ class Term:
     """A group's role kept when someone describes theirs in their own words."""
 
     def option(self, *, with_help: bool = False) -> Option:
+        """The term as a button or menu entry; ``with_help`` adds its explanation."""
         return Option(self.id, self.text, self.help if with_help else "")
 
 
@@ -64,6 +65,7 @@ class Table:
 
     @classmethod
     def of(cls, name: str, terms: Iterable[Term]) -> Table:
+        """A table from its terms; duplicate ids are refused when the data loads."""
         terms = tuple(terms)
         by_id = {t.id: t for t in terms}
         if len(by_id) != len(terms):
@@ -74,6 +76,7 @@ class Table:
         return self._by_id[term_id]
 
     def get(self, term_id: str) -> Term | None:
+        """The term with ``term_id``, or None for an id the table does not have."""
         return self._by_id.get(term_id)
 
     def by_label(self, label: str) -> Term | None:
@@ -82,10 +85,14 @@ class Table:
 
     @property
     def labels(self) -> tuple[str, ...]:
+        """Every stored label, in table order (what imports and reports accept)."""
         return tuple(t.label for t in self.terms)
 
     @property
     def offered(self) -> tuple[Term, ...]:
+        """The terms shown to enquirers, in table order (``offered = false`` keeps a label for
+        reports and imports only).
+        """
         return tuple(t for t in self.terms if t.offered)
 
 

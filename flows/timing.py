@@ -20,6 +20,7 @@ class Expectation:
 
 
 def describe_opening(calendar: WorkingCalendar, moment: datetime, now: datetime, copy: Copy) -> str:
+    """When the helpline opens next, in ``copy.toml``'s words: a time today, or a day and time."""
     local = moment.astimezone(calendar.zone)
     time = local.strftime("%H:%M")
     if local.date() == now.astimezone(calendar.zone).date():

@@ -14,11 +14,15 @@ from flows.remit import Audience, audience_of
 
 @dataclass(frozen=True, slots=True)
 class CaseSubmitted:
+    """The enquirer confirmed their enquiry: store it as a case and put it on the desk."""
+
     draft: CaseDraft
 
 
 @dataclass(frozen=True, slots=True)
 class Signposted:
+    """The route ended in signposting: keep a record to count, with nothing personal in it."""
+
     draft: CaseDraft
 
 
@@ -57,6 +61,8 @@ class Context:
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
+    """What one message produced: the conversation after it, what to say, what to do."""
+
     conversation: Conversation
     replies: tuple[Reply, ...]
     effects: tuple[Effect, ...]
@@ -81,6 +87,7 @@ class Turn:
 
     @property
     def state(self) -> str:
+        """The current step's name, the model attribute ``transitions`` reads and sets."""
         return self.conversation.step.value
 
     @state.setter
@@ -89,11 +96,14 @@ class Turn:
 
     @property
     def answers(self) -> dict[str, Any]:
+        """The answers so far (the conversation's own dict, so callbacks can change it)."""
         return self.conversation.answers
 
     @property
     def audience(self) -> Audience | None:
+        """Who is reading: recognised now, or else from the role they gave."""
         return self.reader or audience_of(self.answers.get(Step.ROLE))
 
     def say(self, text: str) -> None:
+        """Add ``text`` to what this turn says back."""
         self.replies.append(Reply(text))
