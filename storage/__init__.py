@@ -1,0 +1,1 @@
+"""The database: models, migrations, and the SQL, as small functions over a session."""

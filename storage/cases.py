@@ -73,6 +73,7 @@ def create_case(
 
 
 async def get_case(session: AsyncSession, reference: str) -> Case | None:
+    """The case with ``reference`` (spaces and letter case do not matter), with its categories."""
     query = (
         select(Case)
         .where(Case.reference == reference.strip().upper())
@@ -155,6 +156,7 @@ async def list_cases(
 
 
 async def transcript(session: AsyncSession, case_id: int) -> Sequence[TranscriptEntry]:
+    """What was said in the case's conversation, oldest first."""
     query = (
         select(TranscriptEntry)
         .where(TranscriptEntry.case_id == case_id)

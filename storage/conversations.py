@@ -129,16 +129,21 @@ async def load_for_update(
 
 
 async def find(session: AsyncSession, channel: str, chat_id: str) -> Saved | None:
+    """The chat's saved conversation, if any; unlike :func:`load_for_update`, never creates one."""
     query = select(ConversationRecord.id, ConversationRecord.state).where(_chat(channel, chat_id))
     row = (await session.execute(query)).first()
     return Saved(int(row.id), row.state or {}) if row else None
 
 
 def restore(saved: Saved) -> Conversation:
+    """The conversation as it was saved."""
     return Conversation.from_json(saved.state)
 
 
 async def store(db: Database, saved: Saved, conversation: Conversation, now: datetime) -> None:
+    """Save the conversation after a turn, on the turn's own connection (as
+    :func:`load_for_update` read it).
+    """
     params = {"conversation": saved.id, "new_state": conversation.to_json(), "at": now}
     await (await _connection(db)).execute(_STORE, params)
 

@@ -76,6 +76,7 @@ async def resolve(
 
 
 async def events(session: AsyncSession, case_id: int) -> Sequence[CaseEvent]:
+    """Who did what to the case, in the order it happened."""
     query = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
     return (await session.execute(query)).scalars().all()
 

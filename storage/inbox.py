@@ -108,6 +108,7 @@ async def release(
 
 
 async def attempts(session: AsyncSession, row_id: int) -> int:
+    """How many times handling the update has been tried (0 once it is gone)."""
     found = await session.get(InboxUpdate, row_id)
     return found.attempts if found else 0
 
@@ -128,6 +129,7 @@ async def due(session: AsyncSession, now: datetime, limit: int = 100) -> Sequenc
 
 
 async def lease(session: AsyncSession, ids: Collection[int], holder: str, until: datetime) -> None:
+    """Lease these updates to ``holder`` until ``until``, so no other process takes them."""
     if ids:
         await session.execute(
             update(InboxUpdate)
@@ -138,6 +140,7 @@ async def lease(session: AsyncSession, ids: Collection[int], holder: str, until:
 
 
 async def renew(session: AsyncSession, ids: Collection[int], until: datetime) -> None:
+    """Push back the leases of updates still held; a released one stays released."""
     if ids:
         await session.execute(
             update(InboxUpdate)
@@ -160,6 +163,8 @@ async def release_all(session: AsyncSession) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
+    """What health checks and the CLI say about the inbox."""
+
     pending: int
     stuck: int
     oldest_at: datetime | None
@@ -167,6 +172,7 @@ class Summary:
 
 
 async def summary(session: AsyncSession, now: datetime, stuck_after: timedelta) -> Summary:
+    """Counts of waiting and stuck updates, and the error of the oldest stuck one."""
     cutoff = now - stuck_after
     pending, oldest = (
         await session.execute(select(func.count(), func.min(InboxUpdate.received_at)))

@@ -35,6 +35,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store an aware time as UTC (naive on SQLite, which has no zones); refuse a naive one."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -43,6 +44,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read a stored time back as an aware UTC datetime, whatever the database gave."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -58,17 +60,23 @@ class StatusColumn(TypeDecorator[CaseStatus]):
     cache_ok = True
 
     def process_bind_param(self, value: CaseStatus | str | None, dialect: Dialect) -> str | None:
+        """Store a status as its string, refusing anything that is not a :class:`CaseStatus`."""
         return None if value is None else CaseStatus(value).value
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> CaseStatus | None:
+        """Read a stored status back as a :class:`CaseStatus`."""
         return None if value is None else CaseStatus(value)
 
 
 class Base(DeclarativeBase):
+    """The models' base: every datetime column is stored as UTC, dicts and lists as JSON."""
+
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
 
 
 class Case(Base):
+    """One enquiry, from submission to resolution; personal fields are erased by retention."""
+
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -55,6 +55,7 @@ def chat_stream(channel: str, chat_id: str) -> str:
 
 
 def stream_for(kind: str, payload: dict[str, Any] | None) -> str:
+    """The stream a row of ``kind`` joins; rows in one stream are sent in order."""
     family = STREAMS[kind]
     if family == "enquirer":
         payload = payload or {}
@@ -267,6 +268,7 @@ def desk_note(key: str, *, people: dict[str, str] | None = None, **values: str) 
 
 
 def mark_sent(message: OutboxMessage, now: datetime) -> None:
+    """The row arrived: never send it again, and release its lease."""
     message.sent_at = now
     message.attempts += 1
     message.last_error = None
@@ -339,6 +341,7 @@ async def hand_off(
 
 
 async def pending_count(session: AsyncSession, kinds: Sequence[str] | None = None) -> int:
+    """How many rows are waiting to be sent (of ``kinds`` only, when given)."""
     query = select(func.count()).select_from(OutboxMessage).where(PENDING)
     if kinds:
         query = query.where(OutboxMessage.kind.in_(kinds))

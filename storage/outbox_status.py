@@ -30,6 +30,7 @@ class Summary:
 
 
 async def summary(session: AsyncSession, now: datetime, stuck_after: timedelta) -> Summary:
+    """Counts of pending, stuck and failed rows, and the error of the oldest stuck one."""
     cutoff = now - stuck_after
     pending, oldest = (
         await session.execute(

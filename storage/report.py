@@ -52,6 +52,7 @@ class Period:
 
     @property
     def start(self) -> datetime:
+        """The first moment of the period (midnight at the start of its first day)."""
         return datetime.combine(self.first, time(), self.zone)
 
     @property

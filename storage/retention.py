@@ -18,6 +18,8 @@ from storage.models import Case, CaseEvent, ConversationRecord, TranscriptEntry
 
 @dataclass(frozen=True, slots=True)
 class Purged:
+    """How many cases and conversations a purge erased, for the log and the CLI."""
+
     cases: int
     conversations: int
 

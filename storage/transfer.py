@@ -95,11 +95,14 @@ def bounded_lines(
 
 @dataclass
 class ImportReport:
+    """What an import took in, and each problem found (by line), so nothing fails silently."""
+
     rows: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """Whether the import found no problems."""
         return not self.errors
 
 
@@ -111,6 +114,7 @@ class Vocabulary:
 
     @classmethod
     def of(cls, tables: Mapping[str, Iterable[str]]) -> Vocabulary:
+        """The vocabulary from each table's labels."""
         return cls(
             {name: {label.casefold(): label for label in labels} for name, labels in tables.items()}
         )

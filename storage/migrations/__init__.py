@@ -1,0 +1,1 @@
+"""Alembic's environment for the schema; the revisions are in ``versions``."""

@@ -19,6 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create the first schema: conversations, processed updates, cases and transcripts."""
     op.create_table(
         "conversations",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -113,6 +114,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop everything :func:`upgrade` created."""
     with op.batch_alter_table("transcript", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_transcript_conversation_id"))
         batch_op.drop_index(batch_op.f("ix_transcript_case_id"))

@@ -19,6 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Add case events, the outbox, and the Slack card's channel and ts on cases."""
     op.create_table(
         "case_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -59,6 +60,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop everything :func:`upgrade` added."""
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_column("slack_ts")
         batch_op.drop_column("slack_channel")

@@ -19,6 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Add the reminder, overdue and digest times that the response timers keep on cases."""
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("remind_at", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("reminded_at", UTCDateTime(), nullable=True))
@@ -28,6 +29,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the columns :func:`upgrade` added."""
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_remind_at"))
         batch_op.drop_column("digested_at")

@@ -25,6 +25,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Give outbox rows a stream, a lease and failure counts (filling streams for rows already
+    there), and add the webhook inbox.
+    """
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("stream", sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column("leased_by", sa.String(length=64), nullable=True))
@@ -77,6 +80,7 @@ def _fill_streams() -> None:
 
 
 def downgrade() -> None:
+    """Drop the inbox and the outbox columns :func:`upgrade` added."""
     with op.batch_alter_table("inbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_inbox_available_at"))
     op.drop_table("inbox")
