@@ -48,6 +48,7 @@ def kind(error: BaseException | None) -> str:
 
 
 def redact(text: str) -> str:
+    """``text`` with anything shaped like a bot or Slack token masked, so it is safe to log."""
     return _SECRETS.sub("[redacted]", text)
 
 
@@ -55,6 +56,7 @@ class RedactingFilter(logging.Filter):
     """Drops libraries' payload dumps and masks secrets in every other record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Drop libraries' debug payload dumps; mask secrets in the message and the traceback."""
         if record.levelno < logging.INFO and record.name.startswith(PAYLOAD_LOGGERS):
             return False
         message = record.getMessage()

@@ -1,0 +1,3 @@
+"""The ``helpline`` command: one module per command group, brought together in
+:mod:`bot.cli.main`.
+"""

@@ -84,6 +84,7 @@ def rows_for(
 
 
 def markdown(data: Mapping[str, Any], copy: Copy, previous: Mapping[str, Any] | None = None) -> str:
+    """The analysis as a Markdown document, with last period's figures beside it when given."""
     period = data["period"]
     out = [f"# {copy('report.title', first=period['from'], last=period['to'])}", ""]
     out.append(copy("report.total", total=data["total_cases"]))
@@ -205,6 +206,7 @@ def write_charts(data: Mapping[str, Any], directory: Path, copy: Copy) -> list[P
 
 
 def as_json(data: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> str:
+    """The analysis as JSON for other tools, with last period's figures under ``previous``."""
     out = dict(data)
     if previous:
         out["previous"] = previous

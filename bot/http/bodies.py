@@ -42,6 +42,7 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
 
 
 def too_large() -> Response:
+    """The answer to a body over the limit: 413, closing the connection so the rest is not read."""
     return Response(status_code=413, headers=CLOSE)
 
 

@@ -45,6 +45,8 @@ class HealthCheck:
         self._looking: asyncio.Task[dict[str, Any]] | None = None
 
     def route(self) -> Route:
+        """The ``/healthz`` route, so the server mounts it like any other."""
+
         async def healthz(request: Request) -> Response:
             body = await self.check()
             return JSONResponse(body, 200 if body["ok"] else 503)
@@ -52,6 +54,7 @@ class HealthCheck:
         return Route("/healthz", healthz, methods=["GET"])
 
     async def check(self) -> dict[str, Any]:
+        """The health report: one look at the database at a time, however many probes ask."""
         if self._looking is None or self._looking.done():
             self._looking = asyncio.create_task(self._look())
         looking = self._looking

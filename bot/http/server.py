@@ -21,10 +21,14 @@ class QuietServer(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
+        """Leave SIGTERM and SIGINT to the app, which stops the parts in order."""
         yield
 
 
 def http_server(app: Starlette, host: str, port: int) -> QuietServer:
+    """The service's HTTP server on ``host:port``, with no access log and no lifespan: the app
+    logs what it means to, and starts and stops the parts itself.
+    """
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
     )

@@ -62,6 +62,9 @@ class DeskService:
         return [(t.id, t.label) for t in self._outcomes.terms]
 
     async def claim(self, reference: str, actor: str) -> DeskResult:
+        """Take a case for ``actor``, who then sees the contact details; a second press by the
+        holder is harmless, and a case someone else holds is refused with who and since when.
+        """
         async with self._sessions() as session, session.begin():
             case = await case_store.get_case(session, reference)
             if case is None:
@@ -97,6 +100,7 @@ class DeskService:
         )
 
     async def release(self, reference: str, actor: str) -> DeskResult:
+        """Give a claimed case back to the queue, so someone else can take it."""
         async with self._sessions() as session, session.begin():
             case = await case_store.get_case(session, reference)
             if case is None:
@@ -117,6 +121,9 @@ class DeskService:
         )
 
     async def reply(self, reference: str, actor: str, text: str) -> DeskResult:
+        """Send ``text`` to the enquirer through the outbox, recorded on the case; refused when it
+        is empty, too long, or the case is not this practitioner's to answer.
+        """
         text = text.strip()
         if not text:
             return DeskResult(False, self._copy("desk.empty_reply"))
@@ -141,6 +148,7 @@ class DeskService:
     async def resolve(
         self, reference: str, actor: str, outcome_id: str, note: str | None = None
     ) -> DeskResult:
+        """Close a case with one of the outcomes (by id or label) and an optional note."""
         outcome = self._outcomes.get(outcome_id) or self._outcomes.by_label(outcome_id)
         if outcome is None:
             choices = ", ".join(t.id for t in self._outcomes.terms)

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class CaseInfo:
+    """The case a message created or added to, as a channel shows it: its reference and status."""
+
     reference: str
     status: str
 

@@ -64,18 +64,23 @@ class Leases:
         return f"i:{self.owner}"[:64]
 
     def until(self) -> datetime:
+        """When a lease taken or renewed now runs out."""
         return self._clock() + timedelta(seconds=self.seconds)
 
     def hold_outbox(self, ids: Iterable[int]) -> None:
+        """Keep these outbox rows leased until :meth:`drop_outbox`."""
         self._outbox.update(ids)
 
     def drop_outbox(self, ids: Iterable[int]) -> None:
+        """Stop renewing these outbox rows (sent, retried or given up)."""
         self._outbox.difference_update(ids)
 
     def hold_inbox(self, ids: Iterable[int]) -> None:
+        """Keep these inbox updates leased until :meth:`drop_inbox`."""
         self._inbox.update(ids)
 
     def drop_inbox(self, ids: Iterable[int]) -> None:
+        """Stop renewing these inbox updates (handled, or left for a retry)."""
         self._inbox.difference_update(ids)
 
     @property
@@ -84,6 +89,7 @@ class Leases:
         return len(self._outbox), len(self._inbox)
 
     async def renew_once(self) -> None:
+        """One heartbeat: push back the leases of everything still in hand."""
         outbox_ids, inbox_ids = set(self._outbox), set(self._inbox)
         if not outbox_ids and not inbox_ids:
             return

@@ -106,6 +106,9 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Send what is due until ``stop`` is set, waking early when rows are added or fall due;
+        a failed pass is logged and the rows stay pending for the next one.
+        """
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:

@@ -42,6 +42,9 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
 
 
 def reply_from_json(data: dict[str, Any]) -> Reply:
+    """The :class:`~flows.messages.Reply` saved in an outbox payload, so a later delivery sends
+    it exactly as the turn said it.
+    """
     options = tuple(
         Option(str(i), str(label), str(help_)) for i, label, help_ in data.get("options", ())
     )

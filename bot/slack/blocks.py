@@ -208,6 +208,7 @@ def _form(
 
 
 def reply_modal(copy: Copy, reference: str, channel: str) -> Block:
+    """The modal a practitioner writes a reply to the enquirer in (opened by the Reply button)."""
     blocks: list[Block] = [
         {"type": "context", "elements": [{"type": "mrkdwn", "text": copy("card.reply_hint")}]},
         _text_input("reply", copy("card.reply_label"), 3000),
@@ -219,6 +220,7 @@ def reply_modal(copy: Copy, reference: str, channel: str) -> Block:
 def resolve_modal(
     copy: Copy, reference: str, channel: str, outcomes: list[tuple[str, str]]
 ) -> Block:
+    """The modal that closes a case: an outcome to choose and an optional note."""
     options = [
         {"text": {"type": "plain_text", "text": cut(label, 75)}, "value": oid}
         for oid, label in outcomes

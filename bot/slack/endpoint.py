@@ -116,6 +116,7 @@ class SlackEndpoint:
         return Route(path, self.handle, methods=["POST"])
 
     async def handle(self, request: Request) -> Response:
+        """Answer one request from Slack, refusing it at the first check it fails (see above)."""
         timestamp = request.headers.get("x-slack-request-timestamp", "")
         signature = request.headers.get("x-slack-signature", "")
         if not _fresh(timestamp) or not signature.startswith("v0="):

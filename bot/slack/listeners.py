@@ -51,6 +51,7 @@ class SlackDesk:
         self.on_change = on_change
 
     def register(self, app: AsyncApp) -> None:
+        """Attach every desk listener to ``app``, in one place, so nothing registers at import."""
         app.action("claim")(self.on_claim)
         app.action("release")(self.on_release)
         app.action("reply")(self.on_reply_button)
@@ -64,6 +65,9 @@ class SlackDesk:
     # Buttons on the card -------------------------------------------------------------
 
     async def on_claim(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """A practitioner pressed Claim on a card: take the case and show them, alone, the contact
+        details (or why they cannot have it).
+        """
         await ack()
         reference, actor = button_value(body), actor_of(body)
         if reference is None:
@@ -78,6 +82,7 @@ class SlackDesk:
         await self._ephemeral(client, body, text)
 
     async def on_release(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """A practitioner pressed Release on a card: give the case back to the queue."""
         await ack()
         reference = button_value(body)
         if reference is None:
@@ -119,6 +124,7 @@ class SlackDesk:
         )
 
     async def on_details(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """A practitioner pressed Details: show the case; contact details only to its holder."""
         await ack()
         reference, actor = button_value(body), actor_of(body)
         if reference is None:
@@ -135,6 +141,9 @@ class SlackDesk:
     # Modal submissions ---------------------------------------------------------------
 
     async def on_reply_submitted(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """A practitioner sent the reply modal: an empty reply stays open with an error; otherwise
+        the reply goes to the enquirer, and a refusal is shown to the practitioner alone.
+        """
         values = view_values(body)
         text = normalise(str(_input(values, "reply", "text", "value") or "")).strip()
         if not text:
@@ -148,6 +157,7 @@ class SlackDesk:
             await self._ephemeral(client, body, result.message, channel=meta.get("channel"))
 
     async def on_resolve_submitted(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """A practitioner sent the resolve modal: close the case with the outcome chosen."""
         values = view_values(body)
         selected = _input(values, "outcome", "value", "selected_option")
         outcome = str(selected.get("value") or "") if isinstance(selected, dict) else ""
@@ -183,6 +193,9 @@ class SlackDesk:
             log.info("slack event redelivery ignored")
 
     async def on_error(self, error: Exception, body: Body) -> None:
+        """A listener failed: log the kind of error only, never the payload (it holds what
+        people wrote).
+        """
         log.error("slack listener failed: %s", logs.kind(error), exc_info=error)
 
     # Plumbing ------------------------------------------------------------------------

@@ -86,6 +86,9 @@ class TelegramChannel:
         self.retention_days = retention_days
 
     def register(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Attach every handler to ``app`` in the order they must be tried, so nothing registers at
+        import.
+        """
         private = filters.ChatType.PRIVATE
         # New messages only: an edit that still reads "/restart" must not run it again.
         new = private & filters.UpdateType.MESSAGE
@@ -102,6 +105,7 @@ class TelegramChannel:
         app.add_error_handler(self.on_error)
 
     async def set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Publish the command menu, worded from ``copy.toml``, for Telegram to show in the chat."""
         commands = [BotCommand(name, self.copy(f"commands.{name}")) for name in MENU]
         await app.bot.set_my_commands(commands)
 
@@ -119,17 +123,22 @@ class TelegramChannel:
         raise ApplicationHandlerStop
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The enquirer typed a message: hand its text to the flow."""
         message = update.effective_message
         assert message is not None and message.text is not None
         await self._handle(update, Inbound.typed(normalise(message.text)))
 
     async def on_flow_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The enquirer sent a flow command (such as /start or /restart): hand it to the flow."""
         message = update.effective_message
         assert message is not None and message.text is not None
         name = message.text.split()[0].lstrip("/").split("@")[0].lower()
         await self._handle(update, Inbound.commanded(FLOW_COMMANDS[name]))
 
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The enquirer sent media (a photo, file, sticker, location...): remove it unopened and
+        explain, once per album.
+        """
         message = update.effective_message
         assert message is not None
         # Never downloaded: removed from the chat so it is not kept there either.
@@ -154,11 +163,13 @@ class TelegramChannel:
             await self._quietly(message.reply_text(self.copy("channel.edited")))
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The enquirer sent a kind of message no other handler knows: say the bot cannot use it."""
         message = update.effective_message
         if message is not None:
             await self._quietly(message.reply_text(self.copy("channel.unsupported")))
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The enquirer pressed a button: answer the press while the turn runs (see below)."""
         query = update.callback_query
         assert query is not None
         # The button's spinner stops when the press is answered: answer it while the turn
@@ -200,18 +211,23 @@ class TelegramChannel:
         await self._deliver(context.bot, message.chat_id, handled)
 
     async def on_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The enquirer sent /status: where their latest enquiry stands."""
         chat = update.effective_chat
         assert chat is not None
         replies = await self.intake.status(CHANNEL, str(chat.id))
         await self._sender.send(context.bot, chat.id, replies)
 
     async def on_privacy(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The enquirer sent /privacy: what is kept about them, and for how long."""
         chat = update.effective_chat
         assert chat is not None
         text = self.copy("privacy.text", retention_days=self.retention_days)
         await self._sender.send(context.bot, chat.id, [Reply(text)])
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A handler failed: log the kind of error, and tell whoever fed the update in (the webhook
+        keeps it for a retry).
+        """
         error = context.error
         log.error("telegram update failed: %s", logs.kind(error), exc_info=error)
         noted = current_outcome()

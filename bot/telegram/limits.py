@@ -43,6 +43,9 @@ class ChatRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
+        """Hold a message to a private chat until that chat's bucket allows it, then let PTB's
+        overall limiter send it.
+        """
         chat_id = data.get("chat_id")
         if (
             endpoint in PER_CHAT_ENDPOINTS

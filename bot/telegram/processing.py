@@ -72,6 +72,9 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._changed = asyncio.Condition()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run one update after the ones before it from the same chat, then count it finished
+        for :meth:`wait_finished`.
+        """
         chat = update.effective_chat if isinstance(update, Update) else None
         try:
             async with self._locks.hold(chat.id if chat else None), self._slots:

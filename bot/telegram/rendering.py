@@ -22,6 +22,9 @@ Outgoing = list[tuple[str, InlineKeyboardMarkup | None]]
 
 
 def button_data(question: str | None, verb: str, option_id: str) -> str:
+    """A button's callback data; over Telegram's 64 bytes it becomes a stale button, which the
+    flow answers kindly instead of the send failing.
+    """
     data = SEP.join((question or "", verb, option_id))
     return data if len(data.encode()) <= 64 else SEP.join(("", "c", "stale"))
 

@@ -42,6 +42,7 @@ class ReplySender:
 
     @property
     def durable(self) -> bool:
+        """Whether the replies are in the outbox, so what cannot go now is not lost."""
         return self._ledger is not None
 
     async def send(

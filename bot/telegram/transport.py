@@ -43,9 +43,11 @@ class AiohttpRequest(BaseRequest):
 
     @property
     def read_timeout(self) -> float | None:
+        """The default read timeout, which PTB adds to a long poll's own wait."""
         return self._read
 
     async def initialize(self) -> None:
+        """Open the pooled session; called again after :meth:`shutdown` it opens a new one."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool),
@@ -53,6 +55,7 @@ class AiohttpRequest(BaseRequest):
             )
 
     async def shutdown(self) -> None:
+        """Close the session and its connections."""
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
@@ -67,6 +70,7 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: Timeout = BaseRequest.DEFAULT_NONE,
         pool_timeout: Timeout = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
+        """One Bot API request over the shared session, with PTB's timeouts mapped to aiohttp's."""
         if self._session is None or self._session.closed:
             await self.initialize()
         assert self._session is not None
