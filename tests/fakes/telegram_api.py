@@ -4,6 +4,10 @@ Why a server and not a mocked ``Bot``: the bugs we care about live in the wire f
 encoding, ``reply_markup`` as a JSON string, schema-valid results, HTTP error codes that PTB
 maps onto exceptions, long polling and offsets). Only real HTTP exercises them.
 
+Only the Bot API methods the bot (and PTB for it) calls are here, one ``_api_<method>`` handler
+each: getMe, getUpdates, setWebhook, deleteWebhook, setMyCommands, sendMessage,
+editMessageReplyMarkup, answerCallbackQuery, deleteMessage.
+
 Usage::
 
     async with FakeTelegram() as tg:
