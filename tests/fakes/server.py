@@ -172,13 +172,18 @@ class FakeApiServer(abc.ABC):
         self.calls.append(call)
         self._changed()
         try:
-            result = await self._dispatch(call, request)
+            response = await self._answer(call, await self._dispatch(call, request))
         except FakeApiError as err:
             call.status, call.error = err.status, err.error
-            return err.response()
+            response = err.response()
+        # Waiters wake once the answer is on its way, not when the fake has stored the effect:
+        # a test that waits for a posted message then acts expects the app to know it posted.
+        try:
+            await response.prepare(request)
+            await response.write_eof()
         finally:
             self._changed()
-        return await self._answer(call, result)
+        return response
 
     async def _dispatch(self, call: Call, request: web.Request) -> Any:
         """A queued failure first, then :meth:`_admit`, then the method's handler."""
@@ -235,7 +240,8 @@ class FakeApiServer(abc.ABC):
 
     @abc.abstractmethod
     async def _answer(self, call: Call, result: Any) -> web.Response:
-        """A successful call's answer as the API sends it."""
+        """A successful call's answer as the API sends it (call :meth:`_changed` before
+        holding it back: the effect is visible while the answer waits)."""
 
 
 def decode_json(value: Any) -> Any:

@@ -310,6 +310,7 @@ class FakeSlack(FakeApiServer):
         """``{"ok": true, ...}``, held back while :meth:`hold` holds the method."""
         gate = self._held.get(call.method)
         if gate is not None:
+            self._changed()  # done, and visible, while the answer waits
             try:
                 await gate.wait()
             except asyncio.CancelledError:
