@@ -5,9 +5,12 @@ versus form bodies, ``ok: false`` answers the SDK turns into ``SlackApiError``, 
 ``Retry-After`` that the SDK's retry handlers read, 5xx with HTML bodies, thread replies, the
 ``auth.test`` Bolt makes before the first listener runs). Only real HTTP exercises them.
 
-The same server also plays Slack's side towards a Bolt app: it hosts ``response_url`` endpoints
-(:class:`ResponseUrlSink`), and the module-level builders produce signed request bodies shaped like
-the interactivity and Events API requests Slack sends.
+The module-level builders play Slack's side towards a Bolt app: signed request bodies shaped like
+the interactivity and Events API requests Slack sends, and :func:`serve_bolt` to serve an app.
+
+Only the Web API methods the application (and Bolt for it) calls are here, one ``_api_<method>``
+handler each: auth.test, chat.postMessage, chat.update, chat.postEphemeral,
+conversations.history, conversations.replies, views.open.
 
 Usage::
 
@@ -17,8 +20,7 @@ Usage::
         ...  # register listeners
         async with serve_bolt(app) as url:
             body = block_action_body("claim", "case-1", user_id="U1", user_name="sam",
-                                     channel_id="C1", message_ts=ts,
-                                     response_url=slack.response_url)
+                                     channel_id="C1", message_ts=ts)
             assert (await post_signed(url, body, SECRET)).status == 200
             await slack.wait_for(lambda s: s.ephemerals, description="an ephemeral")
 
@@ -37,8 +39,8 @@ import math
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -52,12 +54,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-JSON = dict[str, Any]
+from tests.fakes.server import JSON, Call, Failure, FakeApiError, FakeApiServer, decode_json
+
+__all__ = [
+    *("JSON", "ApiError", "AppResponse", "Call", "FakeSlack", "block_action_body", "event_body"),
+    *("post_signed", "serve_bolt", "signed_headers", "view_submission_body"),
+]
 
 # Form-encoded values of these keys are JSON strings on the wire; decode them for the store.
-_JSON_PARAMS = {"blocks", "attachments", "view", "metadata", "user_ids"}
+_JSON_PARAMS = {"blocks", "attachments", "view", "metadata"}
 _BASE_TS_MICROS = 1_700_000_000_000_000
-_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_TOKEN = web.RequestKey("slack_token", str)  # the call's token, from the body or the header
 
 MAX_BLOCKS_MESSAGE = 50
 MAX_BLOCKS_MODAL = 100
@@ -68,17 +75,7 @@ MAX_MESSAGE_TEXT = 40_000
 MAX_MODAL_TITLE = 24
 
 
-@dataclass
-class Call:
-    """One Web API request; ``status`` is the HTTP status answered, ``error`` the Slack error."""
-
-    method: str
-    params: dict[str, Any]
-    status: int = 200
-    error: str | None = None
-
-
-class ApiError(Exception):
+class ApiError(FakeApiError):
     """Raised inside a method handler to answer ``{"ok": false, "error": ...}``.
 
     Slack answers most errors with HTTP 200; rate limits with 429 and ``Retry-After``; outages
@@ -116,72 +113,7 @@ class ApiError(Exception):
         return web.json_response(body, status=self.status, headers=headers)
 
 
-@dataclass
-class _Failure:
-    status: int
-    retry_after: float
-    error: str | None
-    html: bool
-
-
-@dataclass
-class ResponsePost:
-    """One POST a Bolt ``respond()`` (or any webhook client) made to a ``response_url``."""
-
-    url: str
-    body: JSON
-
-
-@dataclass
-class _ResponseTarget:
-    channel: str | None
-    message_ts: str | None
-    user: str | None
-    posts: list[JSON] = field(default_factory=list)
-
-
-class ResponseUrlSink:
-    """``response_url`` endpoints on the fake server, recording what gets posted to them.
-
-    A URL made with ``new_url(channel=..., message_ts=..., user=...)`` also acts on the fake's
-    store like Slack does: ``replace_original`` edits that message, ``delete_original`` deletes
-    it, ``response_type: in_channel`` posts a new message, anything else is an ephemeral to
-    ``user``.
-    """
-
-    def __init__(self, fake: FakeSlack) -> None:
-        self._fake = fake
-        self._serial = itertools.count(1)
-        self._targets: dict[str, _ResponseTarget] = {}
-        self.posts: list[ResponsePost] = []
-
-    def new_url(
-        self, *, channel: str | None = None, message_ts: str | None = None, user: str | None = None
-    ) -> str:
-        url = f"{self._fake.url}/response/{next(self._serial)}"
-        self._targets[url] = _ResponseTarget(channel, message_ts, user)
-        return url
-
-    def bodies(self, url: str) -> list[JSON]:
-        """What was posted to ``url``, in order."""
-        return [p.body for p in self.posts if p.url == url]
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        url = f"{self._fake.url}{request.path}"
-        target = self._targets.get(url)
-        if target is None:
-            return web.Response(status=404, text="invalid_url", content_type="text/plain")
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.Response(status=400, text="invalid_payload", content_type="text/plain")
-        self.posts.append(ResponsePost(url, body))
-        target.posts.append(body)
-        self._fake._apply_response(target, body)
-        return web.Response(text="ok", content_type="text/plain")
-
-
-class FakeSlack:
+class FakeSlack(FakeApiServer):
     """In-memory Slack workspace: records what the app calls and stores what it posts."""
 
     def __init__(
@@ -195,98 +127,45 @@ class FakeSlack:
         bot_name: str = "helpline-bot",
         app_id: str = "A1",
     ) -> None:
+        super().__init__()
         self.token, self.team_id, self.team = token, team_id, team
         self.bot_user_id, self.bot_id = bot_user_id, bot_id
         self.bot_name, self.app_id = bot_name, app_id
-        self.calls: list[Call] = []
         self.refused: list[Call] = []  # calls answered 503 while go_down() was in force
         self.ephemerals: list[JSON] = []
-        self.views: dict[str, JSON] = {}  # view id -> view as shown now
-        self.deleted: list[tuple[str, str]] = []  # (channel, ts) removed via delete_original
+        self.views: dict[str, JSON] = {}  # view id -> view as opened
         self.rate_limited = 0  # 429s given by enforce_channel_rate
-        self.responses = ResponseUrlSink(self)
-        self.users: dict[str, JSON] = {}
         self.channels: dict[str, JSON] = {}
         self._ts = itertools.count(1)
         self._view_ids = itertools.count(1)
         self._top: dict[str, list[str]] = {}  # channel -> top-level ts in order
         self._replies: dict[tuple[str, str], list[str]] = {}  # (channel, parent ts) -> reply ts
         self._by_ts: dict[tuple[str, str], JSON] = {}
-        self._failures: dict[str, list[_Failure]] = {}
         self._held: dict[str, asyncio.Event] = {}  # methods whose answers wait (see hold)
         self.answers_lost = 0  # answers to held calls that the caller never read
         self._down: ApiError | None = None
         self._min_post_interval = 0.0
         self._rate_retry_after: float | None = None
         self._last_post: dict[str, float] = {}
-        self._runner: web.AppRunner | None = None
-        self._port = 0
-
-    # -- lifecycle -------------------------------------------------------------------------
-    async def __aenter__(self) -> FakeSlack:
-        app = web.Application()
-        app.router.add_route("*", "/api/{method}", self._handle)
-        app.router.add_post("/response/{n}", self.responses._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def base_url(self) -> str:
         """For ``AsyncWebClient(base_url=...)``: the SDK posts to ``{base_url}{method}``."""
         return f"{self.url}/api/"
 
-    @property
-    def response_url(self) -> str:
-        """A fresh ``response_url`` (each access makes a new one); see :class:`ResponseUrlSink`."""
-        return self.responses.new_url()
-
     # -- workspace setup -------------------------------------------------------------------
-    def add_user(
-        self,
-        user_id: str,
-        name: str,
-        *,
-        real_name: str | None = None,
-        display_name: str | None = None,
-        **extra: Any,
-    ) -> JSON:
-        """Register a user for users.info. Unregistered ``U…``/``W…`` ids get a made-up user."""
-        real = real_name or name.title()
-        user = {
-            "id": user_id,
-            "team_id": self.team_id,
-            "name": name,
-            "deleted": False,
-            "real_name": real,
-            "tz": "Europe/London",
-            "is_bot": False,
-            "profile": {
-                "display_name": display_name if display_name is not None else name,
-                "real_name": real,
-            },
-            **extra,
-        }
-        self.users[user_id] = user
-        return user
-
     def add_channel(
         self, channel_id: str, name: str, *, is_private: bool = False, is_member: bool = True
     ) -> JSON:
         """Register a channel; posting to one with ``is_member=False`` fails ``not_in_channel``.
-        Unregistered channel ids work too (conversations.info makes up a public channel)."""
-        channel = _channel_object(channel_id, name, is_private, is_member)
+        Unregistered channel ids work too."""
+        channel = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": not is_private,
+            "is_private": is_private,
+            "is_member": is_member,
+        }
         self.channels[channel_id] = channel
         return channel
 
@@ -294,12 +173,11 @@ class FakeSlack:
         self, channel: str, text: str, *, user: str, thread_ts: str | None = None
     ) -> JSON:
         """Store a message a person posted (the app cannot chat.update it)."""
-        return self._store(channel, {"user": user, "text": text}, thread_ts)
+        message = self._store(channel, {"user": user, "text": text}, thread_ts)
+        self._changed()
+        return message
 
     # -- assertions and queries ------------------------------------------------------------
-    def calls_of(self, method: str) -> list[Call]:
-        return [c for c in self.calls if c.method == method]
-
     def messages(self, channel: str) -> list[JSON]:
         """Top-level messages in the channel, oldest first, as shown now (live dicts)."""
         return [self._by_ts[(channel, ts)] for ts in self._top.get(channel, [])]
@@ -318,30 +196,12 @@ class FakeSlack:
     def last_view(self) -> JSON | None:
         return next(reversed(self.views.values()), None)
 
-    async def wait_for(
-        self,
-        predicate: Callable[[FakeSlack], Any],
-        timeout: float = 5.0,
-        *,
-        description: str = "predicate",
-    ) -> None:
-        """Poll ``predicate(self)``; Bolt acks first and works after, so tests wait for effects."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self):
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {description}\n{self._summary()}"
-                )
-            await asyncio.sleep(0.01)
-
-    def _summary(self) -> str:
+    def _state_summary(self) -> str:
         lines = [f"  {c}: {[m.get('text') for m in self.messages(c)]!r}" for c in sorted(self._top)]
-        recent = [f"{c.method}[{c.status}{' ' + c.error if c.error else ''}]" for c in self.calls]
         return (
             "messages so far:\n"
             + ("\n".join(lines) or "  (none)")
             + f"\nephemerals: {[e.get('text') for e in self.ephemerals]!r}"
-            + f"\nrecent calls: {recent[-15:]}"
         )
 
     # -- behaviour controls ----------------------------------------------------------------
@@ -361,8 +221,7 @@ class FakeSlack:
         (``internal_error``/``service_unavailable``/``fatal_error``) or, with ``html=True``, an
         HTML page. ``status=200`` with ``error="..."`` answers that Slack error code.
         """
-        failure = _Failure(status, retry_after, error, html)
-        self._failures.setdefault(method, []).extend([failure] * times)
+        self._queue_failure(method, Failure(status, retry_after, error, html), times)
 
     def hold(self, method: str) -> asyncio.Event:
         """Do what ``method`` asks at once (post the message, say) but hold the answer until
@@ -398,73 +257,67 @@ class FakeSlack:
         self._rate_retry_after = retry_after_seconds
 
     # -- HTTP ------------------------------------------------------------------------------
-    async def _handle(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        params, token = await self._read_params(request)
-        call = Call(method, params)
-        self.calls.append(call)
-        try:
-            result = await self._dispatch(method, params, token)
-        except ApiError as err:
-            call.status, call.error = err.status, err.error
-            if err is self._down:
-                self.refused.append(call)
-            return err.response()
-        gate = self._held.get(method)
+    def _method_of(self, request: web.Request) -> str | web.Response:
+        api, _, method = request.match_info["path"].partition("/")
+        if api != "api" or not method or "/" in method:
+            return web.Response(status=404, text="404: Not Found")
+        return method
+
+    def _key(self, method: str) -> str:
+        return method.replace(".", "_")
+
+    async def _read_params(self, request: web.Request) -> dict[str, Any]:
+        """Query string plus a JSON, urlencoded or multipart body; the token goes aside."""
+        raw = await self._read_form(request)
+        token = raw.pop("token", None)
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            token = auth.removeprefix("Bearer ").strip()
+        if token:
+            request[_TOKEN] = str(token)
+        return {k: decode_json(v) if k in _JSON_PARAMS else v for k, v in raw.items()}
+
+    async def _dispatch(self, call: Call, request: web.Request) -> Any:
+        """An outage refuses everything, before injected failures, auth and the method."""
+        if self._down is not None:
+            self.refused.append(call)
+            raise self._down
+        return await super()._dispatch(call, request)
+
+    def _admit(self, call: Call, request: web.Request) -> None:
+        token = request.get(_TOKEN)
+        if not token:
+            raise ApiError("not_authed")
+        if token != self.token:
+            raise ApiError("invalid_auth")
+
+    def _injected(self, failure: Failure) -> ApiError:
+        status, html = failure.status, failure.html
+        if status == 429:
+            return ApiError("ratelimited", 429, retry_after=failure.retry_after, html=html)
+        if status >= 500:
+            default = {500: "internal_error", 503: "service_unavailable"}.get(status, "fatal_error")
+            return ApiError(failure.error or default, status, html=html)
+        return ApiError(failure.error or "invalid_arguments", status, html=html)
+
+    def _unknown_method(self, method: str) -> ApiError:
+        return ApiError("unknown_method")
+
+    def _missing_parameter(self, name: str) -> ApiError:
+        return ApiError("invalid_arguments", detail=f"missing required field: {name}")
+
+    async def _answer(self, call: Call, result: Any) -> web.Response:
+        """``{"ok": true, ...}``, held back while :meth:`hold` holds the method."""
+        gate = self._held.get(call.method)
         if gate is not None:
+            self._changed()  # done, and visible, while the answer waits
             try:
                 await gate.wait()
             except asyncio.CancelledError:
                 self.answers_lost += 1
                 raise
-        headers = {"x-oauth-scopes": "chat:write,users:read,channels:read,channels:history"}
+        headers = {"x-oauth-scopes": "chat:write,channels:history"}
         return web.json_response({"ok": True, **result}, headers=headers)
-
-    @staticmethod
-    async def _read_params(request: web.Request) -> tuple[dict[str, Any], str | None]:
-        """Query string plus a JSON, urlencoded or multipart body; returns (params, token)."""
-        raw: dict[str, Any] = dict(request.query)
-        if request.content_type == "application/json":
-            with contextlib.suppress(ValueError):
-                raw.update(await request.json())
-        elif request.can_read_body:
-            for key, value in (await request.post()).items():
-                raw[key] = (
-                    value if isinstance(value, str) else f"<file {getattr(value, 'filename', '')}>"
-                )
-        token = raw.pop("token", None)
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            token = auth.removeprefix("Bearer ").strip()
-        params = {k: _decode(v) if k in _JSON_PARAMS else v for k, v in raw.items()}
-        return params, token
-
-    async def _dispatch(self, method: str, p: JSON, token: str | None) -> JSON:
-        """Outage first, then injected failures, then auth, then the method itself."""
-        if self._down is not None:
-            raise self._down
-        if self._failures.get(method):
-            raise self._injected(self._failures[method].pop(0))
-        if not token:
-            raise ApiError("not_authed")
-        if token != self.token:
-            raise ApiError("invalid_auth")
-        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
-        if handler is None:
-            raise ApiError("unknown_method")
-        result: JSON = await handler(p)
-        return result
-
-    @staticmethod
-    def _injected(f: _Failure) -> ApiError:
-        if f.status == 429:
-            return ApiError("ratelimited", 429, retry_after=f.retry_after, html=f.html)
-        if f.status >= 500:
-            default = {500: "internal_error", 503: "service_unavailable"}.get(
-                f.status, "fatal_error"
-            )
-            return ApiError(f.error or default, f.status, html=f.html)
-        return ApiError(f.error or "invalid_arguments", f.status, html=f.html)
 
     def _check_rate(self, channel: str) -> None:
         if self._min_post_interval <= 0:
@@ -502,7 +355,7 @@ class FakeSlack:
                 raise ApiError("thread_not_found")
             thread_ts = parent.get("thread_ts", thread_ts)  # a reply to a reply joins the parent
         self._check_rate(channel)
-        content = {k: p[k] for k in ("text", "blocks", "attachments", "metadata") if k in p}
+        content: JSON = {k: p[k] for k in ("text", "blocks", "attachments", "metadata") if k in p}
         msg = self._store(channel, {**self._bot_fields(), **content}, thread_ts)
         self._last_post[channel] = time.monotonic()
         return {"channel": channel, "ts": msg["ts"], "message": msg}
@@ -539,66 +392,10 @@ class FakeSlack:
         )
         return {"message_ts": ts}
 
-    async def _api_chat_getPermalink(self, p: JSON) -> JSON:
-        channel = self._channel(p)
-        msg = self._by_ts.get((channel, p.get("message_ts", "")))
-        if msg is None:
-            raise ApiError("message_not_found")
-        link = (
-            f"https://{_domain(self.team)}.slack.com/archives/{channel}"
-            f"/p{msg['ts'].replace('.', '')}"
-        )
-        if "thread_ts" in msg and msg["thread_ts"] != msg["ts"]:
-            link += f"?thread_ts={msg['thread_ts']}&cid={channel}"
-        return {"channel": channel, "permalink": link}
-
     async def _api_views_open(self, p: JSON) -> JSON:
         if not p.get("trigger_id"):
             raise ApiError("invalid_trigger_id")
         return {"view": self._new_view(p)}
-
-    async def _api_views_push(self, p: JSON) -> JSON:
-        if not p.get("trigger_id"):
-            raise ApiError("invalid_trigger_id")
-        return {"view": self._new_view(p)}
-
-    async def _api_views_update(self, p: JSON) -> JSON:
-        current: JSON | None = None
-        if p.get("view_id"):
-            current = self.views.get(p["view_id"])
-        elif p.get("external_id"):
-            current = next(
-                (v for v in self.views.values() if v.get("external_id") == p["external_id"]),
-                None,
-            )
-        if current is None:
-            raise ApiError("not_found")
-        if p.get("hash") and p["hash"] != current["hash"]:
-            raise ApiError("hash_conflict")
-        view = self._view_payload(p)
-        current.update(view, hash=f"{time.time():.6f}.{current['id']}")
-        return {"view": current}
-
-    async def _api_users_info(self, p: JSON) -> JSON:
-        user_id = p.get("user", "")
-        if user_id in self.users:
-            return {"user": self.users[user_id]}
-        if user_id == self.bot_user_id:
-            return {"user": self._bot_user()}
-        if not _USER_ID.match(user_id):
-            raise ApiError("user_not_found")
-        name = user_id.lower()
-        user = {
-            "id": user_id,
-            "team_id": self.team_id,
-            "name": name,
-            "deleted": False,
-            "real_name": f"User {user_id}",
-            "tz": "Europe/London",
-            "is_bot": False,
-            "profile": {"display_name": name, "real_name": f"User {user_id}"},
-        }
-        return {"user": user}
 
     async def _api_conversations_history(self, p: JSON) -> JSON:
         """Top-level messages, newest first, a page at a time (``cursor`` is an offset).
@@ -628,11 +425,6 @@ class FakeSlack:
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
 
-    async def _api_conversations_info(self, p: JSON) -> JSON:
-        channel = self._channel(p)
-        known = self.channels.get(channel)
-        return {"channel": known or _channel_object(channel, channel.lower(), False, True)}
-
     # -- helpers ---------------------------------------------------------------------------
     def _next_ts(self) -> str:
         micros = _BASE_TS_MICROS + next(self._ts) * 100
@@ -653,16 +445,6 @@ class FakeSlack:
             "bot_id": self.bot_id,
             "app_id": self.app_id,
             "team": self.team_id,
-        }
-
-    def _bot_user(self) -> JSON:
-        return {
-            "id": self.bot_user_id,
-            "team_id": self.team_id,
-            "name": self.bot_name,
-            "real_name": self.bot_name,
-            "is_bot": True,
-            "profile": {"display_name": self.bot_name, "real_name": self.bot_name},
         }
 
     def _store(self, channel: str, content: JSON, thread_ts: str | None) -> JSON:
@@ -692,7 +474,7 @@ class FakeSlack:
         if not p.get("text") and not p.get("blocks") and not p.get("attachments"):
             raise ApiError("no_text")
 
-    def _view_payload(self, p: JSON) -> JSON:
+    def _new_view(self, p: JSON) -> JSON:
         view = p.get("view")
         if not isinstance(view, dict) or "type" not in view:
             raise ApiError("invalid_arguments", detail="missing required field: view")
@@ -704,7 +486,10 @@ class FakeSlack:
                 "[json-pointer:/view/title/text]",
             )
         _check_blocks(view.get("blocks", []), MAX_BLOCKS_MODAL)
-        return {
+        view_id = f"V{next(self._view_ids):06d}"
+        opened = {
+            "id": view_id,
+            "team_id": self.team_id,
             "type": view["type"],
             "callback_id": view.get("callback_id", ""),
             "private_metadata": view.get("private_metadata", ""),
@@ -714,14 +499,6 @@ class FakeSlack:
             "close": view.get("close"),
             "blocks": view.get("blocks", []),
             "notify_on_close": view.get("notify_on_close", False),
-        }
-
-    def _new_view(self, p: JSON) -> JSON:
-        view_id = f"V{next(self._view_ids):06d}"
-        view = {
-            "id": view_id,
-            "team_id": self.team_id,
-            **self._view_payload(p),
             "state": {"values": {}},
             "hash": f"{time.time():.6f}.{view_id}",
             "root_view_id": view_id,
@@ -729,37 +506,8 @@ class FakeSlack:
             "app_id": self.app_id,
             "bot_id": self.bot_id,
         }
-        self.views[view_id] = view
-        return view
-
-    def _apply_response(self, target: _ResponseTarget, body: JSON) -> None:
-        """What Slack does with a response_url post from a message interaction."""
-        content = {k: body[k] for k in ("text", "blocks", "attachments") if k in body}
-        key = (target.channel or "", target.message_ts or "")
-        original = self._by_ts.get(key)
-        if body.get("delete_original") and original is not None:
-            del self._by_ts[key]
-            for ts_list in (self._top.get(key[0], []), *self._replies.values()):
-                if key[1] in ts_list:
-                    ts_list.remove(key[1])
-            self.deleted.append(key)
-        elif body.get("replace_original") and original is not None:
-            original.update(content)
-            original["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
-        elif body.get("response_type") == "in_channel" and target.channel:
-            self._store(target.channel, {**self._bot_fields(), **content}, body.get("thread_ts"))
-        elif target.channel:
-            self.ephemerals.append(
-                {
-                    "channel": target.channel,
-                    "user": target.user,
-                    "text": body.get("text", ""),
-                    "blocks": body.get("blocks"),
-                    "thread_ts": body.get("thread_ts"),
-                    "message_ts": self._next_ts(),
-                    "via": "response_url",
-                }
-            )
+        self.views[view_id] = opened
+        return opened
 
 
 # -- driving a Bolt app as Slack would ---------------------------------------------------------
@@ -776,6 +524,8 @@ def signed_headers(
     (JSON when the body looks like JSON, else form-encoded)."""
     ts = int(time.time()) if timestamp is None else timestamp
     signature = SignatureVerifier(signing_secret).generate_signature(timestamp=str(ts), body=body)
+    if signature is None:  # only without a secret, which Slack never has
+        raise ValueError("a signing secret is needed to sign a request")
     if content_type is None:
         is_json = body.lstrip().startswith("{")
         content_type = "application/json" if is_json else "application/x-www-form-urlencoded"
@@ -1000,35 +750,12 @@ class _TestServer(uvicorn.Server):
         yield
 
 
-def _channel_object(channel_id: str, name: str, is_private: bool, is_member: bool) -> JSON:
-    return {
-        "id": channel_id,
-        "name": name,
-        "is_channel": not is_private,
-        "is_group": is_private,
-        "is_im": False,
-        "is_private": is_private,
-        "is_archived": False,
-        "is_member": is_member,
-        "created": 1_600_000_000,
-    }
-
-
 def _seconds_header(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
 def _domain(team: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", team.lower()).strip("-")
-
-
-def _decode(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 def _check_blocks(blocks: Any, max_blocks: int) -> None:

@@ -4,6 +4,10 @@ Why a server and not a mocked ``Bot``: the bugs we care about live in the wire f
 encoding, ``reply_markup`` as a JSON string, schema-valid results, HTTP error codes that PTB
 maps onto exceptions, long polling and offsets). Only real HTTP exercises them.
 
+Only the Bot API methods the bot (and PTB for it) calls are here, one ``_api_<method>`` handler
+each: getMe, getUpdates, setWebhook, deleteWebhook, setMyCommands, sendMessage,
+editMessageReplyMarkup, answerCallbackQuery, deleteMessage.
+
 Usage::
 
     async with FakeTelegram() as tg:
@@ -18,9 +22,7 @@ import asyncio
 import contextlib
 import copy
 import itertools
-import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -28,16 +30,20 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-JSON = dict[str, Any]
+from tests.fakes.server import JSON, Call, Failure, FakeApiError, FakeApiServer, decode_json
+
+__all__ = ["JSON", "ApiError", "Call", "ChatId", "FakeTelegram"]
+
 ChatId = int | str
 
 # Form values arrive as strings; these stay strings, everything else is JSON-decoded when it can be
 # (so chat_id "42" -> 42, reply_markup '{"inline_keyboard": ...}' -> dict, "true" -> True).
 _TEXT_PARAMS = {
-    *("text", "caption", "parse_mode", "callback_query_id", "inline_message_id", "url"),
-    *("secret_token", "query", "title", "description", "short_description", "name", "emoji"),
+    *("text", "parse_mode", "callback_query_id", "inline_message_id", "url", "secret_token"),
     *("language_code", "ip_address", "business_connection_id"),
 }
+# Bot API methods Telegram limits per chat (see enforce_per_chat_rate).
+_RATE_LIMITED = frozenset({"sendmessage"})
 _MEDIA: dict[str, JSON] = {
     "photo": {"width": 1280, "height": 960, "file_size": 120_000},
     "video": {"width": 1280, "height": 720, "duration": 12, "mime_type": "video/mp4"},
@@ -57,27 +63,22 @@ _MEDIA: dict[str, JSON] = {
 }
 
 
-@dataclass
-class Call:
-    """One Bot API request the bot made; ``status`` is the HTTP status the fake answered."""
-
-    method: str
-    params: dict[str, Any]
-    status: int = 200
-
-
-class ApiError(Exception):
+class ApiError(FakeApiError):
     """Raised inside a method handler to answer ``{"ok": false, ...}`` with an HTTP status."""
 
     def __init__(self, status: int, description: str, retry_after: float | None = None) -> None:
         super().__init__(description)
         self.status, self.description, self.retry_after = status, description, retry_after
+        self.error = description
 
     def body(self) -> JSON:
         body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
         return body
+
+    def response(self) -> web.Response:
+        return web.json_response(self.body(), status=self.status)
 
 
 @dataclass
@@ -86,46 +87,36 @@ class _Queued:
     delivered: bool = False
 
 
-class FakeTelegram:
+class FakeTelegram(FakeApiServer):
     """In-memory Telegram: records what the bot calls and feeds it updates you push."""
 
+    _quiet_methods = frozenset({"getUpdates"})
+
     def __init__(self, token: str = "123:ABC", bot_username: str = "helpline_test_bot") -> None:
+        super().__init__()
         self.token, self.bot_username = token, bot_username
-        self.calls: list[Call] = []
         self.deleted: list[tuple[ChatId, int]] = []  # (chat_id, message_id) of deleteMessage
         self.webhook: dict[str, Any] | None = None  # params of the last setWebhook
         self.rate_limited = 0  # 429s given by enforce_per_chat_rate
         self._queue: list[_Queued] = []
         self._new_update = asyncio.Event()
         self._last_update_id = 0
+        self._pushed = 0
         self._serial = itertools.count(1)  # for file and callback query ids
         self._message_ids: dict[ChatId, itertools.count[int]] = {}
         self._messages: dict[ChatId, dict[int, JSON]] = {}
         self._chats: dict[ChatId, JSON] = {}
-        self._texts: list[tuple[ChatId, str, bool]] = []  # (chat, text, is_edit)
+        self._texts: list[tuple[ChatId, str]] = []  # (chat, text) of each sendMessage
         self._callback_ids: set[str] = set()
-        self._failures: dict[str, list[tuple[int, float]]] = {}
         self._min_send_interval = 0.0
         self._held: dict[str, asyncio.Event] = {}  # chats whose sendMessage calls wait
         self._last_send: dict[ChatId, float] = {}
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self._closing = False
         self._webhook_target: str | None = None
         self._pusher: asyncio.Task[None] | None = None
         self.webhook_statuses: list[int] = []  # what our webhook answered, in order
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def __aenter__(self) -> FakeTelegram:
-        app = web.Application()
-        app.router.add_route("*", "/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-        return self
-
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True  # release long polls so the server shuts down at once
         self._new_update.set()
@@ -133,12 +124,12 @@ class FakeTelegram:
             self._pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pusher
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super().__aexit__(*exc)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/bot"
+        """For PTB's ``base_url``: it calls ``{base_url}{token}/{method}``."""
+        return f"{self.url}/bot"
 
     @property
     def bot_id(self) -> int:
@@ -154,12 +145,9 @@ class FakeTelegram:
         }
 
     # -- assertions and queries ------------------------------------------------------------
-    def calls_of(self, method: str) -> list[Call]:
-        return [c for c in self.calls if c.method.lower() == method.lower()]
-
-    def sent_texts(self, chat_id: ChatId, *, include_edits: bool = False) -> list[str]:
-        """Texts of successful sendMessage calls to the chat, in order (plus edits if asked)."""
-        return [t for c, t, edit in self._texts if c == chat_id and (include_edits or not edit)]
+    def sent_texts(self, chat_id: ChatId) -> list[str]:
+        """Texts of successful sendMessage calls to the chat, in order."""
+        return [t for c, t in self._texts if c == chat_id]
 
     def bot_messages(self, chat_id: ChatId) -> list[JSON]:
         """The bot's undeleted messages in the chat, newest first, as shown now."""
@@ -178,31 +166,19 @@ class FakeTelegram:
         """Updates pushed and not yet taken (confirmed by getUpdates, or accepted by a webhook)."""
         return len(self._queue)
 
+    @property
+    def pushed(self) -> int:
+        """Updates pushed so far (``push_*``), taken or not: what a test has asked of the bot."""
+        return self._pushed
+
     def message(self, chat_id: ChatId, message_id: int) -> JSON | None:
         return self._messages.get(chat_id, {}).get(message_id)
 
-    async def wait_for(
-        self,
-        predicate: Callable[[FakeTelegram], bool],
-        timeout: float = 5.0,
-        *,
-        description: str = "predicate",
-    ) -> None:
-        """Poll ``predicate(self)``; the bot works concurrently, so tests wait for effects."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self):
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {description}\n{self._summary()}"
-                )
-            await asyncio.sleep(0.01)
-
     async def wait_for_text(self, chat_id: ChatId, substring: str, timeout: float = 5.0) -> str:
-        """Wait until a message sent to (or edited in) the chat contains ``substring``."""
+        """Wait until a message sent to the chat contains ``substring``."""
 
         def match() -> str | None:
-            texts = self.sent_texts(chat_id, include_edits=True)
-            return next((t for t in texts if substring in t), None)
+            return next((t for t in self.sent_texts(chat_id) if substring in t), None)
 
         await self.wait_for(
             lambda _: match() is not None,
@@ -211,18 +187,17 @@ class FakeTelegram:
         )
         return match() or ""
 
-    def _summary(self) -> str:
-        chats = sorted({c for c, _, _ in self._texts}, key=str)
-        texts = "\n".join(f"  chat {c}: {self.sent_texts(c, include_edits=True)!r}" for c in chats)
-        recent = [f"{c.method}[{c.status}]" for c in self.calls if c.method != "getUpdates"][-15:]
-        return f"texts so far:\n{texts or '  (none)'}\nrecent calls: {recent}"
+    def _state_summary(self) -> str:
+        chats = sorted({c for c, _ in self._texts}, key=str)
+        texts = "\n".join(f"  chat {c}: {self.sent_texts(c)!r}" for c in chats)
+        return f"texts so far:\n{texts or '  (none)'}"
 
     # -- behaviour controls ----------------------------------------------------------------
     def fail_next(
         self, method: str, status: int = 429, retry_after: float = 1, times: int = 1
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail (429 carries ``retry_after``)."""
-        self._failures.setdefault(method.lower(), []).extend([(status, retry_after)] * times)
+        self._queue_failure(method, Failure(status, retry_after), times)
 
     def hold_sends(self, chat_id: ChatId) -> asyncio.Event:
         """Keep sendMessage calls to the chat waiting until the returned event is set."""
@@ -248,7 +223,9 @@ class FakeTelegram:
             update = {"update_id": self._last_update_id + 1, **update}
         self._last_update_id = max(self._last_update_id, update["update_id"])
         self._queue.append(_Queued(update))
+        self._pushed += 1
         self._new_update.set()
+        self._changed()
         return int(update["update_id"])
 
     def push_message(
@@ -375,7 +352,9 @@ class FakeTelegram:
         self.webhook_statuses.append(status)
         if 200 <= status < 300:
             self._queue.remove(queued)
+            self._changed()
         else:
+            self._changed()
             await asyncio.sleep(0.1)
         in_flight.discard(id(queued))
         self._new_update.set()
@@ -387,6 +366,7 @@ class FakeTelegram:
         if isinstance(update, int):
             queued = next(q for q in self._queue if q.update["update_id"] == update)
             self._queue.remove(queued)
+            self._changed()
             update = queued.update
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret_token} if secret_token else {}
         async with (
@@ -396,63 +376,52 @@ class FakeTelegram:
             return resp.status
 
     # -- HTTP ------------------------------------------------------------------------------
-    async def _handle(self, request: web.Request) -> web.Response:
+    def _method_of(self, request: web.Request) -> str | web.Response:
         parts = request.match_info["path"].split("/")
         if len(parts) != 2 or not parts[0].startswith("bot"):
             return self._reject(404)
         if parts[0][3:] != self.token:  # well-formed but wrong token: 401, like Telegram
             return self._reject(401 if ":" in parts[0] else 404)
-        method, params = parts[1], await self._read_params(request)
-        call = Call(method, params)
-        self.calls.append(call)
-        try:
-            result = await self._dispatch(method.lower(), params)
-        except ApiError as err:
-            call.status = err.status
-            return web.json_response(err.body(), status=err.status)
-        return web.json_response({"ok": True, "result": result})
+        return parts[1]
 
     @staticmethod
     def _reject(status: int) -> web.Response:
-        return web.json_response(ApiError(status, HTTPStatus(status).phrase).body(), status=status)
+        return ApiError(status, HTTPStatus(status).phrase).response()
 
-    @staticmethod
-    async def _read_params(request: web.Request) -> dict[str, Any]:
+    def _key(self, method: str) -> str:
+        return method.lower()  # Bot API method names are case-insensitive
+
+    async def _read_params(self, request: web.Request) -> dict[str, Any]:
         """Accept JSON, urlencoded or multipart bodies (and a query string), typed like Telegram."""
-        raw: dict[str, Any] = dict(request.query)
-        if request.content_type == "application/json":
-            raw.update(await request.json())
-        elif request.can_read_body:
-            for key, value in (await request.post()).items():
-                raw[key] = (
-                    value if isinstance(value, str) else f"<file {getattr(value, 'filename', '')}>"
-                )
-        return {k: v if k in _TEXT_PARAMS else _decode(v) for k, v in raw.items()}
+        raw = await self._read_form(request)
+        return {k: v if k in _TEXT_PARAMS else decode_json(v) for k, v in raw.items()}
 
-    async def _dispatch(self, method: str, p: dict[str, Any]) -> Any:
-        """Injected failures first, then the per-chat rate limit, then the method itself."""
-        if self._failures.get(method):
-            status, retry_after = self._failures[method].pop(0)
-            if status == 429:
-                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
-            raise ApiError(status, f"{HTTPStatus(status).phrase}: injected failure")
-        handler = getattr(self, f"_api_{method}", None)
-        if handler is None:
-            raise ApiError(400, f"Bad Request: method {method} is not supported by FakeTelegram")
-        try:
-            if method.startswith("send") and method != "sendchataction":
-                self._check_rate(p["chat_id"])
-            return await handler(p)
-        except KeyError as missing:
-            raise ApiError(400, f"Bad Request: parameter {missing} is required") from None
+    def _injected(self, failure: Failure) -> ApiError:
+        if failure.status == 429:
+            retry_after = failure.retry_after
+            return ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        return ApiError(failure.status, f"{HTTPStatus(failure.status).phrase}: injected failure")
 
-    def _check_rate(self, chat_id: ChatId) -> None:
+    def _admit(self, call: Call, request: web.Request) -> None:
+        """The per-chat rate limit (see :meth:`enforce_per_chat_rate`)."""
+        chat_id = call.params.get("chat_id")
+        if self._key(call.method) not in _RATE_LIMITED or chat_id is None:
+            return
         now = time.monotonic()
         wait = self._last_send.get(chat_id, -1e9) + self._min_send_interval - now
         if wait > 0:
             self.rate_limited += 1
             raise ApiError(429, f"Too Many Requests: retry after {wait:.2f}", round(wait, 3))
         self._last_send[chat_id] = now
+
+    def _unknown_method(self, method: str) -> ApiError:
+        return ApiError(400, f"Bad Request: method {method} is not supported by FakeTelegram")
+
+    def _missing_parameter(self, name: str) -> ApiError:
+        return ApiError(400, f"Bad Request: parameter {name} is required")
+
+    async def _answer(self, call: Call, result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
 
     # -- Bot API methods -------------------------------------------------------------------
     async def _api_getme(self, p: JSON) -> JSON:
@@ -498,14 +467,32 @@ class FakeTelegram:
         for key in ("reply_markup", "entities"):
             if p.get(key):
                 msg[key] = p[key]
-        self._texts.append((p["chat_id"], text, False))
+        self._texts.append((p["chat_id"], text))
         return msg
 
-    async def _api_editmessagetext(self, p: JSON) -> JSON | bool:
-        return self._edit(p, text=p.get("text") or "")
-
     async def _api_editmessagereplymarkup(self, p: JSON) -> JSON | bool:
-        return self._edit(p)
+        """Replace a bot message's keyboard. As on Telegram, no reply_markup removes it."""
+        if p.get("inline_message_id"):
+            return True
+        msg = self.message(p.get("chat_id", ""), p.get("message_id", 0))
+        if msg is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if msg["from"]["id"] != self.bot_id:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        markup = p.get("reply_markup")
+        self._check_markup(markup)
+        if markup == msg.get("reply_markup"):
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message "
+                "content and reply markup are exactly the same as a current "
+                "content and reply markup of the message",
+            )
+        msg["edit_date"] = int(time.time())
+        msg.pop("reply_markup", None)
+        if markup:
+            msg["reply_markup"] = markup
+        return msg
 
     async def _api_deletemessage(self, p: JSON) -> bool:
         if self._messages.get(p["chat_id"], {}).pop(p["message_id"], None) is None:
@@ -531,18 +518,8 @@ class FakeTelegram:
             self._queue.clear()
         return True
 
-    async def _api_getwebhookinfo(self, p: JSON) -> JSON:
-        return {
-            "url": (self.webhook or {}).get("url", ""),
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._queue),
-        }
-
-    async def _api_ok(self, p: JSON) -> bool:
+    async def _api_setmycommands(self, p: JSON) -> bool:
         return True
-
-    _api_sendchataction = _api_setmycommands = _api_deletemycommands = _api_ok
-    _api_close = _api_logout = _api_ok
 
     # -- helpers ---------------------------------------------------------------------------
     def _user(self, user_id: int, first_name: str) -> JSON:
@@ -571,34 +548,6 @@ class FakeTelegram:
         self._messages.setdefault(chat_id, {})[msg["message_id"]] = msg
         return msg
 
-    def _edit(self, p: JSON, **content: Any) -> JSON | bool:
-        """Edit a stored bot message. As on Telegram, omitting reply_markup removes the keyboard."""
-        if p.get("inline_message_id"):
-            return True
-        msg = self.message(p.get("chat_id", ""), p.get("message_id", 0))
-        if msg is None:
-            raise ApiError(400, "Bad Request: message to edit not found")
-        if msg["from"]["id"] != self.bot_id:
-            raise ApiError(400, "Bad Request: message can't be edited")
-        self._check_markup(p.get("reply_markup"))
-        new = {**msg, **content, "reply_markup": p.get("reply_markup")}
-        if "text" in content and not content["text"].strip():
-            raise ApiError(400, "Bad Request: message text is empty")
-        if all(new.get(k) == msg.get(k) for k in ("text", "reply_markup")):
-            raise ApiError(
-                400,
-                "Bad Request: message is not modified: specified new message "
-                "content and reply markup are exactly the same as a current "
-                "content and reply markup of the message",
-            )
-        msg.update(content, edit_date=int(time.time()))
-        msg.pop("reply_markup", None)
-        if p.get("reply_markup"):
-            msg["reply_markup"] = p["reply_markup"]
-        if "text" in content:
-            self._texts.append((p["chat_id"], content["text"], True))
-        return msg
-
     @staticmethod
     def _check_markup(markup: Any) -> None:
         """Reject callback_data outside 1-64 bytes, which Telegram refuses."""
@@ -607,13 +556,3 @@ class FakeTelegram:
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(data.encode()) <= 64:
                     raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-
-
-def _decode(value: Any) -> Any:
-    """JSON-decode a form value when it is JSON ("42", "true", '{"inline_keyboard": ...}')."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value

@@ -91,7 +91,7 @@ async def test_polling_application_echoes_messages(tg: FakeTelegram) -> None:
     assert last_poll["timeout"] == 0 and last_poll["offset"] == 3
 
 
-async def test_callback_query_is_answered_and_message_edited(tg: FakeTelegram) -> None:
+async def test_callback_query_is_answered_and_keyboard_removed(tg: FakeTelegram) -> None:
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         keyboard = [[InlineKeyboardButton("Yes", callback_data="consent:yes")]]
@@ -103,7 +103,7 @@ async def test_callback_query_is_answered_and_message_edited(tg: FakeTelegram) -
         query = update.callback_query
         assert query is not None and query.message is not None
         await query.answer("Thanks")
-        await query.edit_message_text(f"You chose {query.data}")
+        await query.edit_message_reply_markup(None)
 
     app = build_app(tg)
     app.add_handler(CommandHandler("start", start))
@@ -117,13 +117,13 @@ async def test_callback_query_is_answered_and_message_edited(tg: FakeTelegram) -
         assert asked is not None and "reply_markup" in asked
 
         tg.push_callback(7, "consent:yes")
-        await tg.wait_for_text(7, "You chose consent:yes")
+        await tg.wait_for(lambda t: "edit_date" in (t.last_message(7) or {}), description="edit")
 
     assert tg.calls_of("answerCallbackQuery")[0].params["text"] == "Thanks"
     edited = tg.last_message(7)
     assert edited is not None and edited["message_id"] == asked["message_id"]
-    assert edited["text"] == "You chose consent:yes"
-    assert "reply_markup" not in edited, "editing text without reply_markup drops the keyboard"
+    assert edited["text"] == "Do you consent?"
+    assert "reply_markup" not in edited, "no reply_markup removes the keyboard"
     assert tg.sent_texts(7) == ["Do you consent?"]
 
 
@@ -138,10 +138,38 @@ async def test_injected_429_raises_retry_after(tg: FakeTelegram, bot: Bot) -> No
 
 
 async def test_unsupported_methods_are_recorded_as_errors(tg: FakeTelegram, bot: Bot) -> None:
-    with pytest.raises(BadRequest):
+    """The fake has only what the bot calls: anything else fails loudly, and is recorded."""
+    with pytest.raises(BadRequest, match="not supported"):
         await bot.get_file("FILE-1")
+    with pytest.raises(BadRequest, match="not supported"):
+        await bot.edit_message_text("x", chat_id=1, message_id=1)
     (call,) = tg.calls_of("getFile")
     assert call.status == 400 and call.params["file_id"] == "FILE-1"
+    assert call.error is not None and "getFile" in call.error
+
+
+async def test_pushed_counts_every_update_pushed_taken_or_not(tg: FakeTelegram, bot: Bot) -> None:
+    assert tg.pushed == 0
+    first = tg.push_message(1, "a")
+    tg.push_command(1, "/start")
+    tg.push_media(1, "photo")
+    assert (tg.pushed, tg.queued) == (3, 3)
+    await bot.get_updates(timeout=0)
+    await bot.get_updates(offset=first + 3, timeout=0)
+    assert (tg.pushed, tg.queued) == (3, 0)
+    tg.push_message(1, "again", update_id=first)  # a redelivery is pushed again
+    assert tg.pushed == 4
+
+
+async def test_wait_for_wakes_when_the_fake_changes(tg: FakeTelegram, bot: Bot) -> None:
+    waiting = asyncio.create_task(tg.wait_for(lambda t: t.pushed == 1, timeout=30))
+    await asyncio.sleep(0)  # the waiter is now asleep
+    assert not waiting.done()
+    tg.push_message(1, "wake up")
+    await waiting
+    sending = asyncio.create_task(tg.wait_for(lambda t: t.sent_texts(1) == ["hi"], timeout=30))
+    await bot.send_message(1, "hi")
+    await sending
 
 
 async def test_wrong_token_is_rejected(tg: FakeTelegram) -> None:
@@ -225,7 +253,9 @@ async def test_per_chat_rate_limit_is_retried_by_aioratelimiter(tg: FakeTelegram
 async def test_edit_errors_match_telegram(tg: FakeTelegram, bot: Bot) -> None:
     message = await bot.send_message(2, "same")
     with pytest.raises(BadRequest, match="not modified"):
-        await bot.edit_message_text("same", chat_id=2, message_id=message.message_id)
+        await bot.edit_message_reply_markup(chat_id=2, message_id=message.message_id)
+    with pytest.raises(BadRequest, match="not found"):
+        await bot.edit_message_reply_markup(chat_id=2, message_id=99)
     with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
         await bot.send_message(
             2,
