@@ -3,6 +3,7 @@ Telegram: what a practitioner does (press a button, submit a modal) as signed re
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -56,6 +57,25 @@ class Desk:
         body = view_submission_body(callback, values, meta, user_id=user, user_name="sam")
         return (await post_signed(self.events_url, body, SECRET)).status
 
+    async def card_remembered(self, reference: str, timeout: float = 10.0) -> None:
+        """Until the service has stored where the case's card is: Slack has answered the
+        post, so a button pressed on the card now finds its case."""
+        engine = db.create_engine(self.settings.database_url)
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            while True:
+                async with db.session_factory(engine)() as session:
+                    ts = await session.scalar(
+                        select(Case.slack_ts).where(Case.reference == reference)
+                    )
+                if ts:
+                    return
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"the card of {reference} was never stored")
+                await asyncio.sleep(0.02)  # the database announces nothing: look again
+        finally:
+            await engine.dispose()
+
     async def case(self) -> Case:
         engine = db.create_engine(self.settings.database_url)
         async with db.session_factory(engine)() as session:
@@ -97,4 +117,5 @@ async def submitted_case(d: Desk) -> str:
     texts = await complete_enquiry(d.tg, ENQUIRER)
     reference = next(t for t in texts if "reference is" in t).split("reference is ")[1][:9]
     await d.slack.wait_for(lambda s: any(reference in json.dumps(c) for c in s.messages(DESK)))
+    await d.card_remembered(reference)
     return reference
