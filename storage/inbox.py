@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from storage import leasing
 from storage.models import InboxUpdate
 
 Database = AsyncSession | AsyncConnection
@@ -130,24 +131,12 @@ async def due(session: AsyncSession, now: datetime, limit: int = 100) -> Sequenc
 
 async def lease(session: AsyncSession, ids: Collection[int], holder: str, until: datetime) -> None:
     """Lease these updates to ``holder`` until ``until``, so no other process takes them."""
-    if ids:
-        await session.execute(
-            update(InboxUpdate)
-            .where(InboxUpdate.id.in_(list(ids)))
-            .values(leased_by=holder, leased_until=until)
-            .execution_options(synchronize_session=False)
-        )
+    await leasing.take(session, InboxUpdate, ids, holder, until)
 
 
 async def renew(session: AsyncSession, ids: Collection[int], until: datetime) -> None:
     """Push back the leases of updates still held; a released one stays released."""
-    if ids:
-        await session.execute(
-            update(InboxUpdate)
-            .where(InboxUpdate.id.in_(list(ids)), InboxUpdate.leased_by.is_not(None))
-            .values(leased_until=until)
-            .execution_options(synchronize_session=False)
-        )
+    await leasing.renew(session, InboxUpdate, ids, until)
 
 
 async def release_all(session: AsyncSession) -> int:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from storage import leasing
 from storage.models import OutboxMessage
 
 # Kinds of hand-off. Streams are sent strictly in order within themselves.
@@ -190,35 +191,17 @@ async def due(
 
 async def lease(session: AsyncSession, ids: Collection[int], holder: str, until: datetime) -> None:
     """Take rows for ``holder`` until ``until`` (renewed by :func:`renew` while it lives)."""
-    if ids:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)))
-            .values(leased_by=holder, leased_until=until)
-            .execution_options(synchronize_session=False)
-        )
+    await leasing.take(session, OutboxMessage, ids, holder, until)
 
 
 async def renew(session: AsyncSession, ids: Collection[int], until: datetime) -> None:
     """Extend the leases of rows still in hand (the holder's heartbeat)."""
-    if ids:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)), PENDING, OutboxMessage.leased_by.is_not(None))
-            .values(leased_until=until)
-            .execution_options(synchronize_session=False)
-        )
+    await leasing.renew(session, OutboxMessage, ids, until, PENDING)
 
 
 async def release(session: AsyncSession, ids: Collection[int]) -> None:
     """Give rows back untried (they were held behind a retry in their stream)."""
-    if ids:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)))
-            .values(leased_by=None, leased_until=None)
-            .execution_options(synchronize_session=False)
-        )
+    await leasing.give_back(session, OutboxMessage, ids)
 
 
 async def release_all(session: AsyncSession) -> int:
