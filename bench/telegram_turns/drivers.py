@@ -63,9 +63,12 @@ class BenchTelegram(FakeTelegram):
             self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
         for _ in range(50):  # Telegram retries a webhook that did not answer 2xx
-            async with self._http.post(url, json=update, headers=headers) as resp:
-                if resp.status == 200:
-                    return
+            try:
+                async with self._http.post(url, json=update, headers=headers) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:  # a connection dropped under load: post it again
+                pass
             await asyncio.sleep(0.1)
 
     async def __aexit__(self, *exc: object) -> None:
