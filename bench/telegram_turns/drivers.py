@@ -161,10 +161,12 @@ class Phase:
 
     @property
     def completed(self) -> int:
+        """Conversations that ended in a confirmation."""
         return sum(o.completed for o in self.outcomes)
 
     @property
     def failed(self) -> int:
+        """Conversations that did not."""
         return len(self.outcomes) - self.completed
 
 

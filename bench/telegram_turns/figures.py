@@ -47,6 +47,7 @@ class Figures:
 
     @property
     def rate(self) -> float:
+        """Updates per second over the two load phases."""
         return self.updates / self.wall_s if self.wall_s else 0.0
 
 

@@ -27,6 +27,7 @@ from telegram.ext import Application
 
 from bot.telegram.processing import PerChatUpdateProcessor
 from bot.telegram.webhook import DEFAULT_WEBHOOK_PATH
+from tests.support.telegram import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123:ABC"
@@ -173,15 +174,6 @@ class Protocol:
                 self.say(await reporter.mark(command))
             elif command["cmd"] == "stop":
                 break
-
-
-def free_port() -> int:
-    """A loopback port nobody is listening on (for the child's HTTP server)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def serve_ours(
