@@ -58,6 +58,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from bench.common import prepare_postgres
+from bench.enquiry import Turn, confirmation_mark, ticked_mark
+from bench.enquiry import script as enquiry
+from flows.conversation import CaseStatus
 from storage import db
 from storage.models import Case
 from tests.fakes.slack_api import FakeSlack
@@ -147,50 +150,30 @@ class Service:
 # -- an enquirer -------------------------------------------------------------------------------
 
 
-ENQUIRY = (
-    "/start",
-    "[School or college staff]",
-    "[Teacher]",
-    "[Secondary]",
-    "south east",
-    "[social network]",
-    "[TikTok]",
-    "[Online Reputation]",  # a tick: the question's buttons are edited, nothing new is said
-    "[Done]",
-    "Fake account using our logo",
-    "Someone set up an account pretending to be the school.",
-    "[Done]",
-    "https://www.tiktok.com/@not_our_school",
-    "[not yet]",
-    "[No]",
-    "[this chat]",
-    "skip",
-    "[Send my enquiry]",
-)
 PREFIX = 40  # messages are compared by their opening words (references and times differ)
-Script = list[tuple[str, Counter[str]]]
-"""Each action of the enquiry and the messages (by opening words) it is answered with."""
+Script = list[tuple[Turn, Counter[str]]]
+"""Each turn of the enquiry (``bench.enquiry``) and the messages (by opening words) it is
+answered with."""
 
 
 def said(tg: FakeTelegram, chat: int) -> Counter[str]:
+    """What the bot has said in the chat, by opening words."""
     return Counter(t[:PREFIX] for t in tg.sent_texts(chat))
 
 
-def act(tg: FakeTelegram, chat: int, action: str) -> bool:
-    """Type, command, or press the newest button with this label (a repeated older
+def act(tg: FakeTelegram, chat: int, turn: Turn) -> bool:
+    """Type, command, or press the newest button with the turn's label (a repeated older
     message must not be pressed by mistake); False if there is no such button."""
-    if not action.startswith("["):
-        if action.startswith("/"):
-            tg.push_command(chat, action)
+    if turn.action == "say":
+        if turn.text.startswith("/"):
+            tg.push_command(chat, turn.text)
         else:
-            tg.push_message(chat, action)
+            tg.push_message(chat, turn.text)
         return True
-    label = action[1:-1].lower()
     for message in tg.bot_messages(chat):
         markup = message.get("reply_markup") or {}
         found = [b for row in markup.get("inline_keyboard", []) for b in row]
-        exact = [b for b in found if b["text"].lower() == label]
-        for button in exact or [b for b in found if label in b["text"].lower()]:
+        for button in [b for b in found if b["text"] == turn.text]:
             tg.push_callback(chat, button["callback_data"], message_id=message["message_id"])
             return True
     return False
@@ -199,9 +182,11 @@ def act(tg: FakeTelegram, chat: int, action: str) -> bool:
 async def answered(
     tg: FakeTelegram, chat: int, before: Counter[str], wanted: Counter[str], tick: bool
 ) -> bool:
+    """Whether the bot answered as a fault-free run does (or, for a tick, showed it)."""
+
     def done(t: FakeTelegram) -> bool:
         if tick:
-            return "✅" in str(t.bot_messages(chat)[:1])
+            return ticked_mark() in str(t.bot_messages(chat)[:1])
         now = said(t, chat)
         return all(now[p] >= before[p] + n for p, n in wanted.items())
 
@@ -219,22 +204,26 @@ async def enquire(
     never answered as the script says, and (without a script) the script it made."""
     unanswered = 0
     made: Script = []
-    for index, action in enumerate(ENQUIRY):
-        tick = action == "[Online Reputation]"
+    for index, turn in enumerate(enquiry()):
+        tick = turn.action == "tick"
         before = said(tg, chat)
-        if not act(tg, chat, action):
+        if not act(tg, chat, turn):
             unanswered += 1
             continue
         if script is None:  # a fault-free run: whatever comes is the answer
             if not tick:
-                await tg.wait_for(lambda t, was=before: said(t, chat) != was, timeout=PATIENCE)
+
+                def moved(t: FakeTelegram, was: Counter[str] = before) -> bool:
+                    return said(t, chat) != was
+
+                await tg.wait_for(moved, timeout=PATIENCE)
             await asyncio.sleep(0.3)
-            made.append((action, said(tg, chat) - before))
+            made.append((turn, said(tg, chat) - before))
             continue
         if not await answered(tg, chat, before, script[index][1], tick):
             unanswered += 1
     texts = tg.sent_texts(chat)
-    found = next((REFERENCE.search(t) for t in texts if "reference is" in t), None)
+    found = next((REFERENCE.search(t) for t in texts if confirmation_mark() in t), None)
     return (found.group() if found else None), unanswered, made
 
 
@@ -263,7 +252,7 @@ async def count_cases(database_url: str) -> Counter[str]:
         async with engine.connect() as conn:
             rows = await conn.execute(
                 select(Case.reference, func.count())
-                .where(Case.status != "signposted")
+                .where(Case.status != CaseStatus.SIGNPOSTED)
                 .group_by(Case.reference)
             )
             return Counter({ref: int(n) for ref, n in rows})
@@ -365,7 +354,7 @@ async def kill_after_turn_saved(
 ) -> None:
     chat = 400
     script: Script = args.script
-    act(tg, chat, "/start")
+    act(tg, chat, script[0][0])
     await answered(tg, chat, Counter(), script[0][1], False)
     tg.fail_next("sendMessage", status=429, retry_after=30)
     before = said(tg, chat)
@@ -458,11 +447,11 @@ def report(tallies: list[Tally]) -> None:
             f"  {t.scenario:<22} {t.database:<8} {t.cases:>5}  {lost:<26}     {dup:<27}"
             f" {t.restarts:>8} {t.seconds:>6.1f}s  {'; '.join(t.notes)}"
         )
-    lost = sum(t.cases_lost + t.cards_lost for t in tallies)
+    cases_lost = sum(t.cases_lost + t.cards_lost for t in tallies)
     duplicated = sum(t.cases_duplicated + t.cards_duplicated for t in tallies)
     replies_lost = sum(t.replies_lost for t in tallies)
     repeated = sum(t.replies_duplicated for t in tallies)
-    print(f"\n  CASES AND CARDS: lost {lost} / duplicated {duplicated}")
+    print(f"\n  CASES AND CARDS: lost {cases_lost} / duplicated {duplicated}")
     print(f"  REPLIES TO ENQUIRERS: lost {replies_lost} / repeated {repeated}")
     if repeated:
         print(

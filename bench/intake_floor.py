@@ -5,8 +5,8 @@ Run::
     python -m bench.intake_floor [--conversations 150] [--database sqlite|postgres|both]
 
 No Telegram, no HTTP: ``IntakeService.handle`` is called directly with the same 18 turns as
-``bench.telegram_turns`` (the buttons pressed by their option ids), one at a time, so the
-figures are the cost of one message's transaction plus the flow step. Beside it, the
+``bench.telegram_turns`` (``bench.enquiry``; buttons pressed by their option ids), one at a
+time, so the figures are the cost of one message's transaction plus the flow step. Beside it, the
 PostgreSQL floor: the same five statements (dedupe insert, the conversation row locked,
 two transcript rows, the conversation saved) and a commit, sent straight through asyncpg
 with no SQLAlchemy and no flow. What is left between the two is ours to shave; the floor
@@ -25,34 +25,17 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import prepare_postgres  # noqa: E402
-from bench.telegram_turns import SCRIPT, percentile  # noqa: E402
-from flows.messages import Command, Inbound, Reply  # noqa: E402
+from bench.enquiry import confirmation_mark, script  # noqa: E402
+from bench.telegram_turns.figures import percentile  # noqa: E402
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_floor"
 WARM_UP = 10  # conversations not counted
-
-
-def pressed(reply: Reply, label: str) -> Inbound:
-    """The Inbound a press of the button labelled ``label`` (exactly, else containing it) is."""
-    wanted = label.lower()
-    options = list(reply.options)
-    option = next((o for o in options if o.label.lower() == wanted), None) or next(
-        (o for o in options if wanted in o.label.lower()), None
-    )
-    if option is None and reply.multiple and wanted == "done":
-        return Inbound.chose(question=reply.question)
-    if option is None:
-        raise LookupError(f"no option like {label!r}")
-    if reply.multiple:
-        return Inbound.toggled(option.id, question=reply.question)
-    return Inbound.chose(option.id, question=reply.question)
 
 
 async def ours(url: str, conversations: int) -> tuple[float, list[float]]:
@@ -60,27 +43,20 @@ async def ours(url: str, conversations: int) -> tuple[float, list[float]]:
     from bot.core import open_core
     from bot.settings import Settings
 
-    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(database_url=url, _env_file=None)
     async with open_core(settings) as core:
         times: list[float] = []
         cpu = 0.0
         for chat in range(conversations + WARM_UP):
             if chat == WARM_UP:
                 times, cpu = [], time.process_time()
-            asked: tuple[Reply, ...] = ()
-            for turn, (action, arg) in enumerate(SCRIPT):
-                if action == "say":
-                    inbound = Inbound.commanded(Command.START) if arg == "/start" else None
-                    inbound = inbound or Inbound.typed(arg)
-                else:
-                    inbound = pressed([r for r in asked if r.options][-1], arg)
+            for n, turn in enumerate(script()):
                 start = time.perf_counter()
                 handled = await core.intake.handle(
-                    "bench", str(chat), inbound, dedupe=("bench", f"{chat}:{turn}")
+                    "bench", str(chat), turn.inbound(), dedupe=("bench", f"{chat}:{n}")
                 )
                 times.append(time.perf_counter() - start)
-                asked = handled.replies or asked
-            if not any("HL-" in r.text for r in handled.replies):
+            if not any(confirmation_mark() in r.text for r in handled.replies):
                 raise RuntimeError("a conversation did not end in a case")
         return (time.process_time() - cpu) / len(times), times
 
@@ -138,6 +114,7 @@ async def floor(url: str, messages: int) -> tuple[float, list[float]]:
 
 
 def line(label: str, cpu_s: float, times: list[float]) -> str:
+    """One measured row: CPU per message and wall-time percentiles."""
     ms = [t * 1000 for t in times]
     return (
         f"  {label:<44} CPU {cpu_s * 1000:5.2f} ms/message   "
@@ -146,11 +123,12 @@ def line(label: str, cpu_s: float, times: list[float]) -> str:
 
 
 async def bench(args: argparse.Namespace) -> None:
+    """Ours on each store asked for, and the PostgreSQL floor."""
     from bot import logs
 
     logs.configure("WARNING")
     print("helpline-intake: the intake transaction alone, and the floor under it")
-    print(f"  {args.conversations} conversations × {len(SCRIPT)} messages, one at a time")
+    print(f"  {args.conversations} conversations × {len(script())} messages, one at a time")
     if args.database in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="helpline-floor-") as tmp:
             cpu, times = await ours(f"sqlite+aiosqlite:///{tmp}/floor.db", args.conversations)
@@ -163,7 +141,8 @@ async def bench(args: argparse.Namespace) -> None:
         print(line("floor, PostgreSQL (asyncpg, same statements)", cpu, times))
 
 
-def parse_args(argv: list[str] | None = None) -> Any:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.intake_floor",
         description="Our intake transaction alone, beside asyncpg running the same statements.",
@@ -177,6 +156,7 @@ def parse_args(argv: list[str] | None = None) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.intake_floor``."""
     asyncio.run(bench(parse_args(argv)))
 
 

@@ -54,6 +54,7 @@ from zoneinfo import ZoneInfo
 from bench.common import database
 from bot import logs
 from bot.text import normalise
+from flows.conversation import CaseStatus
 from flows.taxonomy import Taxonomy, default_taxonomy
 from storage import db
 from storage.report import Period, analysis
@@ -210,7 +211,12 @@ OTHER_OUTCOMES = {
     "No further action": 10,
     "": 5,
 }
-STATUSES = {"resolved": 90, "signposted": 6, "claimed": 2, "new": 2}
+STATUSES = {
+    CaseStatus.RESOLVED: 90,
+    CaseStatus.SIGNPOSTED: 6,
+    CaseStatus.CLAIMED: 2,
+    CaseStatus.NEW: 2,
+}
 DESCRIPTIONS = (
     "An account is posting edited photos of staff with insulting captions.",
     "Pupils have shared a video of a fight at the school gates.",

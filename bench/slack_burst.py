@@ -9,17 +9,20 @@ What it does, per database:
 
 1. A fresh database: a SQLite file in a temporary directory, or the PostgreSQL database
    ``bench`` (created if missing) wiped with ``DROP SCHEMA public CASCADE; CREATE SCHEMA
-   public``; ``bot.service.open_core`` then brings it up to date (``storage.db.upgrade``)
+   public``; ``bot.core.open_core`` then brings it up to date (``storage.db.upgrade``)
    and builds the real ``IntakeService``, exactly as ``helpline run`` does.
 2. N chats are driven, concurrently, through the real ``IntakeService.handle`` up to the
    review step (the same typed answers as the tests' ``PROFESSIONAL_TO_REVIEW``). Nothing
    is written to the outbox yet, and this part is not timed.
 3. The fake Slack Web API (``tests.fakes.slack_api.FakeSlack``, aiohttp on loopback) is
    told to enforce one ``chat.postMessage`` per ``--rate`` seconds per channel, answering
-   429 with ``Retry-After`` in whole seconds, rounded up, as Slack does. The real
-   ``OutboxWorker`` is started with the real ``SlackCards`` senders and a real slack_sdk
-   ``AsyncWebClient`` pointed at the fake, wired as ``bot.run.serve`` wires them (same
-   poll interval and backoff as the settings' defaults unless overridden).
+   429 with ``Retry-After`` in whole seconds, rounded up, as Slack does. The desk's Slack
+   side is built by ``bot.slack.app.build_slack`` from settings pointing at the fake (as
+   ``bot.app.build`` builds it: the real slack_sdk ``AsyncWebClient`` and ``SlackCards``);
+   the real ``OutboxWorker`` is started with its senders (same poll interval and backoff
+   as the settings' defaults unless overridden). Nothing wakes the worker when a case is
+   submitted (the service's worker is woken): it finds the cards on its next poll, so the
+   figures measure polling, leasing and the rate limit, as they always have.
 4. The clock starts, and all N chats send "send" at once (``asyncio.gather`` of N
    ``IntakeService.handle`` calls): each commits its case and its ``slack.card`` outbox
    row in one transaction. The benchmark then watches the fake's channel until N cards are
@@ -50,8 +53,8 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -60,7 +63,8 @@ from bot import logs
 from bot.core import Core, open_core
 from bot.services.outbox import OutboxWorker, Result, Retry, Sender
 from bot.settings import Settings
-from bot.slack.listeners import SlackCards
+from bot.slack.app import build_slack
+from flows.conversation import CaseStatus
 from flows.messages import Inbound
 from storage import outbox as outbox_store
 from storage.models import Case, OutboxMessage
@@ -86,6 +90,8 @@ TO_REVIEW = PROFESSIONAL_TO_REVIEW
 
 @dataclass
 class WorkerTimes:
+    """Where the worker's time went (passes, attempts, sender calls, Retry-After seen)."""
+
     passes: int = 0
     pass_s: float = 0.0
     attempts: int = 0
@@ -98,8 +104,8 @@ class WorkerTimes:
 class TimedWorker(OutboxWorker):
     """``OutboxWorker`` with stopwatches around its passes and attempts."""
 
-    def __init__(self, times: WorkerTimes, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, times: WorkerTimes, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.times = times
 
     async def drain_once(self) -> int:
@@ -120,6 +126,8 @@ class TimedWorker(OutboxWorker):
 
 
 def timed(sender: Sender, times: WorkerTimes) -> Sender:
+    """``sender`` with its calls counted and timed into ``times``."""
+
     async def send(row: OutboxMessage) -> Result:
         start = time.perf_counter()
         try:
@@ -134,14 +142,13 @@ def timed(sender: Sender, times: WorkerTimes) -> Sender:
     return send
 
 
-# -- databases ------------------------------------------------------------------------------
-
-
 # -- the run ----------------------------------------------------------------------------------
 
 
 @dataclass
 class Outcome:
+    """One database's run: settings, timings and the checks that must be 0."""
+
     database: str
     cases: int
     rate: float
@@ -172,6 +179,8 @@ class Outcome:
 
 
 async def drive_to_review(core: Core, chats: list[str]) -> None:
+    """Every chat through the real intake up to the review step (not timed)."""
+
     async def one(chat: str) -> None:
         handled = None
         for i, answer in enumerate(TO_REVIEW):
@@ -185,39 +194,36 @@ async def drive_to_review(core: Core, chats: list[str]) -> None:
 
 
 async def pending_cards(core: Core) -> int:
+    """Card rows not yet sent or given up."""
     async with core.sessions() as session:
         return await outbox_store.pending_count(session, [outbox_store.SLACK_CARD])
 
 
 async def run_one(kind: str, args: argparse.Namespace) -> Outcome:
+    """The whole run on one database (see the module docstring)."""
     n = args.cases
     out = Outcome(kind, n, args.rate, args.retry_after, args.poll, args.backoff)
     async with (
         database(kind, args.postgres_url, "helpline-slack-burst-") as url,
         FakeSlack() as slack,
     ):
-        settings = Settings(database_url=url, _env_file=None)
+        settings = Settings(
+            _env_file=None,
+            database_url=url,
+            slack_bot_token=slack.token,
+            slack_signing_secret="bench-signing-secret",
+            slack_channel_id=DESK,
+            slack_api_url=slack.base_url,
+        )
         async with open_core(settings) as core:
             chats = [str(700_000 + i) for i in range(n)]
             start = time.perf_counter()
             await drive_to_review(core, chats)
             out.to_review_s = time.perf_counter() - start
 
-            # Wired as bot/run.py serve() wires them.
-            client = AsyncWebClient(token=slack.token, base_url=slack.base_url)
-            cards = SlackCards(
-                client=client,
-                channel_id=DESK,
-                sessions=core.sessions,
-                copy=core.flow.copy,
-                zone=core.calendar.zone,
-                clock=core.clock,
-            )
-            senders: dict[str, Sender] = {
-                outbox_store.SLACK_CARD: timed(cards.send_card, out.times),
-                outbox_store.SLACK_THREAD: timed(cards.send_thread, out.times),
-                outbox_store.SLACK_POST: timed(cards.send_post, out.times),
-            }
+            # The desk's senders as the service builds them, each timed.
+            desk = build_slack(settings, core)
+            senders = {kind: timed(send, out.times) for kind, send in desk.senders.items()}
             worker = TimedWorker(
                 out.times,
                 sessions=core.sessions,
@@ -283,6 +289,7 @@ async def run_one(kind: str, args: argparse.Namespace) -> Outcome:
 
 
 async def check(core: Core, slack: FakeSlack, out: Outcome) -> None:
+    """Count what reached the fake against what the database holds."""
     messages = slack.messages(DESK)
     out.cards_posted = len(messages)
     posts = slack.calls_of("chat.postMessage")
@@ -296,7 +303,9 @@ async def check(core: Core, slack: FakeSlack, out: Outcome) -> None:
         per_reference.update(refs)
     async with core.sessions() as session:
         cases = (
-            await session.execute(select(Case.reference, Case.slack_ts).where(Case.status == "new"))
+            await session.execute(
+                select(Case.reference, Case.slack_ts).where(Case.status == CaseStatus.NEW)
+            )
         ).all()
         rows = (
             (
@@ -324,6 +333,7 @@ async def check(core: Core, slack: FakeSlack, out: Outcome) -> None:
 
 
 def retry_after_setting(value: float | None) -> str:
+    """The fake's Retry-After, in words."""
     if value is None:
         return "the wait left, rounded up to whole seconds (as Slack)"
     return f"always {value:g} s (--retry-after; not what Slack does)"
@@ -334,6 +344,7 @@ def _s(value: float | None) -> str:
 
 
 def report(out: Outcome) -> None:
+    """One database's figures."""
     n, minimum = out.cases, (out.cases - 1) * out.rate
     t = out.times
     lines: list[tuple[str, str]] = [
@@ -398,6 +409,7 @@ def report(out: Outcome) -> None:
 
 
 async def bench(args: argparse.Namespace) -> None:
+    """Each database asked for, one after the other."""
     logs.configure("WARNING")
     kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     print("helpline-intake: Slack card burst benchmark")
@@ -414,6 +426,7 @@ async def bench(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.slack_burst``."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.slack_burst",
         description="Time N submitted cases' Slack cards through the outbox at 1 msg/s.",

@@ -1,0 +1,5 @@
+"""``python -m bench.telegram_turns``."""
+
+from bench.telegram_turns.cli import main
+
+main()
