@@ -92,9 +92,7 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = Field(None, validation_alias=_env("HELPLINE_SMTP_URL"))
     email_from: str | None = Field(None, validation_alias=_env("HELPLINE_EMAIL_FROM"))
     email_max_mb: float = Field(15.0, gt=0, validation_alias=_env("HELPLINE_EMAIL_MAX_MB"))
-    email_acks_per_hour: int = Field(
-        3, ge=0, validation_alias=_env("HELPLINE_EMAIL_ACKS_PER_HOUR")
-    )
+    email_acks_per_hour: int = Field(3, ge=0, validation_alias=_env("HELPLINE_EMAIL_ACKS_PER_HOUR"))
     email_notices: bool = Field(False, validation_alias=_env("HELPLINE_EMAIL_NOTICES"))
 
     def calendar(self) -> WorkingCalendar:

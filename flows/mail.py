@@ -117,7 +117,9 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
         sections.append(context.reply_note)
     understood = casefile.understood_summary(conversation, k)
     sections.append(
-        f"{copy('email.understood')}\n{understood}" if understood else copy("email.understood_nothing")
+        f"{copy('email.understood')}\n{understood}"
+        if understood
+        else copy("email.understood_nothing")
     )
     if enquiry.attachments:
         sections.append(copy("email.attachments", count=enquiry.attachments))

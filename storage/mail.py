@@ -41,9 +41,7 @@ class Seen:
     case_id: int | None
 
 
-async def seen(
-    session: AsyncSession, *, mailbox_key: str, message_id: str | None
-) -> Seen | None:
+async def seen(session: AsyncSession, *, mailbox_key: str, message_id: str | None) -> Seen | None:
     """Whether this message (or a copy with the same Message-ID) was handled already."""
     match = EmailRecord.mailbox_key == mailbox_key
     if message_id:

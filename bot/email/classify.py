@@ -22,6 +22,7 @@ class MailKind(StrEnum):
     BOUNCE = "bounce"
     AUTO_REPLY = "auto_reply"
     LIST = "list"
+    """A mailing list, a newsletter or other bulk mail."""
     OWN = "own"
     NO_SENDER = "no_sender"
 
@@ -40,8 +41,10 @@ _AUTO_SUBJECT = re.compile(
 def _is_bounce(mail: ParsedEmail, own: frozenset[str]) -> bool:
     report = mail.content_type == "multipart/report"
     null = mail.return_path in ("<>", "") or mail.sender.startswith(_NULL_SENDERS)
-    return report or (null and bool(_BOUNCE_SUBJECT.search(mail.subject))) or (
-        mail.sender.startswith(_NULL_SENDERS)
+    return (
+        report
+        or (null and bool(_BOUNCE_SUBJECT.search(mail.subject)))
+        or (mail.sender.startswith(_NULL_SENDERS))
     )
 
 
@@ -52,7 +55,7 @@ def _is_auto_reply(mail: ParsedEmail, own: frozenset[str]) -> bool:
         return True
     if "x-autoreply" in h or "x-autorespond" in h or "x-auto-response-suppress" in h:
         return True
-    if h.get("precedence", "").strip().lower() in ("bulk", "junk", "auto_reply"):
+    if h.get("precedence", "").strip().lower() == "auto_reply":
         return True
     return bool(_AUTO_SUBJECT.search(mail.subject))
 
@@ -60,7 +63,7 @@ def _is_auto_reply(mail: ParsedEmail, own: frozenset[str]) -> bool:
 def _is_list(mail: ParsedEmail, own: frozenset[str]) -> bool:
     h = mail.headers
     listed = "list-id" in h or "list-unsubscribe" in h or "list-post" in h
-    return listed or h.get("precedence", "").strip().lower() == "list"
+    return listed or h.get("precedence", "").strip().lower() in ("list", "bulk", "junk")
 
 
 def _is_own(mail: ParsedEmail, own: frozenset[str]) -> bool:

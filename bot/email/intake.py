@@ -173,9 +173,7 @@ class EmailIntake:
         case = await self._create(session, reading, mail, now, timing)
         acknowledged = await self._acknowledge(session, mail, reading, case, now)
         outcome = OUTCOME_SIGNPOSTED if reading.signposted else OUTCOME_CASE
-        self._record(
-            session, mail, mailbox_key, outcome, now, case.id, acknowledged=acknowledged
-        )
+        self._record(session, mail, mailbox_key, outcome, now, case.id, acknowledged=acknowledged)
         log.info("email became %s %s", outcome, case.reference)
         return outcome
 
@@ -298,7 +296,9 @@ class EmailIntake:
         if returned is None or returned.case_id is None:
             return
         note = outbox.desk_note("email.bounced_thread")
-        outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=returned.case_id, payload=note)
+        outbox.enqueue(
+            session, outbox.SLACK_THREAD, now=now, case_id=returned.case_id, payload=note
+        )
 
     # Bookkeeping ----------------------------------------------------------------------
 

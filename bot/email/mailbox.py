@@ -49,7 +49,11 @@ class MailboxConnection:
         server = self._server
         context = ssl.create_default_context() if server.tls else None
         client = IMAPClient(
-            server.host, port=server.port, ssl=server.tls, ssl_context=context, timeout=self._timeout
+            server.host,
+            port=server.port,
+            ssl=server.tls,
+            ssl_context=context,
+            timeout=self._timeout,
         )
         client.login(server.user, server.password)
         selected = client.select_folder(server.folder)
@@ -133,10 +137,8 @@ class MailPoller:
             except Exception as error:  # the server down or a broken connection: next poll
                 log.warning("mailbox poll failed (%s); trying again", type(error).__name__)
             self.polls += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._every)
-            except TimeoutError:
-                pass
 
     async def poll_once(self) -> int:
         """One pass over what is waiting; how many messages were handled."""

@@ -29,6 +29,15 @@ READ_CHARS = 60_000
 """Characters of a body that are read: far past any description (10,000 are kept)."""
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,240}>")
+_C1 = re.compile(r"[\x80-\x9f]")
+_FORWARDED = re.compile(
+    r"^\s*(-{2,}\s*forwarded message\s*-{2,}|begin forwarded message:)", re.I | re.M
+)
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw)\s*:", re.I)
+_BOILERPLATE = re.compile(
+    r"confidential|intended (solely )?for|disclaimer|virus|privileged|think before you print",
+    re.I,
+)
 _REPLIES = EmailReplyParser(languages=["en"])
 _TEXT_TYPES = ("text/plain", "text/html")
 _SKIPPED_HTML = frozenset({"script", "style", "head", "title"})
@@ -66,6 +75,12 @@ class ParsedEmail:
         return tuple(dict.fromkeys((*self.in_reply_to, *reversed(self.references))))
 
 
+def _cp1252(text: str) -> str:
+    """C1 controls read as Windows-1252, as browsers do: mail labelled ISO-8859-1 is very
+    often Windows-1252 (curly quotes, dashes), and C1 controls never mean anything in mail."""
+    return _C1.sub(lambda m: m.group(0).encode("latin-1").decode("cp1252", "replace"), text)
+
+
 def _header(message: Message, name: str) -> str:
     """A header's value as text, or "" (a malformed header is read as best it can be)."""
     try:
@@ -80,7 +95,7 @@ def _header(message: Message, name: str) -> str:
     if value is None:
         return ""
     try:
-        return " ".join(str(value).split())
+        return " ".join(_cp1252(str(value)).split())
     except Exception:
         return ""
 
@@ -105,7 +120,7 @@ def _decoded(part: Message) -> str:
     try:
         content = part.get_content()  # type: ignore[attr-defined]
         if isinstance(content, str):
-            return content
+            return _cp1252(content)
     except Exception:  # unknown charset, broken transfer encoding
         pass
     payload = part.get_payload(decode=True)
@@ -113,7 +128,7 @@ def _decoded(part: Message) -> str:
         return str(part.get_payload() or "")
     charset = part.get_content_charset() or "utf-8"
     try:
-        return payload.decode(charset, errors="replace")
+        return _cp1252(payload.decode(charset, errors="replace"))
     except LookupError:
         return payload.decode("utf-8", errors="replace")
 
@@ -193,15 +208,20 @@ def _walk(message: Message) -> tuple[str, int, tuple[str, ...]]:
         if part.get_content_type() == "message/rfc822":
             with contextlib.suppress(Exception):
                 inner = part.get_payload()
-                if isinstance(inner, list) and inner:
-                    returned += _ids(_header(inner[0], "message-id"))
+                first = inner[0] if isinstance(inner, list) and inner else None
+                if isinstance(first, Message):
+                    returned += _ids(_header(first, "message-id"))
     text = plain if plain is not None and plain.strip() else html_to_text(html or "")
     return text, attachments, tuple(dict.fromkeys(returned))
 
 
-def own_words(text: str) -> tuple[str, str]:
-    """(what this message says, its signature): quoted replies and disclaimers taken off."""
+def own_words(text: str, *, forwarded: bool = False) -> tuple[str, str]:
+    """(what this message says, its signature): quoted replies and disclaimers taken off.
+
+    A forwarded email keeps what it forwards: that is the enquiry."""
     text = clean(text.replace("\r\n", "\n"))[:READ_CHARS]
+    if forwarded:
+        return text.strip(), ""
     try:
         replies = _REPLIES.read(text).replies
     except Exception:  # the parser's regexes on truly odd input
@@ -210,28 +230,33 @@ def own_words(text: str) -> tuple[str, str]:
         return text.strip(), ""
     first = replies[0]
     body = first.body.strip() or first.full_body.strip()
-    return body, (first.signatures or "").strip()
+    signature = "\n\n".join(
+        p for p in (first.signatures or "").split("\n\n") if not _BOILERPLATE.search(p)
+    )
+    return body, signature.strip()
 
 
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read ``raw`` (one message as fetched); never raises on malformed mail."""
     message = message_from_bytes(raw, policy=policy.default)
     headers: dict[str, str] = {}
-    for name in message.keys():
-        lowered = name.lower()
+    for header_name in message:
+        lowered = header_name.lower()
         if lowered not in headers:
-            headers[lowered] = _header(message, name)
+            headers[lowered] = _header(message, header_name)
     sender, name = _address(message)
     try:
         body, attachments, returned = _walk(message)
     except Exception:  # a structure the walker cannot follow: nothing readable
         body, attachments, returned = "", 0, ()
-    text, signature = own_words(body)
+    subject = clean(_header(message, "subject"))[:500]
+    forwarded = bool(_FORWARD_SUBJECT.match(subject) or _FORWARDED.search(body[:READ_CHARS]))
+    text, signature = own_words(body, forwarded=forwarded)
     message_ids = _ids(_header(message, "message-id"))
     return_path = _header(message, "return-path")
     return ParsedEmail(
         message_id=message_ids[0] if message_ids else None,
-        subject=clean(_header(message, "subject"))[:500],
+        subject=subject,
         sender=sender,
         sender_name=name[:200] if name else None,
         return_path=return_path or None,

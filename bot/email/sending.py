@@ -116,7 +116,7 @@ class EmailSender:
                 username=server.user,
                 password=server.password,
                 use_tls=server.security == "tls",
-                start_tls=True if server.security == "starttls" else False,
+                start_tls=server.security == "starttls",
                 timeout=self._timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
