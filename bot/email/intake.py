@@ -171,9 +171,10 @@ class EmailIntake:
         )
         reading = read_email(self._flow, enquiry, context)
         case = await self._create(session, reading, mail, now, timing)
-        acknowledged = await self._acknowledge(session, mail, reading, case, now)
         outcome = OUTCOME_SIGNPOSTED if reading.signposted else OUTCOME_CASE
-        self._record(session, mail, mailbox_key, outcome, now, case.id, acknowledged=acknowledged)
+        self._record(session, mail, mailbox_key, outcome, now, case.id)
+        await session.flush()  # theirs before ours: the order of a reply's References
+        await self._acknowledge(session, mail, reading, case, now)
         log.info("email became %s %s", outcome, case.reference)
         return outcome
 
