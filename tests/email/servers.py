@@ -12,8 +12,10 @@ be told to refuse the next few (``451``, try again later) or a recipient (``550`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -118,6 +120,7 @@ class Dovecot:
             [str(DOVECOT), "-F", "-c", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stop() ends every process of it
         )
         deadline = time.monotonic() + 20
         while True:
@@ -131,13 +134,12 @@ class Dovecot:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is None:
+            return
+        # The whole group, as a server crash would: open IMAP sessions end with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
     def close(self) -> None:
         self.stop()

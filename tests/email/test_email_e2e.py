@@ -148,10 +148,15 @@ async def test_new_email_becomes_a_case_a_card_and_an_acknowledgement(
         ack = only_ack(smtp)
         assert ack["To"] == "jane.smith@hilltop.sch.uk"
         assert ack["From"].addresses[0].addr_spec == USER
-        assert ack["Subject"] == f"Re: [{case.reference}] Fake TikTok account impersonating a member of staff"
+        assert (
+            ack["Subject"]
+            == f"Re: [{case.reference}] Fake TikTok account impersonating a member of staff"
+        )
         assert ack["Auto-Submitted"] == "auto-replied"
         assert ack["In-Reply-To"] == "<DB9PR01MB1234ABCD@DB9PR01MB1234.eurprd01.prod.outlook.com>"
-        stored = await m.scalars(select(EmailRecord.message_id).where(EmailRecord.direction == "out"))
+        stored = await m.scalars(
+            select(EmailRecord.message_id).where(EmailRecord.direction == "out")
+        )
         assert stored == [ack["Message-ID"]]
         body = text_of(ack)
         assert "You are: DSL" in body and "Setting: Primary" in body
@@ -168,9 +173,11 @@ async def test_reply_is_a_follow_up_and_the_practitioner_answers_by_email(
         ack = (await smtp.wait_for(1))[0]
         (case,) = await m.cases()
         await until(lambda: m.card_of(case.reference) is not None, "the card")
-        reply = eml("gmail_reply.eml").replace(
-            b"<hl-HL-ABCDEF-ack-1a2b3c@helpline.test>", ack["Message-ID"].encode()
-        ).replace(b"HL-ABCDEF", case.reference.encode())
+        reply = (
+            eml("gmail_reply.eml")
+            .replace(b"<hl-HL-ABCDEF-ack-1a2b3c@helpline.test>", ack["Message-ID"].encode())
+            .replace(b"HL-ABCDEF", case.reference.encode())
+        )
         dovecot.deliver(reply)
         await until(
             lambda: any("mrs_fake_two" in t for t in m.thread_texts(case.reference)),
@@ -189,7 +196,10 @@ async def test_reply_is_a_follow_up_and_the_practitioner_answers_by_email(
         await smtp.wait_for(2)
         answer = smtp.messages[1]
         assert answer["To"] == "jane.smith@hilltop.sch.uk"
-        assert answer["Subject"] == f"Re: [{case.reference}] Fake TikTok account impersonating a member of staff"
+        assert (
+            answer["Subject"]
+            == f"Re: [{case.reference}] Fake TikTok account impersonating a member of staff"
+        )
         assert answer["In-Reply-To"] == "<CAFx8zP4a1Bq=reply1@mail.gmail.com>"
         references = answer["References"].split()
         assert references[0] == "<DB9PR01MB1234ABCD@DB9PR01MB1234.eurprd01.prod.outlook.com>"
@@ -227,7 +237,11 @@ async def test_robots_are_never_acknowledged_and_the_backlog_goes_in_order(
         await smtp.wait_for(3)
         await until(lambda: len(m.cards()) == 3, "three cards")
         sent = [msg["To"] for msg in smtp.messages]
-        assert sent == ["chris.lee@hillside.sch.uk", "priya.patel@northfield.ac.uk", "renee@stmarys.sch.uk"]
+        assert sent == [
+            "chris.lee@hillside.sch.uk",
+            "priya.patel@northfield.ac.uk",
+            "renee@stmarys.sch.uk",
+        ]
 
 
 async def test_moved_to_a_done_folder_when_configured(
@@ -249,14 +263,18 @@ async def test_smtp_refusing_then_accepting_sends_once(
         await smtp.wait_for(1)
 
         async def ack_done() -> bool:
-            rows = await m.scalars(select(OutboxMessage).where(OutboxMessage.kind == "enquirer.message"))
+            rows = await m.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == "enquirer.message")
+            )
             return bool(rows) and all(r.sent_at is not None for r in rows)
 
         deadline = asyncio.get_running_loop().time() + 20
         while not await ack_done():
             assert asyncio.get_running_loop().time() < deadline, "the outbox row was not closed"
             await asyncio.sleep(0.05)
-        (row,) = await m.scalars(select(OutboxMessage).where(OutboxMessage.kind == "enquirer.message"))
+        (row,) = await m.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "enquirer.message")
+        )
         assert row.attempts == 4
     assert len(smtp.messages) == 1
     assert smtp.handler.refuse_next == 0
