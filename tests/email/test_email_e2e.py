@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -300,3 +301,49 @@ async def test_reply_to_an_address_that_does_not_exist_is_marked_in_the_thread(
             "the failed reply noted in the thread",
         )
     assert smtp.messages == []
+
+
+async def test_a_20_mb_email_is_refused_politely_without_being_downloaded(
+    database_url: str, dovecot: Dovecot, smtp: SmtpRecorder
+) -> None:
+    raw = eml("multipart_images_pdf.eml")
+    head, _, _ = raw.partition(b"\r\n\r\n")
+    huge = head.replace(b'boundary="mixed"', b'boundary="big"') + (
+        b"\r\n\r\n--big\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+        b"--big\r\nContent-Type: video/mp4\r\nContent-Disposition: attachment; filename=v.mp4\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + b"QUFB" * 5_000_000 + b"\r\n--big--\r\n"
+    )
+    assert len(huge) > 20_000_000
+    dovecot.deliver(huge)
+    async with service(database_url, dovecot, smtp) as m:
+        await m.handled(1)
+        (refusal,) = await smtp.wait_for(1)
+        assert refusal["To"] == "mark.jones@oakwood.sch.uk"
+        assert "too large" in text_of(refusal)
+        assert await m.cases() == []
+    # Dovecot's own account of each session: no message body was ever fetched.
+    fetched = [int(n) for n in re.findall(r"body_bytes=(\d+)", dovecot.log())]
+    assert fetched and not any(fetched), fetched
+
+
+async def test_claimed_and_resolved_notices_go_by_email_when_asked_for(
+    database_url: str, dovecot: Dovecot, smtp: SmtpRecorder
+) -> None:
+    dovecot.deliver(eml("no_message_id.eml"))
+    async with service(database_url, dovecot, smtp, email_notices=True) as m:
+        await m.handled(1)
+        (case,) = await m.cases()
+        await until(lambda: m.card_of(case.reference) is not None, "the card")
+        await smtp.wait_for(1)
+        assert await m.press("claim", case.reference) == 200
+        (_, claimed) = await smtp.wait_for(2)
+        assert "picked up your enquiry" in text_of(claimed)
+        assert claimed["Subject"] == f"Re: [{case.reference}] Group chat bullying on WhatsApp"
+        outcome = {
+            "outcome": {"value": {"type": "static_select", "selected_option": {"value": "advice"}}},
+            "note": {"text": {"type": "plain_text_input", "value": ""}},
+        }
+        assert await m.submit("resolve_modal", outcome, case.reference) == 200
+        resolved = (await smtp.wait_for(3))[2]
+        assert "reply to this email" in text_of(resolved)
+        assert "type start" not in text_of(resolved)

@@ -224,3 +224,17 @@ async def test_oversized_email_is_refused_politely(
     assert await rows(sessions, Case) == []
     (ack,) = await acknowledgements(sessions)
     assert "too large" in ack.payload["text"]
+
+
+async def test_retention_erases_the_mailbox_bookkeeping_too(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from storage.retention import purge_before
+
+    clock = Clock()
+    intake = intake_for(sessions, clock)
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1")
+    assert len(await rows(sessions, EmailRecord)) == 2
+    async with sessions() as session, session.begin():
+        await purge_before(session, clock.now + timedelta(seconds=1))
+    assert await rows(sessions, EmailRecord) == []
