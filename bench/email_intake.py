@@ -135,9 +135,9 @@ async def run_one(kind: str, postgres_url: str, count: int) -> None:
             async with sessions() as session:
                 cases = await session.scalar(select(func.count()).select_from(Case))
                 records = await session.scalar(
-                    select(func.count()).select_from(EmailRecord).where(
-                        EmailRecord.direction == "in"
-                    )
+                    select(func.count())
+                    .select_from(EmailRecord)
+                    .where(EmailRecord.direction == "in")
                 )
                 kinds = dict(
                     (
