@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,26 +33,34 @@ def chat_of(address: str) -> str:
     return "e:" + sender_key(address)[:40]
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """An inbound email handled before: by its place in the mailbox or its Message-ID."""
+class Seen(StrEnum):
+    """Whether an inbound email was handled before."""
 
-    outcome: str
-    case_id: int | None
+    NEW = "new"
+    HANDLED = "handled"
+    """The same place in the mailbox, or the same Message-ID from the same sender."""
+    ID_TAKEN = "id_taken"
+    """Its Message-ID belongs to another sender's email: a different message (broken or
+    hostile mailers reuse them), handled as new and recorded without the id."""
 
 
-async def seen(session: AsyncSession, *, mailbox_key: str, message_id: str | None) -> Seen | None:
-    """Whether this message (or a copy with the same Message-ID) was handled already."""
-    match = EmailRecord.mailbox_key == mailbox_key
-    if message_id:
-        match = or_(match, EmailRecord.message_id == message_id)
-    query = (
-        select(EmailRecord.outcome, EmailRecord.case_id)
-        .where(EmailRecord.direction == INBOUND, match)
-        .limit(1)
+async def seen(
+    session: AsyncSession, *, mailbox_key: str, message_id: str | None, sender: str | None
+) -> Seen:
+    """Whether this message (or a copy of it delivered again) was handled already."""
+    placed = select(EmailRecord.id).where(EmailRecord.mailbox_key == mailbox_key)
+    if (await session.execute(placed.limit(1))).first():
+        return Seen.HANDLED
+    if not message_id:
+        return Seen.NEW
+    query = select(EmailRecord.sender_key).where(
+        EmailRecord.direction == INBOUND, EmailRecord.message_id == message_id
     )
-    row = (await session.execute(query)).first()
-    return Seen(row.outcome, row.case_id) if row else None
+    row = (await session.execute(query.limit(1))).first()
+    if row is None:
+        return Seen.NEW
+    same = row.sender_key == (sender_key(sender) if sender else None)
+    return Seen.HANDLED if same else Seen.ID_TAKEN
 
 
 def record_inbound(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import uuid4
 
@@ -94,8 +95,13 @@ class EmailIntake:
     async def _handle_once(self, mail: ParsedEmail, mailbox_key: str, oversized: bool) -> str:
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            if await mail_store.seen(session, mailbox_key=mailbox_key, message_id=mail.message_id):
+            found = await mail_store.seen(
+                session, mailbox_key=mailbox_key, message_id=mail.message_id, sender=mail.sender
+            )
+            if found is mail_store.Seen.HANDLED:
                 return OUTCOME_DUPLICATE
+            if found is mail_store.Seen.ID_TAKEN:
+                mail = replace(mail, message_id=None)
             kind = classify(mail, self._own)
             if kind is not MailKind.PERSON:
                 if kind is MailKind.BOUNCE:

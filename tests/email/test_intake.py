@@ -238,3 +238,14 @@ async def test_retention_erases_the_mailbox_bookkeeping_too(
     async with sessions() as session, session.begin():
         await purge_before(session, clock.now + timedelta(seconds=1))
     assert await rows(sessions, EmailRecord) == []
+
+
+async def test_a_reused_message_id_from_another_sender_is_not_taken_for_a_copy(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    first = eml("outlook_new_dsl.eml")
+    other = first.replace(b"Jane.Smith@hilltop.sch.uk", b"someone@other.example")
+    assert await intake.handle(first, mailbox_key="INBOX:1:1") == "case"
+    assert await intake.handle(other, mailbox_key="INBOX:1:2") == "case"
+    assert len(await rows(sessions, Case)) == 2
