@@ -25,7 +25,7 @@ from bot.settings import Settings
 from storage import db
 from storage.models import Case, EmailRecord, OutboxMessage
 from tests.bot.telegram_harness import running, settings_for
-from tests.email.servers import USER, Dovecot, SmtpRecorder, text_of
+from tests.email.servers import USER, Dovecot, SmtpRecorder, html_of, text_of
 from tests.fakes.slack_api import FakeSlack, block_action_body, post_signed, view_submission_body
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -207,6 +207,7 @@ async def test_reply_is_a_follow_up_and_the_practitioner_answers_by_email(
         assert ack["Message-ID"] in references
         assert answer["Auto-Submitted"] is None, "a person wrote this one"
         assert text in text_of(answer)
+        assert "Thanks &lt;Jane&gt; &amp; team" in html_of(answer), "escaped in the HTML part"
         await until(
             lambda: any("Sent to the enquirer" in t for t in m.thread_texts(case.reference)),
             "the reply logged in the thread",
