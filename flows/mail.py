@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from flows import casefile
 from flows.conversation import CaseDraft, CaseStatus, Conversation, ReplyVia, Step
 from flows.intake import IntakeFlow
+from flows.machine import CALLBACKS
 from flows.questions import DESCRIPTION_LIMIT, SUBJECT_LIMIT
 from flows.remit import RISK_ROUTES, Audience, Route
 from flows.signposting import show_route
@@ -106,8 +107,6 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
     route = Route.CHILD if child else Route.INTIMATE_ADULT if own_images else None
     if route is not None:
         return _signposted(flow, enquiry, context, turn, route, safety)
-    draft = casefile.draft_of(conversation, context, k, complete=True)
-    draft = replace(draft, urgent=draft.urgent or bool(reading.risks))
     audience = turn.audience
     sections: list[str] = [*safety]
     name = enquiry.sender_name
@@ -123,9 +122,14 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
     )
     if enquiry.attachments:
         sections.append(copy("email.attachments", count=enquiry.attachments))
+    shown = len(turn.replies)
+    CALLBACKS["show_category_services"](turn)  # CEOP for grooming, as in the chat
+    sections += [r.text for r in turn.replies[shown:]]
     if help_text := casefile.while_you_wait(conversation, k, audience):
         sections.append(help_text)
     sections.append(copy("email.signoff"))
+    draft = casefile.draft_of(conversation, context, k, complete=True)
+    draft = replace(draft, urgent=draft.urgent or bool(reading.risks))
     return EmailReading(
         draft=draft,
         signposted=False,

@@ -100,3 +100,12 @@ def test_composed_email_threads_says_it_is_automatic_and_escapes_html() -> None:
 
 def test_html_of_text_escapes_everything() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in as_html("<img src=x onerror=alert(1)>")
+
+
+def test_services_for_the_category_are_shown_as_in_the_chat() -> None:
+    reading = read(
+        "I'm a teacher. An adult has been grooming a Year 8 pupil on Snapchat, "
+        "asking her to meet him and send photos."
+    )
+    assert "Online Grooming" in reading.draft.categories or "Grooming" in reading.draft.categories
+    assert "ceop.police.uk" in reading.text.lower()
