@@ -11,6 +11,9 @@ UID, or its Message-ID) and only marks it. Nothing is lost and nothing is double
 
 A message over the size limit is not fetched at all: only its headers, for a polite
 refusal. An IMAP error ends the poll; the next one starts again from what is unmarked.
+Between polls the folder is watched with IMAP IDLE when the server offers it (Dovecot,
+Gmail and Exchange do), so new mail is handled within a second or so; the poll interval
+is then the longest an IDLE lasts before the folder is read again anyway.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,6 +104,26 @@ class MailboxConnection:
         else:
             self.client.add_flags(list(uids), [HANDLED], silent=True)
 
+    def wait_for_mail(self, seconds: float, stop: threading.Event) -> bool:
+        """IMAP IDLE until new mail arrives, ``seconds`` pass or ``stop`` is set.
+
+        False at once when the server does not offer IDLE (then the poller just waits)."""
+        client = self.client
+        if not client.has_capability("IDLE"):
+            return False
+        if self.pending():
+            return True  # arrived since the poll looked: no need to wait
+        client.idle()
+        try:
+            deadline = time.monotonic() + seconds
+            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                responses = client.idle_check(timeout=min(1.0, left))
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    break
+        finally:
+            client.idle_done()
+        return True
+
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -130,15 +155,44 @@ class MailPoller:
         """Polls completed (a test waits on this; nothing else reads it)."""
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set; an error ends one poll, never the loop."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except Exception as error:  # the server down or a broken connection: next poll
-                log.warning("mailbox poll failed (%s); trying again", type(error).__name__)
-            self.polls += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._every)
+        """Poll until ``stop`` is set; an error ends one poll, never the loop. Between
+        polls the mailbox is watched with IMAP IDLE where the server offers it, so new
+        mail is read at once rather than at the next poll."""
+        idle_stop = threading.Event()
+        mirror = asyncio.create_task(self._mirror(stop, idle_stop))
+        try:
+            while not stop.is_set():
+                failed = False
+                try:
+                    await self.poll_once()
+                except Exception as error:  # the server down or a broken connection
+                    failed = True
+                    log.warning("mailbox poll failed (%s); trying again", type(error).__name__)
+                self.polls += 1
+                if not failed and await self._idle(idle_stop):
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._every)
+        finally:
+            idle_stop.set()
+            mirror.cancel()
+
+    @staticmethod
+    async def _mirror(stop: asyncio.Event, idle_stop: threading.Event) -> None:
+        await stop.wait()
+        idle_stop.set()
+
+    async def _idle(self, stop: threading.Event) -> bool:
+        """Wait for mail with IDLE (at most one poll interval); False if that was not possible."""
+        mailbox = MailboxConnection(self._server, done_folder=self._done, timeout=self._timeout)
+        try:
+            await asyncio.to_thread(mailbox.open)
+            return await asyncio.to_thread(mailbox.wait_for_mail, self._every, stop)
+        except Exception as error:  # the server went away: the next poll will say
+            log.warning("mailbox idle failed (%s)", type(error).__name__)
+            return False
+        finally:
+            await asyncio.to_thread(mailbox.close)
 
     async def poll_once(self) -> int:
         """One pass over what is waiting; how many messages were handled."""

@@ -82,11 +82,14 @@ class Mail:
     async def handled(self, count: int) -> None:
         """Wait until ``count`` messages in the inbox are flagged as handled."""
 
-        def done() -> bool:
-            flags = self.dovecot.flags()
-            return sum(HANDLED in f for f in flags.values()) >= count
-
-        await until(lambda: done(), f"{count} emails flagged")
+        # The IMAP look runs in a thread: the service shares this event loop.
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            flags = await asyncio.to_thread(self.dovecot.flags)
+            if sum(HANDLED in f for f in flags.values()) >= count:
+                return
+            assert asyncio.get_running_loop().time() < deadline, f"{count} emails not flagged"
+            await asyncio.sleep(0.05)
 
     async def press(self, action: str, reference: str) -> int:
         card = self.card_of(reference)
@@ -108,6 +111,7 @@ class Mail:
 async def service(
     database_url: str, dovecot: Dovecot, smtp: SmtpRecorder, **changes: Any
 ) -> AsyncIterator[Mail]:
+    changes = {"imap_poll_seconds": 0.1, **changes}
     async with FakeTelegram() as tg, FakeSlack() as slack:
         settings = settings_for(
             tg,
@@ -121,7 +125,6 @@ async def service(
             outbox_backoff_cap_seconds=0.2,
             timer_seconds=0.05,
             imap_url=dovecot.url,
-            imap_poll_seconds=0.1,
             smtp_url=smtp.url,
             **changes,
         )
@@ -179,7 +182,7 @@ async def test_reply_is_a_follow_up_and_the_practitioner_answers_by_email(
             .replace(b"<hl-HL-ABCDEF-ack-1a2b3c@helpline.test>", ack["Message-ID"].encode())
             .replace(b"HL-ABCDEF", case.reference.encode())
         )
-        dovecot.deliver(reply)
+        await asyncio.to_thread(dovecot.deliver, reply)
         await until(
             lambda: any("mrs_fake_two" in t for t in m.thread_texts(case.reference)),
             "the follow-up in the case's thread",
@@ -251,8 +254,11 @@ async def test_moved_to_a_done_folder_when_configured(
 ) -> None:
     dovecot.deliver(eml("no_message_id.eml"))
     async with service(database_url, dovecot, smtp, imap_done_folder="Handled"):
-        await until(lambda: dovecot.count("Handled") == 1, "the email moved")
-        assert dovecot.count("INBOX") == 0
+        deadline = asyncio.get_running_loop().time() + 30
+        while await asyncio.to_thread(dovecot.count, "Handled") != 1:
+            assert asyncio.get_running_loop().time() < deadline, "the email was not moved"
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(dovecot.count, "INBOX") == 0
         await smtp.wait_for(1)
 
 
@@ -348,3 +354,16 @@ async def test_claimed_and_resolved_notices_go_by_email_when_asked_for(
         resolved = (await smtp.wait_for(3))[2]
         assert "reply to this email" in text_of(resolved)
         assert "type start" not in text_of(resolved)
+
+
+async def test_new_mail_is_read_at_once_with_idle_not_at_the_next_poll(
+    database_url: str, dovecot: Dovecot, smtp: SmtpRecorder
+) -> None:
+    # A poll interval far longer than the wait below: only IDLE can bring the mail in.
+    async with service(database_url, dovecot, smtp, imap_poll_seconds=600) as m:
+        await asyncio.to_thread(dovecot.deliver, eml("no_message_id.eml"))
+        await m.handled(1)
+        await smtp.wait_for(1)
+        await asyncio.to_thread(dovecot.deliver, eml("html_only.eml"))
+        await m.handled(2)
+        assert len(await m.cases()) == 2
