@@ -8,7 +8,7 @@ Run::
 What it does, per database:
 
 1. Starts a private Dovecot (Debian's ``dovecot-imapd``, the same throwaway configuration
-   as the tests, ``tests/email/servers.py``) and puts N emails in its inbox with IMAP
+   as the tests, ``tests/support/mail_servers.py``) and puts N emails in its inbox with IMAP
    APPEND: real-shaped enquiries from the test corpus (Outlook with a signature, HTML
    only, attachments, Windows-1252, base64, forwarded), each with its own sender and
    subject, plus one in ten an out-of-office reply. Not timed.
@@ -46,9 +46,9 @@ from flows.intake import IntakeFlow
 from storage import db
 from storage import outbox as outbox_store
 from storage.models import Case, EmailRecord, OutboxMessage
-from tests.email.servers import Dovecot
+from tests.support.mail_servers import Dovecot
 
-CORPUS = Path(__file__).resolve().parents[1] / "tests" / "email" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "bot" / "email" / "corpus"
 ENQUIRIES = (
     "outlook_new_dsl.eml",
     "html_only.eml",

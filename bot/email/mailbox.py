@@ -51,6 +51,7 @@ class MailboxConnection:
         self.uidvalidity = 0
 
     def open(self) -> None:
+        """Connect, log in and select the folder (its UIDVALIDITY is kept)."""
         server = self._server
         context = ssl.create_default_context() if server.tls else None
         client = IMAPClient(
@@ -69,6 +70,7 @@ class MailboxConnection:
 
     @property
     def client(self) -> IMAPClient:
+        """The logged-in client (only between :meth:`open` and :meth:`close`)."""
         if self._client is None:
             raise RuntimeError("the mailbox is not open")
         return self._client
@@ -79,6 +81,7 @@ class MailboxConnection:
         return sorted(int(uid) for uid in self.client.search(criteria))
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """Each message's size, so an oversized one is never downloaded."""
         found = self.client.fetch(list(uids), ["RFC822.SIZE"])
         return {int(uid): int(data.get(b"RFC822.SIZE", 0)) for uid, data in found.items()}
 
@@ -90,6 +93,7 @@ class MailboxConnection:
         return {int(uid): bytes(data.get(b"BODY[]", b"")) for uid, data in found.items()}
 
     def headers(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """Only the headers (of oversized messages), without setting \\Seen."""
         if not uids:
             return {}
         found = self.client.fetch(list(uids), ["BODY.PEEK[HEADER]"])
@@ -125,6 +129,7 @@ class MailboxConnection:
         return True
 
     def close(self) -> None:
+        """Log out, or just drop a connection that is already broken."""
         client, self._client = self._client, None
         if client is not None:
             try:

@@ -23,6 +23,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Add the table."""
     op.create_table(
         "email_messages",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -48,4 +49,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop it."""
     op.drop_table("email_messages")

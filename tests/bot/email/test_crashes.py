@@ -14,6 +14,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,9 +25,10 @@ from bot.email.servers import imap_server
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from storage.models import Case, OutboxMessage
-from tests.email.servers import Dovecot
+from tests.support.mail_servers import Dovecot
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.e2e
 CORPUS = Path(__file__).parent / "corpus"
 
 
@@ -40,12 +42,12 @@ def numbered(count: int) -> list[bytes]:
     ]
 
 
-async def count(sessions: async_sessionmaker[AsyncSession], model: type) -> int:  # type: ignore[type-arg]
+async def count(sessions: async_sessionmaker[AsyncSession], model: type) -> int:
     async with sessions() as session:
         return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
 
 
-async def subjects(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+async def subjects(sessions: async_sessionmaker[AsyncSession]) -> list[str | None]:
     async with sessions() as session:
         return list((await session.execute(select(Case.subject).order_by(Case.id))).scalars())
 
@@ -118,7 +120,7 @@ async def test_kill_9_during_a_poll_loses_and_doubles_nothing(
     total = 60
     dovecot.deliver(*numbered(total))
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.email.poller_process", dovecot.url, database_url],
+        [sys.executable, "-m", "tests.support.mail_poller", dovecot.url, database_url],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

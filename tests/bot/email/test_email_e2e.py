@@ -19,16 +19,18 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.settings import Settings
 from storage import db
 from storage.models import Case, EmailRecord, OutboxMessage
-from tests.bot.telegram_harness import running, settings_for
-from tests.email.servers import USER, Dovecot, SmtpRecorder, html_of, text_of
 from tests.fakes.slack_api import FakeSlack, block_action_body, post_signed, view_submission_body
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.mail_servers import USER, Dovecot, SmtpRecorder, html_of, text_of
+from tests.support.telegram import running, settings_for
 
+pytestmark = pytest.mark.e2e
 CORPUS = Path(__file__).parent / "corpus"
 SECRET = "slack-signing-secret"
 DESK = "C0DESK"

@@ -1,6 +1,6 @@
 """The mailbox poller alone, as its own process, for the kill -9 test.
 
-``python -m tests.email.poller_process IMAP_URL DATABASE_URL`` polls until killed.
+``python -m tests.support.mail_poller IMAP_URL DATABASE_URL`` polls until killed.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,7 +46,10 @@ def eml(name: str) -> bytes:
     return (CORPUS / name).read_bytes()
 
 
-async def rows(sessions: async_sessionmaker[AsyncSession], model: type) -> list:  # type: ignore[type-arg]
+Row = TypeVar("Row", Case, EmailRecord, OutboxMessage, TranscriptEntry)
+
+
+async def rows(sessions: async_sessionmaker[AsyncSession], model: type[Row]) -> list[Row]:
     async with sessions() as session:
         return list((await session.execute(select(model).order_by(model.id))).scalars())
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.email.servers import DOVECOT, Dovecot, SmtpRecorder, running_as_root
+from tests.support.mail_servers import DOVECOT, Dovecot, SmtpRecorder, running_as_root
 
 
 @pytest.fixture
