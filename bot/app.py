@@ -29,6 +29,8 @@ from telegram.ext import BaseUpdateProcessor
 
 from bot.clock import Clock, utcnow
 from bot.core import Core, build_core
+from bot.email import CHANNEL as email_channel
+from bot.email import EmailChannel, build_email
 from bot.http.health import HealthCheck, liveness_route
 from bot.http.server import build_http_app, serving
 from bot.services.delivery import EnquirerDelivery, RepliesDelivery
@@ -57,6 +59,8 @@ class Helpline:
     timers: Timers
     housekeeping: Housekeeping
     http: Starlette
+    email: EmailChannel | None = None
+    """None when no mailbox is configured (``HELPLINE_IMAP_URL``)."""
 
 
 def build(
@@ -74,9 +78,13 @@ def build(
     core = build_core(settings, clock=clock)
     telegram = build_telegram(settings, core, processor=update_processor, rate_limited=rate_limited)
     slack = build_slack(settings, core) if settings.slack_enabled else None
+    email = build_email(settings, core) if settings.email_enabled else None
     chats, replies = telegram.chat_senders()
+    by_row = {email_channel: email.sender} if email and email.sender else {}
     senders: dict[str, Sender] = {
-        outbox_store.ENQUIRER_MESSAGE: EnquirerDelivery(channels=chats, clock=core.clock),
+        outbox_store.ENQUIRER_MESSAGE: EnquirerDelivery(
+            channels=chats, clock=core.clock, row_channels=by_row
+        ),
         outbox_store.ENQUIRER_REPLY: RepliesDelivery(channels=replies),
         **(slack.senders if slack else {}),
     }
@@ -121,6 +129,7 @@ def build(
             sessions=core.sessions, clock=core.clock, retention_days=settings.retention_days
         ),
         http=build_http_app(routes),
+        email=email,
     )
 
 
@@ -169,6 +178,8 @@ async def running(helpline: Helpline) -> AsyncIterator[None]:
             await stack.enter_async_context(started(helpline.slack))
         for job in (helpline.worker.run, helpline.timers.run, helpline.housekeeping.run):
             await stack.enter_async_context(background(job))
+        if helpline.email is not None:
+            await stack.enter_async_context(background(helpline.email.poller.run))
         log.info(
             "helpline service running (telegram %s, slack %s, http on %s:%d)",
             "webhook" if helpline.telegram.webhook else "polling",

@@ -29,6 +29,10 @@ PAYLOAD_LOGGERS = (
     "slack_bolt",
     "aiohttp",
     "uvicorn",
+    "imapclient",  # IMAP commands and fetched mail
+    "aiosmtplib",  # SMTP conversation, including the message
+    "aiosmtpd",
+    "mailparser_reply",
 )
 QUIET = (
     "httpx",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,6 +84,17 @@ class Settings(BaseSettings):
         20, ge=1, le=100, validation_alias=_env("TELEGRAM_WEBHOOK_MAX_CONNECTIONS")
     )
 
+    imap_url: SecretStr | None = Field(None, validation_alias=_env("HELPLINE_IMAP_URL"))
+    imap_poll_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("HELPLINE_IMAP_POLL_SECONDS")
+    )
+    imap_done_folder: str = Field("", validation_alias=_env("HELPLINE_IMAP_DONE_FOLDER"))
+    smtp_url: SecretStr | None = Field(None, validation_alias=_env("HELPLINE_SMTP_URL"))
+    email_from: str | None = Field(None, validation_alias=_env("HELPLINE_EMAIL_FROM"))
+    email_max_mb: float = Field(15.0, gt=0, validation_alias=_env("HELPLINE_EMAIL_MAX_MB"))
+    email_acks_per_hour: int = Field(3, ge=0, validation_alias=_env("HELPLINE_EMAIL_ACKS_PER_HOUR"))
+    email_notices: bool = Field(False, validation_alias=_env("HELPLINE_EMAIL_NOTICES"))
+
     def calendar(self) -> WorkingCalendar:
         """The helpline's working-time calendar (raises ValueError on a bad spec)."""
         return WorkingCalendar.from_spec(
@@ -102,6 +114,21 @@ class Settings(BaseSettings):
         """Slack is used when a bot token and a channel are set."""
         return given(self.slack_bot_token) and bool(self.slack_channel_id)
 
+    @property
+    def email_enabled(self) -> bool:
+        """The mailbox is read when an IMAP URL is set (replies need ``HELPLINE_SMTP_URL``)."""
+        return given(self.imap_url)
+
+    @property
+    def email_address(self) -> str | None:
+        """The helpline's own address: ``HELPLINE_EMAIL_FROM``, else the IMAP user if it is one."""
+        if self.email_from:
+            return self.email_from.strip().lower()
+        if not given(self.imap_url) or self.imap_url is None:
+            return None
+        user = unquote(urlsplit(self.imap_url.get_secret_value()).username or "")
+        return user.lower() if "@" in user else None
+
     def missing_for_run(self) -> list[str]:
         """Settings without which ``helpline run`` cannot start, by their environment names."""
         missing = []
@@ -112,4 +139,8 @@ class Settings(BaseSettings):
         socket_mode = given(self.slack_app_token)
         if self.slack_enabled and not socket_mode and not given(self.slack_signing_secret):
             missing.append("SLACK_SIGNING_SECRET")
+        if self.email_enabled and not given(self.smtp_url):
+            missing.append("HELPLINE_SMTP_URL")
+        if self.email_enabled and not self.email_address:
+            missing.append("HELPLINE_EMAIL_FROM")
         return missing

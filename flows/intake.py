@@ -289,6 +289,10 @@ class IntakeFlow:
             facts.append((Step.ALREADY_REPORTED, "yes" if reading.already_reported else "no"))
         return facts
 
+    def take_in(self, conversation: Conversation, reading: Understanding) -> list[Step]:
+        """Record everything ``reading`` answers (an email is read whole, never asked about)."""
+        return self._take_in(conversation, reading, override=False)
+
     def _take_in(
         self,
         conv: Conversation,

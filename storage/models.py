@@ -257,3 +257,31 @@ class CaseEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class EmailRecord(Base):
+    """One email in or out of the helpline's mailbox: what it was, never what it said.
+
+    Inbound rows make each message handled once (its place in the mailbox, its
+    Message-ID); outbound rows hold our own Message-IDs, so a reply to one threads onto its
+    case. The sender is kept only as a hash, enough to limit acknowledgements per sender.
+    """
+
+    __tablename__ = "email_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    message_id: Mapped[str | None] = mapped_column(String(250))
+    mailbox_key: Mapped[str | None] = mapped_column(String(250), unique=True)
+    """``folder:uidvalidity:uid`` of an inbound message."""
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL"), index=True
+    )
+    outcome: Mapped[str] = mapped_column(String(24))
+    sender_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (
+        UniqueConstraint("direction", "message_id", name="uq_email_messages_message_id"),
+    )

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Case, CaseEvent, ConversationRecord, TranscriptEntry
+from storage.models import Case, CaseEvent, ConversationRecord, EmailRecord, TranscriptEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,8 @@ async def purge_before(session: AsyncSession, cutoff: datetime) -> Purged:
                 conversation_id=None,
             )
         )
+    # What the mailbox bookkeeping knows (Message-IDs, a hash of the sender) goes too.
+    await session.execute(delete(EmailRecord).where(EmailRecord.at < cutoff))
     idle = await session.execute(
         delete(ConversationRecord).where(ConversationRecord.updated_at < cutoff)
     )

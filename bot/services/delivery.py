@@ -23,6 +23,8 @@ from storage.models import OutboxMessage
 
 ChatSender = Callable[[str, str], Awaitable[Result]]
 """Sends ``text`` to ``chat_id`` on one channel and says how it went."""
+RowSender = Callable[[OutboxMessage], Awaitable[Result]]
+"""Sends a whole outbox row on a channel that needs more than the text (email threading)."""
 RepliesSender = Callable[[str, Sequence[Reply], int], Awaitable[Result]]
 """Sends replies to ``chat_id`` from the ``done``-th message on, and says how it went."""
 
@@ -31,9 +33,17 @@ class EnquirerDelivery:
     """Sends desk messages to enquirers on their own channel, and logs practitioners'
     replies in the case's thread once they are sent (or could never be)."""
 
-    def __init__(self, *, channels: Mapping[str, ChatSender], clock: Clock) -> None:
-        """``channels``: a sender for each channel enquirers can be written to on."""
+    def __init__(
+        self,
+        *,
+        channels: Mapping[str, ChatSender],
+        clock: Clock,
+        row_channels: Mapping[str, RowSender] | None = None,
+    ) -> None:
+        """``channels``: a sender for each channel enquirers can be written to on;
+        ``row_channels``: those whose sender takes the whole row (email)."""
         self.channels = dict(channels)
+        self.row_channels = dict(row_channels or {})
         self.clock = clock
 
     async def __call__(self, row: OutboxMessage) -> Result:
@@ -42,7 +52,11 @@ class EnquirerDelivery:
         channel, chat_id = str(payload.get("channel")), str(payload.get("chat_id"))
         text = str(payload.get("text", ""))
         send = self.channels.get(channel)
-        result = await send(chat_id, text) if send else GiveUp(f"no live chat on {channel}")
+        send_row = self.row_channels.get(channel)
+        if send_row is not None:
+            result = await send_row(row)
+        else:
+            result = await send(chat_id, text) if send else GiveUp(f"no live chat on {channel}")
         log = payload.get("log")
         if not isinstance(log, dict) or row.case_id is None:
             return result

@@ -267,6 +267,11 @@ class DeskService:
     async def _notify_enquirer(
         self, session: AsyncSession, case: Case, key: str, now: datetime
     ) -> None:
+        # A channel may word a notice its own way ("reply to this email", not "type start"):
+        # ``[email] notice_resolved`` for ``enquirer_notice.resolved``.
+        chat = await desk_store.enquirer_chat(session, case)
+        own = f"{chat[0]}.notice_{key.rsplit('.', 1)[-1]}" if chat else key
+        key = own if own in self._copy.entries else key
         await self._to_enquirer(session, case, self._copy(key, reference=case.reference), now)
 
     async def _to_enquirer(

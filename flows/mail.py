@@ -1,0 +1,186 @@
+"""An enquiry that arrived by email: read whole, turned into a case (or a signpost) at once.
+
+A chat asks what it did not understand; an email cannot, so everything the message says
+(its subject, its body, its signature) is read by the same understanding layer as a first
+chat message, and the acknowledgement shows what was understood so the enquirer can
+correct it by replying. The remit is the chat's: a child writing about themselves, or an
+adult whose own intimate images were shared, is signposted and only a record with nothing
+personal in it is kept; risk puts 999 and the crisis lines first and makes the case urgent.
+
+Pure: the channel (``bot/email``) parses the mail and sends what this returns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from flows import casefile
+from flows.conversation import CaseDraft, CaseStatus, Conversation, ReplyVia, Step
+from flows.intake import IntakeFlow
+from flows.machine import CALLBACKS
+from flows.questions import DESCRIPTION_LIMIT, SUBJECT_LIMIT
+from flows.remit import RISK_ROUTES, Audience, Route
+from flows.signposting import show_route
+from flows.turn import Context, Turn
+from flows.validate import find_links
+
+REFERENCE = re.compile(r"\[?\b(HL-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6})\b\]?", re.I)
+"""A case reference as it appears in a subject line (``Re: [HL-7KQ3MX] …``)."""
+
+_REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|tr)\s*(\[\d+\])?\s*:\s*)+", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailEnquiry:
+    """What the channel read from one email (quoted history and signature noise gone)."""
+
+    subject: str
+    body: str
+    sender: str
+    sender_name: str | None = None
+    attachments: int = 0
+    """How many attachments or images were refused (never opened, never kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmailReading:
+    """The case to record and the acknowledgement to send."""
+
+    draft: CaseDraft
+    signposted: bool
+    """Out of remit: only the signposted record is kept (no description, no contact)."""
+    subject: str
+    """The acknowledgement's subject line (with the reference)."""
+    text: str
+    """The acknowledgement, plain text; every section is a paragraph."""
+    sections: tuple[str, ...]
+
+
+def clean_subject(subject: str) -> str:
+    """The subject without ``Re:``/``Fwd:`` prefixes and our reference (the case's title)."""
+    plain = " ".join(subject.split())
+    plain = _REPLY_PREFIX.sub("", plain)
+    plain = REFERENCE.sub("", plain)
+    return " ".join(plain.split()).strip(" -:")[:SUBJECT_LIMIT]
+
+
+def reference_in(subject: str) -> str | None:
+    """The case reference a subject line carries, if any (``[HL-XXXXXX]``)."""
+    found = REFERENCE.search(subject or "")
+    return found.group(1).upper() if found else None
+
+
+def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> EmailReading:
+    """The case (or signpost) and acknowledgement for a new email."""
+    k = flow.knowledge
+    copy = k.copy
+    subject = clean_subject(enquiry.subject)
+    text = f"{subject}\n\n{enquiry.body}" if subject else enquiry.body
+    reading = k.understander.read(text)
+    conversation = Conversation()
+    flow.take_in(conversation, reading)
+    answers = conversation.answers
+    description = enquiry.body.strip()[:DESCRIPTION_LIMIT]
+    answers[Step.SUBJECT.value] = subject or copy("email.no_subject")
+    if description:
+        answers[Step.DESCRIPTION.value] = description
+        answers["description_links"] = find_links(description)
+    answers[Step.LINKS.value] = []
+    answers[Step.REPLY_VIA.value] = ReplyVia.EMAIL.value
+    answers[Step.EMAIL.value] = enquiry.sender
+    if enquiry.sender_name:
+        answers[Step.NAME.value] = enquiry.sender_name
+    child = bool(reading.under_18) and (reading.child_certain or reading.enquirer_type is None)
+    own_images = reading.own_images and reading.enquirer_type in (None, "public", "other")
+    turn = Turn(
+        knowledge=k,
+        conversation=conversation,
+        context=context,
+        reader=Audience.CHILD if child else None,
+    )
+    if reading.risks:
+        answers["risks"] = [r.value for r in reading.risks]
+    for risk in reading.risks:
+        show_route(turn, RISK_ROUTES[risk])
+    safety = [r.text for r in turn.replies]
+    route = Route.CHILD if child else Route.INTIMATE_ADULT if own_images else None
+    if route is not None:
+        return _signposted(flow, enquiry, context, turn, route, safety)
+    audience = turn.audience
+    sections: list[str] = [*safety]
+    name = enquiry.sender_name
+    sections.append(copy("email.greeting_named", name=name) if name else copy("email.greeting"))
+    sections.append(copy("email.received", reference=context.reference))
+    if context.reply_note:
+        sections.append(context.reply_note)
+    understood = casefile.understood_summary(conversation, k)
+    sections.append(
+        f"{copy('email.understood')}\n{understood}"
+        if understood
+        else copy("email.understood_nothing")
+    )
+    if enquiry.attachments:
+        sections.append(copy("email.attachments", count=enquiry.attachments))
+    shown = len(turn.replies)
+    CALLBACKS["show_category_services"](turn)  # CEOP for grooming, as in the chat
+    sections += [r.text for r in turn.replies[shown:]]
+    if help_text := casefile.while_you_wait(conversation, k, audience):
+        sections.append(help_text)
+    sections.append(copy("email.signoff"))
+    draft = casefile.draft_of(conversation, context, k, complete=True)
+    draft = replace(draft, urgent=draft.urgent or bool(reading.risks))
+    return EmailReading(
+        draft=draft,
+        signposted=False,
+        subject=_ack_subject(flow, context.reference, subject),
+        text="\n\n".join(sections),
+        sections=tuple(sections),
+    )
+
+
+def _signposted(
+    flow: IntakeFlow,
+    enquiry: EmailEnquiry,
+    context: Context,
+    turn: Turn,
+    route: Route,
+    safety: list[str],
+) -> EmailReading:
+    """A kind reply pointing to the right service; a record with nothing personal in it."""
+    copy = flow.knowledge.copy
+    show_route(turn, route)
+    signposts = [r.text for r in turn.replies[len(safety) :]]
+    closing = copy.worded("signpost.closing_ends", turn.audience)
+    if route is Route.CHILD:
+        closing = copy("email.child_closing")
+    sections = [*safety, copy("email.child_greeting"), *signposts]
+    if enquiry.attachments:
+        sections.append(copy("email.attachments", count=enquiry.attachments))
+    sections.append(closing)
+    role = "child" if route is Route.CHILD else turn.answers.get(Step.ROLE)
+    draft = CaseDraft(
+        reference=context.reference,
+        status=CaseStatus.SIGNPOSTED,
+        received_at=context.now,
+        enquirer_type=casefile.label(flow.knowledge, "enquirer_type", role),
+        signposted_to=tuple(turn.answers.get("signposted_to", ())),
+    )
+    subject = clean_subject(enquiry.subject) or copy("email.no_subject")
+    return EmailReading(
+        draft=draft,
+        signposted=True,
+        subject=copy("email.oversized_subject", subject=subject),
+        text="\n\n".join(sections),
+        sections=tuple(sections),
+    )
+
+
+def _ack_subject(flow: IntakeFlow, reference: str, subject: str) -> str:
+    copy = flow.knowledge.copy
+    return copy("email.subject", reference=reference, subject=subject or copy("email.no_subject"))
+
+
+def reply_subject(flow: IntakeFlow, reference: str, subject: str | None) -> str:
+    """The subject of a practitioner's email on a case (threads with the enquirer's mail)."""
+    return _ack_subject(flow, reference, clean_subject(subject or ""))

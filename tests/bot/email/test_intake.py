@@ -1,0 +1,255 @@
+"""One email, one transaction: what each kind of email becomes in the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.email.intake import EmailIntake
+from flows.hours import WorkingCalendar
+from flows.intake import IntakeFlow
+from storage import outbox
+from storage.models import Case, EmailRecord, OutboxMessage, TranscriptEntry
+
+CORPUS = Path(__file__).parent / "corpus"
+OWN = "helpline@helpline.test"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)  # a Wednesday, open
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def intake_for(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, **changes: object
+) -> EmailIntake:
+    values: dict[str, object] = {
+        "sessions": sessions,
+        "flow": IntakeFlow(),
+        "calendar": WorkingCalendar.default(),
+        "target": timedelta(hours=3),
+        "clock": clock,
+        "address": OWN,
+    }
+    values.update(changes)
+    return EmailIntake(**values)  # type: ignore[arg-type]
+
+
+def eml(name: str) -> bytes:
+    return (CORPUS / name).read_bytes()
+
+
+Row = TypeVar("Row", Case, EmailRecord, OutboxMessage, TranscriptEntry)
+
+
+async def rows(sessions: async_sessionmaker[AsyncSession], model: type[Row]) -> list[Row]:
+    async with sessions() as session:
+        return list((await session.execute(select(model).order_by(model.id))).scalars())
+
+
+async def acknowledgements(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
+    return [r for r in await rows(sessions, OutboxMessage) if r.kind == outbox.ENQUIRER_MESSAGE]
+
+
+async def test_new_email_becomes_a_case_with_card_and_acknowledgement(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    assert await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1") == "case"
+    (case,) = await rows(sessions, Case)
+    assert case.channel == "email" and case.status == "new"
+    assert case.subject == "Fake TikTok account impersonating a member of staff"
+    assert (case.enquirer_type, case.setting, case.platform) == ("DSL", "Primary", "TikTok")
+    assert case.contact_email == "jane.smith@hilltop.sch.uk"
+    assert "https://www.tiktok.com/@mrs_fake_teacher" in case.links
+    assert case.due_at is not None and case.conversation_id is not None
+    kinds = [r.kind for r in await rows(sessions, OutboxMessage)]
+    assert kinds == [outbox.SLACK_CARD, outbox.ENQUIRER_MESSAGE]
+    (ack,) = await acknowledgements(sessions)
+    assert ack.payload["to"] == "jane.smith@hilltop.sch.uk" and ack.payload["automatic"]
+    assert ack.payload["subject"].startswith(f"Re: [{case.reference}] Fake TikTok")
+    assert (
+        ack.payload["in_reply_to"] == "<DB9PR01MB1234ABCD@DB9PR01MB1234.eurprd01.prod.outlook.com>"
+    )
+    records = await rows(sessions, EmailRecord)
+    assert {(r.direction, r.outcome) for r in records} == {
+        ("out", "acknowledgement"),
+        ("in", "case"),
+    }
+    assert all("hilltop" not in (r.sender_key or "") for r in records), "addresses only hashed"
+
+
+async def test_the_same_email_twice_is_one_case(sessions: async_sessionmaker[AsyncSession]) -> None:
+    intake = intake_for(sessions, Clock())
+    assert await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1") == "case"
+    assert await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1") == "duplicate"
+    # The same Message-ID under another UID (copied back, or a second delivery) too.
+    assert await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:7") == "duplicate"
+    assert len(await rows(sessions, Case)) == 1
+    assert len(await acknowledgements(sessions)) == 1
+
+
+async def test_reply_to_our_acknowledgement_is_a_follow_up(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1")
+    (ack,) = await acknowledgements(sessions)
+    reply = eml("gmail_reply.eml").replace(
+        b"<hl-HL-ABCDEF-ack-1a2b3c@helpline.test>", ack.payload["message_id"].encode()
+    )
+    assert await intake.handle(reply, mailbox_key="INBOX:1:2") == "follow_up"
+    assert len(await rows(sessions, Case)) == 1
+    notes = [r for r in await rows(sessions, OutboxMessage) if r.kind == outbox.SLACK_THREAD]
+    assert len(notes) == 1
+    assert "mrs_fake_two" in notes[0].payload["values"]["text"]
+    assert "wrote:" not in notes[0].payload["values"]["text"], "quoted history stripped"
+    assert len(await acknowledgements(sessions)) == 1, "a follow-up is not acknowledged again"
+
+
+async def test_reference_in_subject_threads_only_from_the_same_sender(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1")
+    (case,) = await rows(sessions, Case)
+    outlook = eml("outlook_reply.eml").replace(b"HL-ABCDEF", case.reference.encode())
+    assert await intake.handle(outlook, mailbox_key="INBOX:1:2") == "follow_up"
+    stranger = outlook.replace(b"jane.smith@hilltop.sch.uk", b"someone@else.example").replace(
+        b"<DB9PR01MB5678@", b"<other@"
+    )
+    assert await intake.handle(stranger, mailbox_key="INBOX:1:3") == "case"
+    assert len(await rows(sessions, Case)) == 2
+
+
+async def test_robots_are_recorded_never_answered(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    expected = {
+        "out_of_office.eml": "auto_reply",
+        "ooo_x_autoreply.eml": "auto_reply",
+        "bounce_dsn.eml": "bounce",
+        "mailing_list.eml": "list",
+        "bulk_newsletter.eml": "list",
+        "own_mail.eml": "own",
+        "malformed_headers.eml": "no_sender",
+    }
+    for uid, (name, outcome) in enumerate(expected.items(), start=1):
+        assert await intake.handle(eml(name), mailbox_key=f"INBOX:1:{uid}") == outcome
+    assert await rows(sessions, Case) == []
+    assert await rows(sessions, OutboxMessage) == []
+    assert len(await rows(sessions, EmailRecord)) == len(expected)
+
+
+async def test_bounce_of_our_mail_is_noted_in_the_case_thread(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1")
+    (ack,) = await acknowledgements(sessions)
+    bounce = eml("bounce_dsn.eml").replace(
+        b"<hl-HL-ABCDEF-ack-1a2b3c@helpline.test>", ack.payload["message_id"].encode()
+    )
+    assert await intake.handle(bounce, mailbox_key="INBOX:1:2") == "bounce"
+    notes = [r for r in await rows(sessions, OutboxMessage) if r.kind == outbox.SLACK_THREAD]
+    assert [n.payload["say"] for n in notes] == ["email.bounced_thread"]
+
+
+async def test_acknowledgements_are_limited_per_sender_per_hour(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = Clock()
+    intake = intake_for(sessions, clock, acks_per_hour=2)
+    raw = eml("no_message_id.eml")
+    for uid in range(1, 5):
+        await intake.handle(
+            raw.replace(b"Year 8", f"Year {uid}".encode()), mailbox_key=f"I:1:{uid}"
+        )
+    assert len(await rows(sessions, Case)) == 4, "every email is still a case"
+    assert len(await acknowledgements(sessions)) == 2
+    clock.now += timedelta(hours=1, minutes=1)
+    await intake.handle(raw, mailbox_key="I:1:9")
+    assert len(await acknowledgements(sessions)) == 3
+
+
+async def test_child_gets_a_signpost_and_only_a_signposted_record(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    assert await intake.handle(eml("child.eml"), mailbox_key="INBOX:1:1") == "signposted"
+    (case,) = await rows(sessions, Case)
+    assert case.status == "signposted" and case.enquirer_type == "Child (12-18)"
+    assert (case.description, case.contact_email, case.subject) == (None, None, None)
+    assert await rows(sessions, TranscriptEntry) == []
+    (ack,) = await acknowledgements(sessions)
+    assert "0800 1111" in ack.payload["text"] and "childline.org.uk/remove" in ack.payload["text"]
+    kinds = [r.kind for r in await rows(sessions, OutboxMessage)]
+    assert outbox.SLACK_CARD not in kinds
+
+
+async def test_risk_makes_the_case_urgent_with_999_first(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("risk.eml"), mailbox_key="INBOX:1:1")
+    (case,) = await rows(sessions, Case)
+    assert case.urgent
+    (ack,) = await acknowledgements(sessions)
+    assert ack.payload["text"].startswith("If a child is in immediate danger, call 999")
+
+
+async def test_attachments_are_counted_never_kept(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("multipart_images_pdf.eml"), mailbox_key="INBOX:1:1")
+    turns = await rows(sessions, TranscriptEntry)
+    refused = [t for t in turns if t.kind == "attachment_refused"]
+    assert [t.text for t in refused] == ["2"]
+    assert not any("PNG" in t.text or "PDF-1.4" in t.text for t in turns)
+    (ack,) = await acknowledgements(sessions)
+    assert "2 attachment(s)" in ack.payload["text"]
+
+
+async def test_oversized_email_is_refused_politely(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    head = eml("no_message_id.eml").split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    assert await intake.handle(head, mailbox_key="INBOX:1:1", oversized=True) == "oversized"
+    assert await rows(sessions, Case) == []
+    (ack,) = await acknowledgements(sessions)
+    assert "too large" in ack.payload["text"]
+
+
+async def test_retention_erases_the_mailbox_bookkeeping_too(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from storage.retention import purge_before
+
+    clock = Clock()
+    intake = intake_for(sessions, clock)
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1")
+    assert len(await rows(sessions, EmailRecord)) == 2
+    async with sessions() as session, session.begin():
+        await purge_before(session, clock.now + timedelta(seconds=1))
+    assert await rows(sessions, EmailRecord) == []
+
+
+async def test_a_reused_message_id_from_another_sender_is_not_taken_for_a_copy(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    first = eml("outlook_new_dsl.eml")
+    other = first.replace(b"Jane.Smith@hilltop.sch.uk", b"someone@other.example")
+    assert await intake.handle(first, mailbox_key="INBOX:1:1") == "case"
+    assert await intake.handle(other, mailbox_key="INBOX:1:2") == "case"
+    assert len(await rows(sessions, Case)) == 2
