@@ -85,7 +85,8 @@ def _chose(value: str) -> Condition:
 
 CONDITIONS: Mapping[str, Condition] = {
     "is_child": _answer_is(Step.ROLE, "child"),
-    "is_public": lambda answers, k, choice: answers.get(Step.ROLE) in PUBLIC_ROLES,
+    # By equality, not hashing: a damaged saved answer (a list, say) is just not a match.
+    "is_public": _answer_is(Step.ROLE, *sorted(PUBLIC_ROLES)),
     "is_parent": _answer_is(Step.ROLE, "parent"),
     "concern_ends": _ends,
     "asks_platform": _asks_platform,
