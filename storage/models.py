@@ -249,3 +249,19 @@ class CaseEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseLink(Base):
+    """A key a case is known by (an account, a group, an invite: :func:`flows.links.link_key`).
+
+    Cases sharing a key are reports of the same thing: the desk sees them linked.
+    """
+
+    __tablename__ = "case_links"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+
+    __table_args__ = (Index("ix_case_links_key", "key"),)

@@ -31,16 +31,20 @@ from flows.intake import (
     IntakeFlow,
     Signposted,
 )
+from flows.links import case_keys
 from flows.messages import Command, Inbound, InboundKind, Reply
 from flows.timing import Expectation, expectation
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import inbox as inbox_store
+from storage import links as link_store
 from storage import outbox
 from storage.conversations import Saved
 from storage.models import Case
 
 log = logging.getLogger(__name__)
+LINKED_NOTES = 20
+"""Earlier reports of the same account whose threads hear of a new one (the newest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +263,7 @@ class IntakeService:
                     await session.flush()
                     await convo_store.attach_transcript(session, record.id, created.id)
                     outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=created.id)
+                    await self._link(session, created, now)
                     if created.urgent and not timing.open_now:
                         payload = outbox.desk_note(
                             "timers.oncall_alert",
@@ -287,3 +292,26 @@ class IntakeService:
                 case AttachmentRefused():
                     log.info("attachment refused on %s (not downloaded)", channel)
         return created
+
+    async def _link(self, session: AsyncSession, case: Case, now: datetime) -> None:
+        """Record what the case reports and note it in the threads of earlier reports.
+
+        The notes follow the new card in the desk's stream, so the link to it works.
+        """
+        platform = self._flow.taxonomy["platform"].by_label(case.platform or "")
+        keys = case_keys(
+            case.links or [],
+            texts=[case.subject or "", case.description or ""],
+            platform_id=platform.id if platform else None,
+        )
+        if not keys:
+            return
+        await link_store.remember(session, case.id, keys)
+        for earlier in await link_store.linked(session, case.id, limit=LINKED_NOTES):
+            note = outbox.desk_note(
+                "linked.thread_note", reference=case.reference, shared=", ".join(earlier.shared)
+            )
+            note["cases"] = {"case": case.id}
+            outbox.enqueue(
+                session, outbox.SLACK_THREAD, now=now, case_id=earlier.case.id, payload=note
+            )

@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import logs
 from bot.clock import Clock
 from bot.services.outbox import GiveUp, Result, Retry, Sender, Sent
-from bot.slack.blocks import case_card, cut, digest, note_text
+from bot.slack.blocks import LINKED_ON_CARD, card_link, case_card, cut, digest, note_text
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
 from storage import cases as case_store
+from storage import links as link_store
 from storage import outbox
 from storage.models import Case, OutboxMessage
 
@@ -173,7 +174,9 @@ class SlackCards:
         case = await self._case(row)
         if case is None:
             return Sent()  # erased meanwhile: nothing left to show
-        blocks, text = case_card(case, self.copy, self.calendar, self.clock())
+        async with self.sessions() as session:
+            linked = await link_store.linked(session, case.id, limit=LINKED_ON_CARD + 50)
+        blocks, text = case_card(case, self.copy, self.calendar, self.clock(), linked)
         if case.slack_ts and case.slack_channel:
             try:  # an update is the same however often it is made
                 await self.client.chat_update(
@@ -213,13 +216,25 @@ class SlackCards:
         case = await self._case(row)
         if case is None:
             return Sent()
-        text = cut(note_text(row.payload or {}, self.copy), MESSAGE_LIMIT)
+        cards = await self._cards(row.payload or {})
+        text = cut(note_text(row.payload or {}, self.copy, cards), MESSAGE_LIMIT)
         if not case.slack_ts:
             # The card came first in the stream and was given up: post in the channel,
             # named, rather than holding every later message back.
             text = f"{case.reference}: {text}"
         channel = case.slack_channel or self.channel_id
         return await self._posted(row, channel, case.slack_ts, text=text)
+
+    async def _cards(self, payload: dict[str, Any]) -> dict[str, str]:
+        """Links to the cards a note names (``{"case": id}``), looked up as it is sent,
+        when those cards are posted."""
+        named = payload.get("cases")
+        if not isinstance(named, dict):
+            return {}
+        ids = {str(k): v for k, v in named.items() if isinstance(v, int)}
+        async with self.sessions() as session:
+            found = {c.id: c for c in await case_store.cases_by_ids(session, list(ids.values()))}
+        return {name: card_link(found[i]) if i in found else "?" for name, i in ids.items()}
 
     async def send_post(self, row: OutboxMessage) -> Result:
         """A plain message to the desk channel, or to the on-call group or channel."""

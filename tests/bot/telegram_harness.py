@@ -92,7 +92,9 @@ async def tap(tg: FakeTelegram, chat_id: int, label: str) -> list[str]:
     return await replies_settle(tg, chat_id, before)
 
 
-async def complete_enquiry(tg: FakeTelegram, chat_id: int) -> list[str]:
+async def complete_enquiry(
+    tg: FakeTelegram, chat_id: int, link: str = "https://www.tiktok.com/@not_our_school"
+) -> list[str]:
     """A teacher's whole enquiry by buttons and text, up to the confirmation."""
     await say(tg, chat_id, "/start")
     await tap(tg, chat_id, "School or college staff")
@@ -108,7 +110,7 @@ async def complete_enquiry(tg: FakeTelegram, chat_id: int) -> list[str]:
     await say(tg, chat_id, "Fake account using our logo")
     await say(tg, chat_id, "Someone set up an account pretending to be the school.")
     await tap(tg, chat_id, "Done")
-    await say(tg, chat_id, "https://www.tiktok.com/@not_our_school")
+    await say(tg, chat_id, link)
     await tap(tg, chat_id, "not yet")
     await tap(tg, chat_id, "No")
     await tap(tg, chat_id, "this chat")
