@@ -185,11 +185,15 @@ class IntakeService:
             )
             before = convo_store.restore(record)
             timing = expectation(self._calendar, now, self._target, self._flow.copy)
+            awaiting = None
+            if before.earlier and inbound.kind is InboundKind.TEXT:
+                awaiting = await convo_store.awaiting_answer(connection, record.id, before.earlier)
             context = Context(
                 now=now,
                 reference=self._new_reference(),
                 reply_note=timing.note,
                 out_of_hours=not timing.open_now,
+                awaiting=awaiting,
             )
             result = self._flow.handle(before, inbound, context)
             await self._record_turns(connection, record, before, inbound, result.replies, now)
@@ -281,10 +285,11 @@ class IntakeService:
                     log.info("contact signposted via %s", channel)
                 case Forget():
                     await convo_store.forget_transcript(session, record.id)
-                case FollowUp(reference, text):
+                case FollowUp(reference, text, since):
                     case = await case_store.get_case(session, reference)
-                    if case is not None:
-                        await convo_store.attach_transcript(session, record.id, case.id)
+                    # Only a case this chat sent: a reference anyone could type is not enough.
+                    if case is not None and case.conversation_id == record.id:
+                        await convo_store.attach_transcript(session, record.id, case.id, since)
                         note = outbox.desk_note("desk.thread_enquirer_wrote", text=text)
                         outbox.enqueue(
                             session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=note
