@@ -90,6 +90,7 @@ def build(
         backoff_cap=settings.outbox_backoff_cap_seconds,
         stuck_after=settings.outbox_stuck_seconds,
         wakeup=core.wakeup,
+        on_failure=core.metrics.send_failed,
     )
     health = HealthCheck(
         engine=core.engine,
@@ -101,6 +102,9 @@ def build(
     routes = [
         health.route(),
         liveness_route(),
+        core.metrics.route(
+            sessions=core.sessions, clock=core.clock, timeout=settings.health_timeout_seconds
+        ),
         *telegram.routes,
         *(slack.routes if slack else ()),
     ]

@@ -8,6 +8,7 @@ transcript and any case it produced together. Channels only translate and render
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -87,12 +88,15 @@ class IntakeService:
         target: timedelta = timedelta(hours=3),
         leases: Leases | None = None,
         on_enqueued: Callable[[], None] = lambda: None,
+        on_handled: Callable[[str, float], None] = lambda channel, seconds: None,
     ) -> None:
         """``engine`` runs each turn on a plain connection; ``sessions`` (on the same
         engine) serve the rest. ``leases``: this process's, needed for durable replies
         (``deliver=True``).
-        ``on_enqueued`` is called after a transaction wrote outbox rows for the worker."""
+        ``on_enqueued`` is called after a transaction wrote outbox rows for the worker;
+        ``on_handled(channel, seconds)`` after each message that was not a duplicate."""
         self.on_enqueued = on_enqueued
+        self._on_handled = on_handled
         self._calendar = calendar or WorkingCalendar.default()
         self._target = target
         self._timezone = self._calendar.zone
@@ -125,6 +129,21 @@ class IntakeService:
         """
         if deliver and self._leases is None:
             raise ValueError("durable replies need the process's leases")
+        started = time.perf_counter()
+        handled = await self._handle_locked(channel, chat_id, inbound, dedupe, inbox, deliver)
+        if not handled.duplicate:
+            self._on_handled(channel, time.perf_counter() - started)
+        return handled
+
+    async def _handle_locked(
+        self,
+        channel: str,
+        chat_id: str,
+        inbound: Inbound,
+        dedupe: tuple[str, str] | None,
+        inbox: bool,
+        deliver: bool,
+    ) -> Handled:
         async with self._locks.hold((channel, chat_id)):
             for attempt in range(3):
                 try:

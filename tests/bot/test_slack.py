@@ -258,10 +258,7 @@ async def test_slack_outage_delays_cards_but_loses_none_and_keeps_order(database
         d.slack.come_back()
         await d.slack.wait_for(lambda s: len(s.messages(DESK)) == 3, timeout=15)
         await asyncio.sleep(0.3)
-        posted = [
-            next(r for r in references if r in _title(m))
-            for m in d.slack.messages(DESK)
-        ]
+        posted = [next(r for r in references if r in _title(m)) for m in d.slack.messages(DESK)]
         assert posted == references
 
 
