@@ -15,11 +15,11 @@ from tests.bot.test_slack import DESK, ENQUIRER, Clock, desk
 async def scrape(
     port: int,
 ) -> tuple[int, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-            body = await response.text()
-            kind = response.headers["Content-Type"]
-            status = response.status
+    url = f"http://127.0.0.1:{port}/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        body = await response.text()
+        kind = response.headers["Content-Type"]
+        status = response.status
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(body)
