@@ -265,3 +265,12 @@ class CaseLink(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
 
     __table_args__ = (Index("ix_case_links_key", "key"),)
+
+
+class HomeViewer(Base):
+    """A practitioner who opened the desk's App Home in Slack: their queue is kept current."""
+
+    __tablename__ = "slack_home_viewers"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column()

@@ -35,6 +35,9 @@ SLACK_POST = "slack.post"
 """A message to the desk channel (or on-call): ``{say, values}`` or ``{text}``, ``target``."""
 SLACK_DIGEST = "slack.digest"
 """The morning digest: ``{cases: [id, ...]}``, worded when it is sent."""
+SLACK_HOME = "slack.home"
+"""The desk's App Home queue to republish: ``{user}`` for one practitioner, ``{}`` for all
+who opened it. A stream of its own: a queue refresh never holds a card back."""
 ENQUIRER_MESSAGE = "enquirer.message"
 """A practitioner's message (or a desk notice) to an enquirer: ``{channel, chat_id, text}``."""
 ENQUIRER_REPLY = "enquirer.reply"
@@ -44,6 +47,7 @@ STREAMS = {
     SLACK_THREAD: "slack",
     SLACK_POST: "slack",
     SLACK_DIGEST: "slack",
+    SLACK_HOME: "slack.home",
     ENQUIRER_MESSAGE: "enquirer",
     ENQUIRER_REPLY: "enquirer",
 }

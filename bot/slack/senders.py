@@ -19,11 +19,13 @@ from bot import logs
 from bot.clock import Clock
 from bot.services.outbox import GiveUp, Result, Retry, Sender, Sent
 from bot.slack.blocks import LINKED_ON_CARD, card_link, case_card, cut, digest, note_text
+from bot.slack.home import LISTED, home_view
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
 from storage import cases as case_store
+from storage import home as home_store
 from storage import links as link_store
-from storage import outbox
+from storage import outbox, outbox_status
 from storage.models import Case, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ class SlackCards:
             outbox.SLACK_THREAD: self.send_thread,
             outbox.SLACK_POST: self.send_post,
             outbox.SLACK_DIGEST: self.send_digest,
+            outbox.SLACK_HOME: self.send_home,
         }
 
     @staticmethod
@@ -190,7 +193,7 @@ class SlackCards:
                 return Retry("card deleted in Slack", after=0)
             except SLACK_ERRORS as error:
                 return slack_failure(error)
-            return Sent()
+            return Sent(then=self._refresh_home)
         # In hours the duty team is pinged; out of hours the card arrives silently
         # and waits for the morning digest.
         if case.in_hours:
@@ -202,8 +205,36 @@ class SlackCards:
 
         async def remember(session: AsyncSession) -> None:
             await case_store.remember_card(session, case.id, channel, ts)
+            await self._refresh_home(session)
 
         return Sent(then=remember)
+
+    async def _refresh_home(self, session: AsyncSession) -> None:
+        """A case changed (its card did): the App Home queues follow."""
+        await home_store.refresh(session, self.clock())
+
+    async def send_home(self, row: OutboxMessage) -> Result:
+        """Publish the App Home queue for one practitioner, or for everyone who opened it
+        (worded from the database now, so one refresh covers every change before it)."""
+        user = (row.payload or {}).get("user")
+        async with self.sessions() as session:
+            if not await outbox_status.still_pending(session, row.id):
+                return Sent()
+            users = [str(user)] if isinstance(user, str) else await home_store.viewers(session)
+        for viewer in users:
+            now = self.clock()
+            async with self.sessions() as session:
+                queue = await home_store.queue(session, now, f"<@{viewer}>", LISTED)
+            view = home_view(queue, self.copy, self.calendar, now)
+            try:
+                await self.client.views_publish(user_id=viewer, view=view)
+            except SlackApiError as error:
+                if error.response.get("error") in ("user_not_found", "not_allowed_token_type"):
+                    continue  # gone from the workspace: the others still get theirs
+                return slack_failure(error)
+            except SLACK_ERRORS as error:
+                return slack_failure(error)
+        return Sent()
 
     async def _case(self, row: OutboxMessage) -> Case | None:
         if row.case_id is None:

@@ -202,6 +202,7 @@ class FakeSlack:
         self.refused: list[Call] = []  # calls answered 503 while go_down() was in force
         self.ephemerals: list[JSON] = []
         self.views: dict[str, JSON] = {}  # view id -> view as shown now
+        self.homes: dict[str, JSON] = {}  # user id -> their App Home view (views.publish)
         self.deleted: list[tuple[str, str]] = []  # (channel, ts) removed via delete_original
         self.rate_limited = 0  # 429s given by enforce_channel_rate
         self.responses = ResponseUrlSink(self)
@@ -579,6 +580,27 @@ class FakeSlack:
         current.update(view, hash=f"{time.time():.6f}.{current['id']}")
         return {"view": current}
 
+    async def _api_views_publish(self, p: JSON) -> JSON:
+        """A user's App Home tab: a ``home`` view, replaced whole on every publish."""
+        user = str(p.get("user_id") or "")
+        if not _USER_ID.match(user):
+            raise ApiError("invalid_arguments", detail="missing required field: user_id")
+        payload = self._view_payload(p)
+        if payload["type"] != "home":
+            raise ApiError("invalid_arguments", detail="view type must be home")
+        previous = self.homes.get(user)
+        if p.get("hash") and previous and p["hash"] != previous["hash"]:
+            raise ApiError("hash_conflict")
+        view_id = previous["id"] if previous else f"V{next(self._view_ids):06d}"
+        view = {
+            "id": view_id,
+            "team_id": self.team_id,
+            **payload,
+            "hash": f"{time.time():.6f}.{view_id}",
+        }
+        self.homes[user] = view
+        return {"view": view}
+
     async def _api_users_info(self, p: JSON) -> JSON:
         user_id = p.get("user", "")
         if user_id in self.users:
@@ -848,6 +870,53 @@ def block_action_body(
     if response_url is not None:
         payload["response_url"] = response_url
     return _form_payload(payload)
+
+
+def home_action_body(
+    action_id: str,
+    value: str,
+    *,
+    user_id: str,
+    user_name: str,
+    view_id: str,
+    trigger_id: str = "t1",
+    team_id: str = "T1",
+) -> str:
+    """A button press in a user's App Home (a ``view`` container: no channel, no message)."""
+    payload: JSON = {
+        "type": "block_actions",
+        "user": _user(user_id, user_name, team_id),
+        "api_app_id": "A1",
+        "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": trigger_id,
+        "team": _team(team_id),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {"id": view_id, "type": "home", "team_id": team_id, "state": {"values": {}}},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "home",
+                "value": value,
+                "text": {"type": "plain_text", "text": action_id},
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return _form_payload(payload)
+
+
+def app_home_opened_event(user_id: str, *, tab: str = "home") -> JSON:
+    """The ``app_home_opened`` event Slack sends when a user opens the app's Home tab."""
+    return {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D" + user_id[1:],
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }
 
 
 def view_submission_body(
