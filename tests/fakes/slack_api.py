@@ -194,8 +194,14 @@ class FakeSlack:
         bot_id: str = "BBOT",
         bot_name: str = "helpline-bot",
         app_id: str = "A1",
+        app_token: str = "xapp-1-A1-test-token",
     ) -> None:
         self.token, self.team_id, self.team = token, team_id, team
+        self.app_token = app_token  # Socket Mode's app-level token (apps.connections.open)
+        self.sockets: list[web.WebSocketResponse] = []  # Socket Mode connections open now
+        self.acks: dict[str, JSON] = {}  # envelope_id -> the app's acknowledgement
+        self.connections_opened = 0
+        self._envelope_ids = itertools.count(1)
         self.bot_user_id, self.bot_id = bot_user_id, bot_id
         self.bot_name, self.app_id = bot_name, app_id
         self.calls: list[Call] = []
@@ -228,6 +234,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_post("/response/{n}", self.responses._handle)
+        app.router.add_get("/link/", self._socket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -236,6 +243,8 @@ class FakeSlack:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -448,7 +457,10 @@ class FakeSlack:
             raise self._injected(self._failures[method].pop(0))
         if not token:
             raise ApiError("not_authed")
-        if token != self.token:
+        if method == "apps.connections.open":
+            if token != self.app_token:
+                raise ApiError("not_allowed_token_type" if token == self.token else "invalid_auth")
+        elif token != self.token:
             raise ApiError("invalid_auth")
         handler = getattr(self, "_api_" + method.replace(".", "_"), None)
         if handler is None:
@@ -579,6 +591,85 @@ class FakeSlack:
         view = self._view_payload(p)
         current.update(view, hash=f"{time.time():.6f}.{current['id']}")
         return {"view": current}
+
+    # -- Socket Mode: a WebSocket on loopback, envelopes and acknowledgements ---------------
+    async def _api_apps_connections_open(self, p: JSON) -> JSON:
+        """Socket Mode's first call (with the app-level token): where to connect."""
+        self.connections_opened += 1
+        ticket = f"t{self.connections_opened}"
+        return {"url": f"ws://127.0.0.1:{self._port}/link/?ticket={ticket}&app_id={self.app_id}"}
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """One Socket Mode connection: ``hello`` first, then acknowledgements read back."""
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self.sockets),
+                    "debug_info": {
+                        "host": "fake-slack",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                data = json.loads(message.data)
+                if isinstance(data, dict) and data.get("envelope_id"):
+                    self.acks[str(data["envelope_id"])] = data
+        finally:
+            self.sockets.remove(ws)
+        return ws
+
+    async def send_envelope(
+        self,
+        kind: str,
+        payload: JSON,
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int = 0,
+        envelope_id: str | None = None,
+    ) -> str:
+        """Send an envelope (``events_api``, ``interactive``, ``slash_commands``) over the
+        newest open connection, as Slack does; returns its id (see :meth:`wait_for_ack`)."""
+        if not self.sockets:
+            raise AssertionError("no Socket Mode connection is open")
+        envelope_id = envelope_id or f"env-{next(self._envelope_ids)}"
+        envelope: JSON = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if kind == "events_api":
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = "timeout" if retry_attempt else ""
+        await self.sockets[-1].send_json(envelope)
+        return envelope_id
+
+    async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> JSON:
+        """The app's acknowledgement of an envelope (Slack redelivers without one)."""
+        await self.wait_for(
+            lambda s: envelope_id in s.acks, timeout=timeout, description=f"an ack of {envelope_id}"
+        )
+        return self.acks[envelope_id]
+
+    async def ask_to_reconnect(self) -> None:
+        """Slack's ``disconnect`` (``refresh_requested``): the app opens a new connection."""
+        for ws in list(self.sockets):
+            await ws.send_json(
+                {
+                    "type": "disconnect",
+                    "reason": "refresh_requested",
+                    "debug_info": {"host": "fake-slack"},
+                }
+            )
 
     async def _api_views_publish(self, p: JSON) -> JSON:
         """A user's App Home tab: a ``home`` view, replaced whole on every publish."""
