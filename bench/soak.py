@@ -154,10 +154,13 @@ async def soak(args: argparse.Namespace) -> Tally:
 
                 running = asyncio.gather(*(one(chat) for chat in chats))
                 await asyncio.sleep(rng.uniform(2.0, 4.0))
-                victim = services[rng.randrange(len(services))]
-                victim.kill()
+                index = rng.randrange(len(services))
+                killed_at = time.monotonic() - started
+                services[index].kill()
                 await asyncio.sleep(1.0)
-                await victim.start()
+                down = time.monotonic()
+                await services[index].start()
+                back = time.monotonic() - down + 1.0
                 outcomes = await running
                 references = [r for r, _ in outcomes]
                 await wait_for_cards(slack, references, 120)
@@ -170,7 +173,8 @@ async def soak(args: argparse.Namespace) -> Tally:
                 rate_limited = sum(c.status == 429 for c in slack.calls_of("chat.postMessage"))
                 tally.restarts = sum(s.starts - 1 for s in services)
                 tally.notes.append(
-                    f"webhook requests per replica {rr.forwarded}, 1 SIGKILL, "
+                    f"webhook requests per replica {rr.forwarded}; replica {index + 1} "
+                    f"SIGKILLed at {killed_at:.0f} s, serving again {back:.0f} s later; "
                     f"{rate_limited} x 429 from Slack"
                 )
                 print(f"  an enquiry's {len(args.script)} turns: {seconds(list(turns.values()))}")

@@ -45,7 +45,7 @@ async def running(
     task = asyncio.create_task(serve(settings, stop=stop, **({"clock": clock} if clock else {})))
     started = "setWebhook" if settings.telegram_webhook_url else "getUpdates"
     try:
-        await tg.wait_for(lambda t: bool(t.calls_of(started)) or task.done(), timeout=10)
+        await tg.wait_for(lambda t: bool(t.calls_of(started)) or task.done(), timeout=30)
         if task.done():
             task.result()
         yield settings
