@@ -52,6 +52,7 @@ class Platform:
     mention: str | None = None
 
     def owns(self, host: str) -> bool:
+        """Whether ``host`` (already lower-case) is one of this platform's."""
         return any(host == h or host.endswith("." + h) for h in self.hosts)
 
 
@@ -63,6 +64,7 @@ class AccountPatterns:
     tracking: frozenset[str]
 
     def by_id(self, platform_id: str) -> Platform | None:
+        """The platform with this taxonomy id, if its addresses are known."""
         return next((p for p in self.platforms if p.id == platform_id), None)
 
 

@@ -17,6 +17,8 @@ from storage.outbox import PENDING
 
 @dataclass(frozen=True, slots=True)
 class Figures:
+    """What ``GET /metrics`` reads from the database at each scrape."""
+
     cases: dict[tuple[str, str], int]
     """(status, channel) to the number of cases."""
     oldest_unclaimed_at: datetime | None

@@ -26,6 +26,8 @@ VIEWERS = 500
 
 @dataclass(frozen=True, slots=True)
 class Queue:
+    """One practitioner's App Home: the lists and how many wait in all."""
+
     unclaimed: Sequence[Case]
     unclaimed_total: int
     mine: Sequence[Case]
@@ -71,6 +73,7 @@ async def remember_viewer(session: AsyncSession, user_id: str, now: datetime) ->
 
 
 async def viewers(session: AsyncSession) -> list[str]:
+    """Who opened the App Home, most recent first (their queues are kept current)."""
     query = select(HomeViewer.user_id).order_by(HomeViewer.opened_at.desc()).limit(VIEWERS)
     return list((await session.execute(query)).scalars())
 

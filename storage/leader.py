@@ -33,6 +33,7 @@ async def still_connected(connection: AsyncConnection) -> None:
 
 
 async def give_up(connection: AsyncConnection, key: int) -> None:
+    """Let the lock go (at shutdown), so another replica takes it at once."""
     await connection.execute(_UNLOCK, {"key": key})
     await connection.commit()
 

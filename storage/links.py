@@ -28,6 +28,7 @@ async def remember(session: AsyncSession, case_id: int, keys: Iterable[str]) -> 
 
 
 async def keys_of(session: AsyncSession, case_id: int) -> list[str]:
+    """The keys a case is known by, sorted (none once retention erased them)."""
     query = select(CaseLink.key).where(CaseLink.case_id == case_id).order_by(CaseLink.key)
     return list((await session.execute(query)).scalars())
 

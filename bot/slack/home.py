@@ -36,6 +36,7 @@ def waited(since: datetime, now: datetime, copy: Copy) -> str:
 
 
 def card_url(case: Case) -> str | None:
+    """The web address of the case's card in Slack (None before it is posted)."""
     if not (case.slack_channel and case.slack_ts):
         return None
     return f"https://slack.com/archives/{case.slack_channel}/p{case.slack_ts.replace('.', '')}"

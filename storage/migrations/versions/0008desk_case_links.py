@@ -22,6 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Add the case_links and slack_home_viewers tables."""
     op.create_table(
         "case_links",
         sa.Column("case_id", sa.Integer(), nullable=False),
@@ -39,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop them again."""
     op.drop_table("slack_home_viewers")
     op.drop_index("ix_case_links_key", table_name="case_links")
     op.drop_table("case_links")
