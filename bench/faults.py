@@ -261,10 +261,12 @@ async def count_cases(database_url: str) -> Counter[str]:
 
 
 def cards(slack: FakeSlack) -> Counter[str]:
+    """Cards posted, by the reference in their header (a card names linked cases too)."""
     found: Counter[str] = Counter()
     for message in slack.messages(DESK):
-        blocks = json.dumps(message.get("blocks"))
-        found.update(set(REFERENCE.findall(blocks)))
+        blocks = message.get("blocks") or [{}]
+        header = json.dumps(blocks[0])
+        found.update(set(REFERENCE.findall(header)))
     return found
 
 

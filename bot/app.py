@@ -35,6 +35,7 @@ from bot.http.health import HealthCheck, liveness_route
 from bot.http.server import build_http_app, serving
 from bot.services.delivery import EnquirerDelivery, RepliesDelivery
 from bot.services.housekeeping import Housekeeping
+from bot.services.leader import Leadership
 from bot.services.outbox import OutboxWorker, Sender
 from bot.services.timers import Timers
 from bot.settings import Settings
@@ -56,6 +57,8 @@ class Helpline:
     slack: SlackDeskApp | None
     """None when Slack is not configured (cases wait in the database)."""
     worker: OutboxWorker
+    leadership: Leadership
+    """Whether this replica runs the timers and housekeeping (a PostgreSQL advisory lock)."""
     timers: Timers
     housekeeping: Housekeeping
     http: Starlette
@@ -98,6 +101,7 @@ def build(
         backoff_cap=settings.outbox_backoff_cap_seconds,
         stuck_after=settings.outbox_stuck_seconds,
         wakeup=core.wakeup,
+        on_failure=core.metrics.send_failed,
     )
     health = HealthCheck(
         engine=core.engine,
@@ -106,9 +110,13 @@ def build(
         stuck_after=settings.outbox_stuck_seconds,
         timeout=settings.health_timeout_seconds,
     )
+    leadership = Leadership(engine=core.engine)
     routes = [
         health.route(),
         liveness_route(),
+        core.metrics.route(
+            sessions=core.sessions, clock=core.clock, timeout=settings.health_timeout_seconds
+        ),
         *telegram.routes,
         *(slack.routes if slack else ()),
     ]
@@ -118,15 +126,20 @@ def build(
         telegram=telegram,
         slack=slack,
         worker=worker,
+        leadership=leadership,
         timers=Timers(
             sessions=core.sessions,
             calendar=core.calendar,
             copy=core.flow.copy,
             clock=core.clock,
             every=settings.timer_seconds,
+            leads=leadership.leads,
         ),
         housekeeping=Housekeeping(
-            sessions=core.sessions, clock=core.clock, retention_days=settings.retention_days
+            sessions=core.sessions,
+            clock=core.clock,
+            retention_days=settings.retention_days,
+            leads=leadership.leads,
         ),
         http=build_http_app(routes),
         email=email,
@@ -163,6 +176,7 @@ async def running(helpline: Helpline) -> AsyncIterator[None]:
     core, settings = helpline.core, helpline.settings
     async with AsyncExitStack() as stack:
         stack.push_async_callback(core.close)
+        stack.push_async_callback(helpline.leadership.close)  # before the engine goes
         await core.open()
         if db.single_process(core.engine):
             # Nobody else can be sending what a killed run left leased: take it back now

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
+from bot.http.metrics import Metrics
 from bot.services.desk import DeskService
 from bot.services.intake import IntakeService
 from bot.services.leases import Leases
@@ -43,6 +44,8 @@ class Core:
     """Closes the outbox rows of replies sent straight after their turn."""
     wakeup: asyncio.Event
     """Set when something was written to the outbox: the worker looks at once."""
+    metrics: Metrics
+    """This process's figures (``GET /metrics``), fed by the intake and the outbox worker."""
 
     async def open(self) -> None:
         """Bring the schema up to date (what every job does first)."""
@@ -60,6 +63,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
     sessions = db.session_factory(engine)
     flow = IntakeFlow()
     wakeup = asyncio.Event()
+    metrics = Metrics()
     leases = Leases(sessions=sessions, clock=clock, seconds=settings.lease_seconds)
     intake = IntakeService(
         engine=engine,
@@ -70,6 +74,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         target=settings.response_target,
         leases=leases,
         on_enqueued=wakeup.set,
+        on_handled=metrics.handled,
     )
     replies = ReplyLedger(sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set)
     desk = DeskService(
@@ -91,6 +96,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         leases=leases,
         replies=replies,
         wakeup=wakeup,
+        metrics=metrics,
     )
 
 

@@ -7,6 +7,7 @@ hands to storage. Both are channel-neutral and JSON-friendly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +76,15 @@ class Conversation:
     failures: int = 0
     expanded: bool = False
     correcting: bool = False
+    earlier: list[str] = field(default_factory=list)
+    """References of the cases sent from this chat before this conversation (newest last):
+    the enquirer can still write to them, by replying to a message that names one."""
+    held: str | None = None
+    """A message held while the enquirer says which case it is for (see ``held_for``)."""
+    held_for: str | None = None
+    """The earlier case a practitioner wrote about, which the held message may answer."""
+    held_since: str | None = None
+    """When the held message arrived (ISO time): its turns go to the case it is for."""
 
     def to_json(self) -> dict[str, Any]:
         """The conversation as plain JSON for storage; :meth:`from_json` reads it back."""
@@ -90,6 +100,10 @@ class Conversation:
             "failures": self.failures,
             "expanded": self.expanded,
             "correcting": self.correcting,
+            "earlier": self.earlier,
+            "held": self.held,
+            "held_for": self.held_for,
+            "held_since": self.held_since,
         }
 
     @classmethod
@@ -115,7 +129,34 @@ class Conversation:
             failures=failures if isinstance(failures, int) and 0 <= failures < 100 else 0,
             expanded=bool(data.get("expanded", False)),
             correcting=bool(data.get("correcting", False)),
+            earlier=[r for r in _strings(data.get("earlier")) if reference_in(r) == r][-EARLIER:],
+            held=str(data["held"]) if isinstance(data.get("held"), str) else None,
+            held_for=reference_in(str(data.get("held_for") or "")),
+            held_since=_moment(data.get("held_since")),
         )
+
+
+EARLIER = 5
+"""Earlier cases of a chat that replies can still reach (the most recent)."""
+_REFERENCE = re.compile(r"\bHL-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}\b")
+"""A case reference as :func:`storage.cases.new_reference` makes them."""
+
+
+def reference_in(text: str) -> str | None:
+    """The first case reference in ``text`` (a message of the bot that names its case)."""
+    found = _REFERENCE.search(text)
+    return found.group(0) if found else None
+
+
+def _moment(value: Any) -> str | None:
+    """A saved ISO time, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
 
 
 def _strings(value: Any) -> list[str]:

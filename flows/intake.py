@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import copy as _copy
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 
 from flows import casefile
-from flows.conversation import FINAL_STEPS, Conversation, Step
+from flows.conversation import EARLIER, FINAL_STEPS, Conversation, Step
 from flows.copy import Copy
 from flows.knowledge import Knowledge, default_knowledge
 from flows.machine import MACHINE, NEW_ENQUIRY, enter_cancelled, enter_signposted, step_on
@@ -75,6 +77,11 @@ DESCRIBED_WORDS = 20
 STUCK = 3
 """Failed answers in a row at one question before the bot offers another way."""
 OWN_WORDS_LIMIT = 300
+WHICH_CASE = "which_case"
+"""The question "is this about your earlier enquiry or this one?" (its buttons say so)."""
+TO_CASE = "case:"
+"""Option id prefix of the answer "about HL-…"; the other answer is :data:`TO_CURRENT`."""
+TO_CURRENT = "current"
 
 FIELDS: dict[Step, Field] = {
     Step(step): question.field for step, question in QUESTIONS.items() if question.field is not None
@@ -150,6 +157,10 @@ class IntakeFlow:
             turn.effects.append(AttachmentRefused())
             turn.say(self.copy("attachment.refused"))
             return self._ask_current(turn)
+        if (inbound.question == WHICH_CASE or conv.held is not None) and self._settle_held(
+            turn, inbound
+        ):
+            return None
         command = inbound.command
         if command is None and inbound.kind is InboundKind.TEXT:
             command = self.understander.command(inbound.text)
@@ -158,6 +169,8 @@ class IntakeFlow:
         if inbound.kind is InboundKind.TEXT and command is None:
             reading = self.understander.read(inbound.text, answering=FIELDS.get(conv.step))
             raised = self._notice_risk(turn, reading)
+            if self._route_follow_up(turn, inbound):
+                return None
             if self._child_writing(conv, reading):
                 return self._signpost_child(turn, inbound)
         in_progress = conv.step is not Step.START and conv.step not in FINAL_STEPS
@@ -217,6 +230,93 @@ class IntakeFlow:
         conv.answers[Step.ROLE.value] = "child"
         conv.step, conv.editing, conv.correcting = Step.SIGNPOSTED, False, False
         enter_signposted(turn)
+
+    # Messages for an earlier case ------------------------------------------------------
+
+    def _route_follow_up(self, turn: Turn, inbound: Inbound) -> bool:
+        """Send a message meant for an earlier case there, whatever is in progress.
+
+        A reply to the bot's message about a case is for that case. Without one, a message
+        written after a practitioner's (on an earlier case) could answer it or the
+        enquiry in hand: when both are live the enquirer is asked which; when nothing else
+        is live it goes to the practitioner's case. True when the message was dealt with.
+        """
+        conv = turn.conversation
+        known = [*conv.earlier, *([conv.reference] if conv.reference else [])]
+        if inbound.about is not None and inbound.about in known:
+            return self._add_to(turn, inbound.about, inbound.text, since=turn.context.now)
+        awaiting = turn.context.awaiting
+        if awaiting is None or awaiting not in conv.earlier or awaiting == conv.reference:
+            return False
+        in_progress = conv.step is not Step.START and conv.step not in FINAL_STEPS
+        if not (in_progress or conv.step is Step.SUBMITTED):
+            return self._add_to(turn, awaiting, inbound.text)
+        conv.held, conv.held_for = inbound.text, awaiting
+        conv.held_since = turn.context.now.isoformat()
+        self._ask_which(turn)
+        return True
+
+    def _add_to(self, turn: Turn, reference: str, text: str, since: datetime | None = None) -> bool:
+        """Add ``text`` to the case ``reference``, say so, and carry on where they were.
+
+        ``since``: the turns from then on are about that case (see :class:`FollowUp`)."""
+        conv = turn.conversation
+        turn.effects.append(FollowUp(reference, text, since))
+        turn.say(self.copy("followups.added", reference=reference))
+        if conv.step is not Step.START and conv.step not in FINAL_STEPS:
+            self._ask_current(turn)
+        return True
+
+    def _ask_which(self, turn: Turn) -> None:
+        conv = turn.conversation
+        earlier = conv.held_for or ""
+        current = (
+            self.copy("followups.to_submitted", reference=conv.reference)
+            if conv.step is Step.SUBMITTED and conv.reference
+            else self.copy("followups.to_new")
+        )
+        options = (
+            Option(TO_CASE + earlier, self.copy("followups.to_case", reference=earlier)),
+            Option(TO_CURRENT, current),
+        )
+        text = self.copy("followups.which", reference=earlier)
+        turn.replies.append(Reply(text, options, question=WHICH_CASE))
+
+    def _settle_held(self, turn: Turn, inbound: Inbound) -> bool:
+        """The answer to "which case?"; True when nothing more is to be done with ``inbound``.
+
+        More text while the question is open joins the held message and the question is
+        asked again. A command (Back, Restart…) instead of an answer files the held
+        message with the practitioner's case it followed, and then runs: nothing is lost.
+        """
+        conv = turn.conversation
+        held, earlier = conv.held, conv.held_for
+        since = datetime.fromisoformat(conv.held_since) if conv.held_since else turn.context.now
+        choosing = inbound.kind is InboundKind.CHOOSE and inbound.question == WHICH_CASE
+        if held is None or earlier is None:
+            conv.held = conv.held_for = conv.held_since = None
+            if choosing:  # a button from a question already answered
+                turn.say(self.copy("reasks.stale"))
+                self._ask_current(turn)
+                return True
+            return False
+        if choosing:
+            conv.held = conv.held_for = conv.held_since = None
+            if inbound.option_ids == (TO_CASE + earlier,):
+                return self._add_to(turn, earlier, held, since=since)
+            turn.context = replace(turn.context, awaiting=None)
+            self._dispatch(turn, Inbound.typed(held))
+            return True
+        typed = inbound.kind is InboundKind.TEXT and inbound.command is None
+        if typed and self.understander.command(inbound.text) is None:
+            self._notice_risk(turn, self.understander.read(inbound.text))
+            conv.held = f"{held}\n\n{inbound.text}"
+            self._ask_which(turn)
+            return True
+        conv.held = conv.held_for = conv.held_since = None
+        turn.effects.append(FollowUp(earlier, held, since))
+        turn.say(self.copy("followups.added", reference=earlier))
+        return False
 
     # A first message -------------------------------------------------------------------
 
@@ -475,6 +575,8 @@ class IntakeFlow:
         if inbound.kind is InboundKind.COMMAND:
             return f"/{inbound.command.value if inbound.command else ''}"
         step = conversation.step
+        if inbound.question == WHICH_CASE:
+            return f"[chose: {', '.join(inbound.option_ids)}]"
         if step is Step.EDIT:
             labels = {o.id: o.label for o in casefile.edit_options(conversation, self.knowledge)}
         elif step in QUESTIONS:
@@ -557,7 +659,8 @@ class IntakeFlow:
 
     def _begin(self, turn: Turn, *, welcome: bool) -> None:
         old = turn.conversation
-        turn.conversation = Conversation()
+        earlier = [*old.earlier, *([old.reference] if old.reference else [])]
+        turn.conversation = Conversation(earlier=list(dict.fromkeys(earlier))[-EARLIER:])
         if old.step is Step.START and "risks" in old.answers:
             turn.conversation.answers["risks"] = old.answers["risks"]
             turn.conversation.answers["signposted_to"] = old.answers.get("signposted_to", [])

@@ -49,11 +49,14 @@ class Inbound:
     option_ids: tuple[str, ...] = ()
     command: Command | None = None
     question: str | None = None
+    about: str | None = None
+    """The case reference named by the bot's message this one replies to (a Telegram
+    reply to a practitioner's message or to the confirmation): it goes to that case."""
 
     @classmethod
-    def typed(cls, text: str) -> Inbound:
-        """The enquirer typed ``text``."""
-        return cls(InboundKind.TEXT, text=text)
+    def typed(cls, text: str, *, about: str | None = None) -> Inbound:
+        """The enquirer typed ``text`` (``about``: the case of the message they replied to)."""
+        return cls(InboundKind.TEXT, text=text, about=about)
 
     @classmethod
     def chose(cls, *option_ids: str, question: str | None = None) -> Inbound:

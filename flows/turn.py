@@ -42,6 +42,9 @@ class FollowUp:
 
     reference: str
     text: str
+    since: datetime | None = None
+    """Only the turns from then on are this case's (the rest belong to an enquiry in hand);
+    None: every turn not yet on a case."""
 
 
 Effect = CaseSubmitted | Signposted | AttachmentRefused | Forget | FollowUp
@@ -57,6 +60,9 @@ class Context:
     """Added to the confirmation: when a practitioner will reply."""
     out_of_hours: bool = False
     """Nobody is on duty now: point to services open day and night."""
+    awaiting: str | None = None
+    """An earlier case of this chat that a practitioner wrote to since the enquirer last
+    wrote: a message now may be their answer to it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ from sqlalchemy import (
     String,
     bindparam,
     delete,
+    func,
     insert,
+    or_,
     select,
     update,
 )
@@ -28,7 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from flows.conversation import Conversation
 from storage import outbox
-from storage.models import ConversationRecord, ProcessedUpdate, TranscriptEntry, UTCDateTime
+from storage.models import (
+    Case,
+    ConversationRecord,
+    ProcessedUpdate,
+    TranscriptEntry,
+    UTCDateTime,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +185,21 @@ def add_turn(
     )
 
 
-async def attach_transcript(session: AsyncSession, conversation_id: int, case_id: int) -> None:
-    """Give the conversation's loose turns to the case it became."""
+async def attach_transcript(
+    session: AsyncSession, conversation_id: int, case_id: int, since: datetime | None = None
+) -> None:
+    """Give the conversation's loose turns to the case it became (or that they are about).
+
+    ``since``: only the turns from then on (a follow-up to an earlier case written while a
+    new enquiry is in progress: the new enquiry's turns are not the earlier case's).
+    """
     await session.flush()
-    await session.execute(
-        update(TranscriptEntry)
-        .where(
-            TranscriptEntry.conversation_id == conversation_id, TranscriptEntry.case_id.is_(None)
-        )
-        .values(case_id=case_id)
+    query = update(TranscriptEntry).where(
+        TranscriptEntry.conversation_id == conversation_id, TranscriptEntry.case_id.is_(None)
     )
+    if since is not None:
+        query = query.where(TranscriptEntry.at >= since)
+    await session.execute(query.values(case_id=case_id))
 
 
 async def forget_transcript(session: AsyncSession, conversation_id: int) -> None:
@@ -215,3 +228,37 @@ async def forget_processed_before(session: AsyncSession, cutoff: datetime) -> in
     """Drop dedupe keys older than any redelivery window (Telegram keeps updates 24 h)."""
     result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def awaiting_answer(
+    db: Database, conversation_id: int, references: Sequence[str]
+) -> str | None:
+    """Which of ``references`` (this chat's earlier cases) a practitioner wrote to since
+    the enquirer last wrote in the chat, the latest first; None if none.
+
+    Run only for chats with earlier cases, so the usual turn pays nothing for it.
+    """
+    if not references:
+        return None
+    last_said = (
+        select(func.max(TranscriptEntry.at))
+        .where(
+            TranscriptEntry.conversation_id == conversation_id,
+            TranscriptEntry.sender == "enquirer",
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(Case.reference)
+        .join(TranscriptEntry, TranscriptEntry.case_id == Case.id)
+        .where(
+            Case.conversation_id == conversation_id,
+            Case.reference.in_(list(references)),
+            TranscriptEntry.sender == "practitioner",
+            or_(last_said.is_(None), TranscriptEntry.at > last_said),
+        )
+        .order_by(TranscriptEntry.at.desc())
+        .limit(1)
+    )
+    connection = await _connection(db)
+    return (await connection.execute(query)).scalar_one_or_none()

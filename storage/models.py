@@ -285,3 +285,28 @@ class EmailRecord(Base):
     __table_args__ = (
         UniqueConstraint("direction", "message_id", name="uq_email_messages_message_id"),
     )
+
+
+class CaseLink(Base):
+    """A key a case is known by (an account, a group, an invite: :func:`flows.links.link_key`).
+
+    Cases sharing a key are reports of the same thing: the desk sees them linked.
+    """
+
+    __tablename__ = "case_links"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+
+    __table_args__ = (Index("ix_case_links_key", "key"),)
+
+
+class HomeViewer(Base):
+    """A practitioner who opened the desk's App Home in Slack: their queue is kept current."""
+
+    __tablename__ = "slack_home_viewers"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column()

@@ -36,6 +36,9 @@ SLACK_POST = "slack.post"
 """A message to the desk channel (or on-call): ``{say, values}`` or ``{text}``, ``target``."""
 SLACK_DIGEST = "slack.digest"
 """The morning digest: ``{cases: [id, ...]}``, worded when it is sent."""
+SLACK_HOME = "slack.home"
+"""The desk's App Home queue to republish: ``{user}`` for one practitioner, ``{}`` for all
+who opened it. A stream of its own: a queue refresh never holds a card back."""
 ENQUIRER_MESSAGE = "enquirer.message"
 """A practitioner's message (or a desk notice) to an enquirer: ``{channel, chat_id, text}``."""
 ENQUIRER_REPLY = "enquirer.reply"
@@ -45,6 +48,7 @@ STREAMS = {
     SLACK_THREAD: "slack",
     SLACK_POST: "slack",
     SLACK_DIGEST: "slack",
+    SLACK_HOME: "slack.home",
     ENQUIRER_MESSAGE: "enquirer",
     ENQUIRER_REPLY: "enquirer",
 }
@@ -160,8 +164,10 @@ async def due(
 
     A row waits while it is leased (someone is sending it) or until its retry time; later
     rows of its stream wait behind it, so cards arrive in order and a thread reply never
-    precedes its card. Rows are locked (PostgreSQL SKIP LOCKED) while the caller leases
-    them, so two workers never take the same row.
+    precedes its card. Rows are locked (PostgreSQL ``FOR UPDATE SKIP LOCKED``) while the
+    caller leases them, so two workers (replicas) never take the same row nor wait for
+    each other; a stream whose first row another worker has locked waits whole, so its
+    later rows are not sent ahead of it.
     """
     rows: list[OutboxMessage] = []
     # Each family is fetched on its own, so a Slack backlog never hides a reply to an
@@ -178,7 +184,7 @@ async def due(
         rows += (await session.execute(query)).scalars().all()
     rows.sort(key=lambda row: row.id)
     ready: list[OutboxMessage] = []
-    blocked: set[str] = set()
+    blocked = await _behind_locked(session, rows)
     for row in rows:
         stream = stream_of(row)
         leased = row.leased_until is not None and row.leased_until > now
@@ -187,6 +193,29 @@ async def due(
         if stream not in blocked:
             ready.append(row)
     return ready
+
+
+async def _behind_locked(session: AsyncSession, rows: Sequence[OutboxMessage]) -> set[str]:
+    """Streams whose first pending row is not among ``rows``: another worker has it locked
+    (SKIP LOCKED passed it over) and is leasing it now, so the rest of its stream waits.
+
+    A plain read, which a row lock does not block; on SQLite (one process) it finds none.
+    """
+    if not rows or (await session.connection()).dialect.name != "postgresql":
+        return set()
+    first: dict[str, int] = {}
+    for row in rows:
+        first.setdefault(stream_of(row), row.id)
+    query = (
+        select(OutboxMessage.stream, func.min(OutboxMessage.id))
+        .where(PENDING, OutboxMessage.stream.in_(list(first)))
+        .group_by(OutboxMessage.stream)
+    )
+    return {
+        str(stream)
+        for stream, lowest in (await session.execute(query)).all()
+        if stream is not None and lowest < first[str(stream)]
+    }
 
 
 async def lease(session: AsyncSession, ids: Collection[int], holder: str, until: datetime) -> None:

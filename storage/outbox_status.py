@@ -118,3 +118,9 @@ async def retry_failed(session: AsyncSession, now: datetime, ids: Collection[int
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def still_pending(session: AsyncSession, row_id: int) -> bool:
+    """Whether the row still waits to be sent (not sent, given up or deleted meanwhile)."""
+    query = select(OutboxMessage.id).where(OutboxMessage.id == row_id, PENDING)
+    return (await session.execute(query)).scalar_one_or_none() is not None

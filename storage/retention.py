@@ -2,7 +2,8 @@
 
 Cases keep their taxonomy labels (enquirer type, setting, region, platform, categories,
 outcome, dates) so the helpline's yearly figures stay countable; everything that could
-identify someone (title, description, links, contact details, notes, transcript) goes.
+identify someone (title, description, links and the accounts they name, contact details,
+notes, transcript) goes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import links as link_store
 from storage.models import Case, CaseEvent, ConversationRecord, EmailRecord, TranscriptEntry
 
 
@@ -30,6 +32,7 @@ async def purge_before(session: AsyncSession, cutoff: datetime) -> Purged:
     ids = list((await session.execute(old)).scalars())
     if ids:
         await session.execute(delete(TranscriptEntry).where(TranscriptEntry.case_id.in_(ids)))
+        await link_store.forget(session, ids)
         await session.execute(
             update(CaseEvent).where(CaseEvent.case_id.in_(ids)).values(detail=None)
         )

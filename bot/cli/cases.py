@@ -13,6 +13,7 @@ from bot.text import for_terminal, normalise
 from flows.conversation import CaseStatus
 from storage import cases as case_store
 from storage import desk as desk_store
+from storage import links as link_store
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -60,6 +61,34 @@ async def _cases_show(core: Core, args: argparse.Namespace) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     print(_format_case(data))
+    return 0
+
+
+async def _cases_linked(core: Core, args: argparse.Namespace) -> int:
+    """Other reports of the accounts and links of one case, newest first."""
+    async with core.sessions() as session:
+        case = await case_store.get_case(session, args.reference)
+        if case is None:
+            print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)
+            return 1
+        found = await link_store.linked(session, case.id)
+    if args.json:
+        rows = [{"reference": f.case.reference, "shared": list(f.shared)} for f in found]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not found:
+        print(f"No other case shares an account or link with {case.reference}.")
+        return 0
+    for other in found:
+        c = other.case
+        received = c.received_at.astimezone(core.calendar.zone).strftime("%Y-%m-%d %H:%M")
+        where = ", ".join(p for p in (c.setting, c.region) if p) or "-"
+        print(
+            for_terminal(
+                f"{c.reference}  {received}  {c.status.value:<10}  {one_line(where)}  "
+                f"shares: {', '.join(other.shared)}"
+            )
+        )
     return 0
 
 
@@ -111,7 +140,7 @@ async def _desk(core: Core, args: argparse.Namespace) -> int:
 
 
 def register(commands: Commands, settings: Settings) -> None:
-    """``cases list|show|claim|release|reply|resolve``."""
+    """``cases list|show|linked|claim|release|reply|resolve``."""
     moment = moment_in(settings.timezone)
     cases = commands.add_parser("cases", help="see the cases that arrived")
     actions = cases.add_subparsers(dest="cases_command", required=True, metavar="ACTION")
@@ -127,6 +156,10 @@ def register(commands: Commands, settings: Settings) -> None:
     show.add_argument("reference")
     show.add_argument("--json", action="store_true")
     needs_core(show, _cases_show)
+    linked = actions.add_parser("linked", help="other cases reporting the same accounts or links")
+    linked.add_argument("reference")
+    linked.add_argument("--json", action="store_true")
+    needs_core(linked, _cases_linked)
 
     outcomes = "referred, advice, signposted, escalated, nfa"
     for name, help_text in (

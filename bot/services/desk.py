@@ -20,6 +20,7 @@ from flows.taxonomy import Taxonomy
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import desk as desk_store
+from storage import home as home_store
 from storage import outbox
 from storage.models import Case
 
@@ -210,6 +211,17 @@ class DeskService:
             desk_store.record(
                 session, case.id, actor=actor, action="note", at=now, detail=text[:NOTE_LIMIT]
             )
+        return True
+
+    async def home_opened(self, user_id: str, *, dedupe: tuple[str, str]) -> bool:
+        """A practitioner opened the desk's App Home: show them the queue, and keep it
+        current for them from now on. False when this event was handled before."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            if not await convo_store.first_time(session, *dedupe, now):
+                return False
+            await home_store.remember_viewer(session, user_id, now)
+            await home_store.refresh(session, now, user=user_id)
         return True
 
     async def check(self, reference: str, actor: str) -> str | None:

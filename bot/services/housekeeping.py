@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,7 +31,11 @@ class Housekeeping:
         clock: Clock,
         retention_days: int,
         every: float = EVERY,
+        leads: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        """``leads``: whether this replica does it now (see
+        :class:`bot.services.leader.Leadership`); None: always."""
+        self._leads = leads
         self._sessions = sessions
         self._clock = clock
         self.retention_days = retention_days
@@ -55,5 +60,9 @@ class Housekeeping:
         return purged
 
     async def run(self, stop: asyncio.Event) -> None:
-        """A round now, then every hour, until ``stop``."""
-        await repeat(self.purge_expired, every=self._every, stop=stop, what="housekeeping")
+        """A round now, then every hour, until ``stop`` (by the replica that leads)."""
+        await repeat(self._round, every=self._every, stop=stop, what="housekeeping")
+
+    async def _round(self) -> None:
+        if self._leads is None or await self._leads():
+            await self.purge_expired()

@@ -8,6 +8,7 @@ transcript and any case it produced together. Channels only translate and render
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,16 +32,20 @@ from flows.intake import (
     IntakeFlow,
     Signposted,
 )
+from flows.links import case_keys
 from flows.messages import Command, Inbound, InboundKind, Reply
 from flows.timing import Expectation, expectation
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import inbox as inbox_store
+from storage import links as link_store
 from storage import outbox
 from storage.conversations import Saved
 from storage.models import Case
 
 log = logging.getLogger(__name__)
+LINKED_NOTES = 20
+"""Earlier reports of the same account whose threads hear of a new one (the newest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +90,15 @@ class IntakeService:
         target: timedelta = timedelta(hours=3),
         leases: Leases | None = None,
         on_enqueued: Callable[[], None] = lambda: None,
+        on_handled: Callable[[str, float], None] = lambda channel, seconds: None,
     ) -> None:
         """``engine`` runs each turn on a plain connection; ``sessions`` (on the same
         engine) serve the rest. ``leases``: this process's, needed for durable replies
         (``deliver=True``).
-        ``on_enqueued`` is called after a transaction wrote outbox rows for the worker."""
+        ``on_enqueued`` is called after a transaction wrote outbox rows for the worker;
+        ``on_handled(channel, seconds)`` after each message that was not a duplicate."""
         self.on_enqueued = on_enqueued
+        self._on_handled = on_handled
         self._calendar = calendar or WorkingCalendar.default()
         self._target = target
         self._timezone = self._calendar.zone
@@ -123,6 +131,21 @@ class IntakeService:
         """
         if deliver and self._leases is None:
             raise ValueError("durable replies need the process's leases")
+        started = time.perf_counter()
+        handled = await self._handle_locked(channel, chat_id, inbound, dedupe, inbox, deliver)
+        if not handled.duplicate:
+            self._on_handled(channel, time.perf_counter() - started)
+        return handled
+
+    async def _handle_locked(
+        self,
+        channel: str,
+        chat_id: str,
+        inbound: Inbound,
+        dedupe: tuple[str, str] | None,
+        inbox: bool,
+        deliver: bool,
+    ) -> Handled:
         async with self._locks.hold((channel, chat_id)):
             for attempt in range(3):
                 try:
@@ -183,11 +206,15 @@ class IntakeService:
             )
             before = convo_store.restore(record)
             timing = expectation(self._calendar, now, self._target, self._flow.copy)
+            awaiting = None
+            if before.earlier and inbound.kind is InboundKind.TEXT:
+                awaiting = await convo_store.awaiting_answer(connection, record.id, before.earlier)
             context = Context(
                 now=now,
                 reference=self._new_reference(),
                 reply_note=timing.note,
                 out_of_hours=not timing.open_now,
+                awaiting=awaiting,
             )
             result = self._flow.handle(before, inbound, context)
             await self._record_turns(connection, record, before, inbound, result.replies, now)
@@ -261,6 +288,7 @@ class IntakeService:
                     await session.flush()
                     await convo_store.attach_transcript(session, record.id, created.id)
                     outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=created.id)
+                    await self._link(session, created, now)
                     if created.urgent and not timing.open_now:
                         payload = outbox.desk_note(
                             "timers.oncall_alert",
@@ -278,10 +306,11 @@ class IntakeService:
                     log.info("contact signposted via %s", channel)
                 case Forget():
                     await convo_store.forget_transcript(session, record.id)
-                case FollowUp(reference, text):
+                case FollowUp(reference, text, since):
                     case = await case_store.get_case(session, reference)
-                    if case is not None:
-                        await convo_store.attach_transcript(session, record.id, case.id)
+                    # Only a case this chat sent: a reference anyone could type is not enough.
+                    if case is not None and case.conversation_id == record.id:
+                        await convo_store.attach_transcript(session, record.id, case.id, since)
                         note = outbox.desk_note("desk.thread_enquirer_wrote", text=text)
                         outbox.enqueue(
                             session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=note
@@ -289,3 +318,26 @@ class IntakeService:
                 case AttachmentRefused():
                     log.info("attachment refused on %s (not downloaded)", channel)
         return created
+
+    async def _link(self, session: AsyncSession, case: Case, now: datetime) -> None:
+        """Record what the case reports and note it in the threads of earlier reports.
+
+        The notes follow the new card in the desk's stream, so the link to it works.
+        """
+        platform = self._flow.taxonomy["platform"].by_label(case.platform or "")
+        keys = case_keys(
+            case.links or [],
+            texts=[case.subject or "", case.description or ""],
+            platform_id=platform.id if platform else None,
+        )
+        if not keys:
+            return
+        await link_store.remember(session, case.id, keys)
+        for earlier in await link_store.linked(session, case.id, limit=LINKED_NOTES):
+            note = outbox.desk_note(
+                "linked.thread_note", reference=case.reference, shared=", ".join(earlier.shared)
+            )
+            note["cases"] = {"case": case.id}
+            outbox.enqueue(
+                session, outbox.SLACK_THREAD, now=now, case_id=earlier.case.id, payload=note
+            )

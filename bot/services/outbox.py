@@ -71,6 +71,13 @@ Result = Sent | Retry | GiveUp
 Sender = Callable[[OutboxMessage], Awaitable[Result]]
 
 
+def destination(row: OutboxMessage) -> str:
+    """Where a row goes, as metrics name it: ``slack``, or the enquirer's channel."""
+    if outbox.STREAMS.get(row.kind) == "slack":
+        return "slack"
+    return str((row.payload or {}).get("channel") or "enquirer")[:32]
+
+
 class OutboxWorker:
     """Drains the outbox with the senders it was given (one per kind)."""
 
@@ -86,8 +93,12 @@ class OutboxWorker:
         backoff_cap: float = 300.0,
         stuck_after: float = 600.0,
         wakeup: asyncio.Event | None = None,
+        on_failure: Callable[[str], None] = lambda destination: None,
     ) -> None:
-        """``wakeup``: set by whoever enqueues (the service shares one with the intake)."""
+        """``wakeup``: set by whoever enqueues (the service shares one with the intake).
+        ``on_failure(destination)``: a send failed (retried or given up); the destination is
+        ``slack`` or the enquirer's channel. A rate limit is not a failure."""
+        self._on_failure = on_failure
         self._sessions = sessions
         self._senders = dict(senders)
         self._clock = clock
@@ -177,6 +188,8 @@ class OutboxWorker:
         except Exception as error:  # a sender bug must not lose the row
             log.error("outbox sender %s crashed: %s", row.kind, logs.kind(error), exc_info=error)
             result = Retry(logs.kind(error), maybe_sent=row.maybe_sent)
+        if isinstance(result, GiveUp) or (isinstance(result, Retry) and not result.rate_limited):
+            self._on_failure(destination(row))
         now = self._clock()
         async with self._sessions() as session, session.begin():
             fresh = await outbox.locked(session, row.id)

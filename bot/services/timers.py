@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,8 +37,11 @@ class Timers:
         copy: Copy,
         clock: Clock,
         every: float = 30.0,
+        leads: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
-        """``every``: seconds between ticks while the service runs."""
+        """``every``: seconds between ticks while the service runs. ``leads``: whether this
+        replica runs them now (see :class:`bot.services.leader.Leadership`); None: always."""
+        self.leads = leads
         self.sessions = sessions
         self.calendar = calendar
         self.copy = copy
@@ -78,6 +82,8 @@ class Timers:
         return describe_due(self.calendar, case.due_at, self.copy) if case.due_at else "-"
 
     async def _tick_and_say(self) -> None:
+        if self.leads is not None and not await self.leads():
+            return
         fired = await self.tick()
         if any(fired.values()):
             log.info("timers fired: %s", fired)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from flows.conversation import CaseStatus
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
 from flows.timing import describe_due
+from storage.links import Linked
 from storage.models import Case
 
 SECTION_LIMIT = 3000
@@ -77,9 +78,16 @@ def _button(copy: Copy, action: str, reference: str, style: str | None = None) -
 
 
 def case_card(
-    case: Case, copy: Copy, calendar: WorkingCalendar, now: datetime
+    case: Case,
+    copy: Copy,
+    calendar: WorkingCalendar,
+    now: datetime,
+    linked: Sequence[Linked] = (),
 ) -> tuple[list[Block], str]:
-    """The card's blocks and its notification text. Contact details never appear here."""
+    """The card's blocks and its notification text. Contact details never appear here.
+
+    ``linked``: other reports of the same accounts (newest first), named under the links.
+    """
     subject = normalise(case.subject or copy("card.no_subject"))  # plain_text: shown as is
     urgency = copy("card.urgent") + " · " if case.urgent else ""
     title = cut(
@@ -131,6 +139,9 @@ def case_card(
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": cut(links, SECTION_LIMIT)}}
         )
+    if linked:
+        text = linked_line(linked, copy, calendar, now)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _status(case, copy, calendar)}]}
     )
@@ -271,10 +282,40 @@ def card_link(case: Case) -> str:
     return f"<{archive}|{case.reference}>"
 
 
-def note_text(payload: Mapping[str, Any], copy: Copy) -> str:
+LINKED_ON_CARD = 10
+"""Linked reports named on a card; the rest are counted ("and 4 more")."""
+
+
+def ago(when: datetime, now: datetime, calendar: WorkingCalendar, copy: Copy) -> str:
+    """How long ago, in days of the helpline's calendar ("today", "3 days ago")."""
+    days = (now.astimezone(calendar.zone).date() - when.astimezone(calendar.zone).date()).days
+    if days <= 0:
+        return copy("linked.ago_today")
+    return copy("linked.ago_yesterday") if days == 1 else copy("linked.ago_days", days=days)
+
+
+def linked_line(
+    linked: Sequence[Linked], copy: Copy, calendar: WorkingCalendar, now: datetime
+) -> str:
+    """ "Also reported in HL-… (3 days ago, Secondary, North West)", each linking to its card."""
+    shown = []
+    for other in linked[:LINKED_ON_CARD]:
+        about = [ago(other.case.received_at, now, calendar, copy)]
+        about += [for_slack(p) for p in (other.case.setting, other.case.region) if p]
+        shown.append(copy("linked.case", link=card_link(other.case), about=", ".join(about)))
+    more = len(linked) - len(shown)
+    tail = copy("linked.more", count=more) if more > 0 else ""
+    return cut(copy("linked.on_card", cases="; ".join(shown)) + tail, SECTION_LIMIT)
+
+
+def note_text(
+    payload: Mapping[str, Any], copy: Copy, cards: Mapping[str, str] | None = None
+) -> str:
     """The words of a desk note (:func:`storage.outbox.desk_note`), escaped for mrkdwn.
 
-    A row written before notes were kept as copy keys holds its text already worded.
+    ``cards`` are links to the cards of the cases the note names (its ``cases``), already
+    in Slack's link syntax. A row written before notes were kept as copy keys holds its
+    text already worded.
     """
     key = payload.get("say")
     if not isinstance(key, str):
@@ -285,6 +326,7 @@ def note_text(payload: Mapping[str, Any], copy: Copy) -> str:
         key,
         **{name: for_slack(str(value)) for name, value in values.items()},
         **{name: slack_actor(str(person)) for name, person in people.items()},
+        **(cards or {}),
     )
 
 

@@ -60,6 +60,8 @@ class SlackDesk:
         app.view("reply_modal")(self.on_reply_submitted)
         app.view("resolve_modal")(self.on_resolve_submitted)
         app.event("message")(self.on_message)
+        app.event("app_home_opened")(self.on_home_opened)
+        app.action("open_case")(self.on_open_case)
         app.error(self.on_error)
 
     # Buttons on the card -------------------------------------------------------------
@@ -191,6 +193,19 @@ class SlackDesk:
         )
         if recorded is None:
             log.info("slack event redelivery ignored")
+
+    async def on_home_opened(self, body: Body, event: Body) -> None:
+        """A practitioner opened the App Home tab: their queue is published (by the outbox)."""
+        user = event.get("user")
+        if event.get("tab") != "home" or not isinstance(user, str) or not user:
+            return
+        dedupe = ("slack:events", str(body.get("event_id")))
+        if await self.desk.home_opened(user, dedupe=dedupe):
+            self.on_change()
+
+    async def on_open_case(self, ack: AsyncAck) -> None:
+        """The Open button on the App Home is a link: Slack opens the card; nothing to do."""
+        await ack()
 
     async def on_error(self, error: Exception, body: Body) -> None:
         """A listener failed: log the kind of error only, never the payload (it holds what

@@ -18,11 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import logs
 from bot.clock import Clock
 from bot.services.outbox import GiveUp, Result, Retry, Sender, Sent
-from bot.slack.blocks import case_card, cut, digest, note_text
+from bot.slack.blocks import LINKED_ON_CARD, card_link, case_card, cut, digest, note_text
+from bot.slack.home import LISTED, home_view
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
 from storage import cases as case_store
-from storage import outbox
+from storage import home as home_store
+from storage import links as link_store
+from storage import outbox, outbox_status
 from storage.models import Case, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -110,6 +113,7 @@ class SlackCards:
             outbox.SLACK_THREAD: self.send_thread,
             outbox.SLACK_POST: self.send_post,
             outbox.SLACK_DIGEST: self.send_digest,
+            outbox.SLACK_HOME: self.send_home,
         }
 
     @staticmethod
@@ -173,7 +177,9 @@ class SlackCards:
         case = await self._case(row)
         if case is None:
             return Sent()  # erased meanwhile: nothing left to show
-        blocks, text = case_card(case, self.copy, self.calendar, self.clock())
+        async with self.sessions() as session:
+            linked = await link_store.linked(session, case.id, limit=LINKED_ON_CARD + 50)
+        blocks, text = case_card(case, self.copy, self.calendar, self.clock(), linked)
         if case.slack_ts and case.slack_channel:
             try:  # an update is the same however often it is made
                 await self.client.chat_update(
@@ -187,7 +193,7 @@ class SlackCards:
                 return Retry("card deleted in Slack", after=0)
             except SLACK_ERRORS as error:
                 return slack_failure(error)
-            return Sent()
+            return Sent(then=self._refresh_home)
         # In hours the duty team is pinged; out of hours the card arrives silently
         # and waits for the morning digest.
         if case.in_hours:
@@ -199,8 +205,36 @@ class SlackCards:
 
         async def remember(session: AsyncSession) -> None:
             await case_store.remember_card(session, case.id, channel, ts)
+            await self._refresh_home(session)
 
         return Sent(then=remember)
+
+    async def _refresh_home(self, session: AsyncSession) -> None:
+        """A case changed (its card did): the App Home queues follow."""
+        await home_store.refresh(session, self.clock())
+
+    async def send_home(self, row: OutboxMessage) -> Result:
+        """Publish the App Home queue for one practitioner, or for everyone who opened it
+        (worded from the database now, so one refresh covers every change before it)."""
+        user = (row.payload or {}).get("user")
+        async with self.sessions() as session:
+            if not await outbox_status.still_pending(session, row.id):
+                return Sent()
+            users = [str(user)] if isinstance(user, str) else await home_store.viewers(session)
+        for viewer in users:
+            now = self.clock()
+            async with self.sessions() as session:
+                queue = await home_store.queue(session, now, f"<@{viewer}>", LISTED)
+            view = home_view(queue, self.copy, self.calendar, now)
+            try:
+                await self.client.views_publish(user_id=viewer, view=view)
+            except SlackApiError as error:
+                if error.response.get("error") in ("user_not_found", "not_allowed_token_type"):
+                    continue  # gone from the workspace: the others still get theirs
+                return slack_failure(error)
+            except SLACK_ERRORS as error:
+                return slack_failure(error)
+        return Sent()
 
     async def _case(self, row: OutboxMessage) -> Case | None:
         if row.case_id is None:
@@ -213,13 +247,25 @@ class SlackCards:
         case = await self._case(row)
         if case is None:
             return Sent()
-        text = cut(note_text(row.payload or {}, self.copy), MESSAGE_LIMIT)
+        cards = await self._cards(row.payload or {})
+        text = cut(note_text(row.payload or {}, self.copy, cards), MESSAGE_LIMIT)
         if not case.slack_ts:
             # The card came first in the stream and was given up: post in the channel,
             # named, rather than holding every later message back.
             text = f"{case.reference}: {text}"
         channel = case.slack_channel or self.channel_id
         return await self._posted(row, channel, case.slack_ts, text=text)
+
+    async def _cards(self, payload: dict[str, Any]) -> dict[str, str]:
+        """Links to the cards a note names (``{"case": id}``), looked up as it is sent,
+        when those cards are posted."""
+        named = payload.get("cases")
+        if not isinstance(named, dict):
+            return {}
+        ids = {str(k): v for k, v in named.items() if isinstance(v, int)}
+        async with self.sessions() as session:
+            found = {c.id: c for c in await case_store.cases_by_ids(session, list(ids.values()))}
+        return {name: card_link(found[i]) if i in found else "?" for name, i in ids.items()}
 
     async def send_post(self, row: OutboxMessage) -> Result:
         """A plain message to the desk channel, or to the on-call group or channel."""

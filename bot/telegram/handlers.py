@@ -34,6 +34,7 @@ from bot.telegram.processing import current_outcome
 from bot.telegram.rendering import inbound_from_button, keyboard
 from bot.telegram.sending import CHANNEL, ReplySender, unchanged
 from bot.text import normalise
+from flows.conversation import reference_in
 from flows.copy import Copy
 from flows.messages import Command, Inbound, Reply
 
@@ -63,6 +64,18 @@ MEDIA = (
     | filters.Dice.ALL
     | filters.STORY
 )
+
+
+def replied_about(message: Message, bot_id: int) -> str | None:
+    """The case a message replies to: the reference in the bot's own message it quotes.
+
+    Only the bot's messages count (an enquirer cannot make one), and the intake service
+    still checks that the case was sent from this chat.
+    """
+    quoted = message.reply_to_message
+    if quoted is None or quoted.from_user is None or quoted.from_user.id != bot_id:
+        return None
+    return reference_in(quoted.text or quoted.caption or "")
 
 
 class TelegramChannel:
@@ -126,7 +139,8 @@ class TelegramChannel:
         """The enquirer typed a message: hand its text to the flow."""
         message = update.effective_message
         assert message is not None and message.text is not None
-        await self._handle(update, Inbound.typed(normalise(message.text)))
+        about = replied_about(message, context.bot.id)
+        await self._handle(update, Inbound.typed(normalise(message.text), about=about))
 
     async def on_flow_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The enquirer sent a flow command (such as /start or /restart): hand it to the flow."""

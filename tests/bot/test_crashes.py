@@ -88,7 +88,8 @@ def reference_in(texts: list[str]) -> str:
 
 
 def cards_for(slack: FakeSlack, reference: str) -> int:
-    return sum(reference in json.dumps(m.get("blocks")) for m in slack.messages(DESK))
+    """Cards of the case, by their header (a card names linked cases further down)."""
+    return sum(reference in json.dumps((m.get("blocks") or [{}])[0]) for m in slack.messages(DESK))
 
 
 async def started(tg: FakeTelegram, method: str, since: int) -> None:

@@ -66,6 +66,7 @@ _JSON_PARAMS = {"blocks", "attachments", "view", "metadata"}
 _BASE_TS_MICROS = 1_700_000_000_000_000
 _TOKEN = web.RequestKey("slack_token", str)  # the call's token, from the body or the header
 
+_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 MAX_BLOCKS_MESSAGE = 50
 MAX_BLOCKS_MODAL = 100
 MAX_SECTION_TEXT = 3000
@@ -126,8 +127,15 @@ class FakeSlack(FakeApiServer):
         bot_id: str = "BBOT",
         bot_name: str = "helpline-bot",
         app_id: str = "A1",
+        app_token: str = "xapp-1-A1-test-token",
     ) -> None:
         super().__init__()
+        self.app_token = app_token  # Socket Mode's app-level token (apps.connections.open)
+        self.sockets: list[web.WebSocketResponse] = []  # Socket Mode connections open now
+        self.acks: dict[str, JSON] = {}  # envelope_id -> the app's acknowledgement
+        self.connections_opened = 0
+        self._envelope_ids = itertools.count(1)
+        self.homes: dict[str, JSON] = {}  # user id -> their App Home view (views.publish)
         self.token, self.team_id, self.team = token, team_id, team
         self.bot_user_id, self.bot_id = bot_user_id, bot_id
         self.bot_name, self.app_id = bot_name, app_id
@@ -257,6 +265,115 @@ class FakeSlack(FakeApiServer):
         self._rate_retry_after = retry_after_seconds
 
     # -- HTTP ------------------------------------------------------------------------------
+    def _routes(self) -> list[web.RouteDef]:
+        """The Web API, plus the Socket Mode WebSocket that apps.connections.open points to."""
+        return [web.get("/link/", self._socket), *super()._routes()]
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        await super().__aexit__(*exc)
+
+    # -- Socket Mode: a WebSocket on loopback, envelopes and acknowledgements ---------------
+    async def _api_apps_connections_open(self, p: JSON) -> JSON:
+        """Socket Mode's first call (with the app-level token): where to connect."""
+        self.connections_opened += 1
+        ticket = f"t{self.connections_opened}"
+        return {"url": f"ws://127.0.0.1:{self._port}/link/?ticket={ticket}&app_id={self.app_id}"}
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """One Socket Mode connection: ``hello`` first, then acknowledgements read back."""
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self.sockets),
+                    "debug_info": {
+                        "host": "fake-slack",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                data = json.loads(message.data)
+                if isinstance(data, dict) and data.get("envelope_id"):
+                    self.acks[str(data["envelope_id"])] = data
+        finally:
+            self.sockets.remove(ws)
+        return ws
+
+    async def send_envelope(
+        self,
+        kind: str,
+        payload: JSON,
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int = 0,
+        envelope_id: str | None = None,
+    ) -> str:
+        """Send an envelope (``events_api``, ``interactive``, ``slash_commands``) over the
+        newest open connection, as Slack does; returns its id (see :meth:`wait_for_ack`)."""
+        if not self.sockets:
+            raise AssertionError("no Socket Mode connection is open")
+        envelope_id = envelope_id or f"env-{next(self._envelope_ids)}"
+        envelope: JSON = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if kind == "events_api":
+            envelope["retry_attempt"] = retry_attempt
+            envelope["retry_reason"] = "timeout" if retry_attempt else ""
+        await self.sockets[-1].send_json(envelope)
+        return envelope_id
+
+    async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> JSON:
+        """The app's acknowledgement of an envelope (Slack redelivers without one)."""
+        await self.wait_for(
+            lambda s: envelope_id in s.acks, timeout=timeout, description=f"an ack of {envelope_id}"
+        )
+        return self.acks[envelope_id]
+
+    async def ask_to_reconnect(self) -> None:
+        """Slack's ``disconnect`` (``refresh_requested``): the app opens a new connection."""
+        for ws in list(self.sockets):
+            await ws.send_json(
+                {
+                    "type": "disconnect",
+                    "reason": "refresh_requested",
+                    "debug_info": {"host": "fake-slack"},
+                }
+            )
+
+    async def _api_views_publish(self, p: JSON) -> JSON:
+        """A user's App Home tab: a ``home`` view, replaced whole on every publish."""
+        user = str(p.get("user_id") or "")
+        if not _USER_ID.match(user):
+            raise ApiError("invalid_arguments", detail="missing required field: user_id")
+        payload = self._view_payload(p)
+        if payload["type"] != "home":
+            raise ApiError("invalid_arguments", detail="view type must be home")
+        previous = self.homes.get(user)
+        if p.get("hash") and previous and p["hash"] != previous["hash"]:
+            raise ApiError("hash_conflict")
+        view_id = previous["id"] if previous else f"V{next(self._view_ids):06d}"
+        view = {
+            "id": view_id,
+            "team_id": self.team_id,
+            **payload,
+            "hash": f"{time.time():.6f}.{view_id}",
+        }
+        self.homes[user] = view
+        return {"view": view}
+
     def _method_of(self, request: web.Request) -> str | web.Response:
         api, _, method = request.match_info["path"].partition("/")
         if api != "api" or not method or "/" in method:
@@ -288,7 +405,10 @@ class FakeSlack(FakeApiServer):
         token = request.get(_TOKEN)
         if not token:
             raise ApiError("not_authed")
-        if token != self.token:
+        if call.method == "apps.connections.open":
+            if token != self.app_token:
+                raise ApiError("not_allowed_token_type" if token == self.token else "invalid_auth")
+        elif token != self.token:
             raise ApiError("invalid_auth")
 
     def _injected(self, failure: Failure) -> ApiError:
@@ -473,6 +593,31 @@ class FakeSlack(FakeApiServer):
             _check_blocks(p["blocks"], max_blocks)
         if not p.get("text") and not p.get("blocks") and not p.get("attachments"):
             raise ApiError("no_text")
+
+    def _view_payload(self, p: JSON) -> JSON:
+        """A view as Slack keeps it, checked as Slack checks it (title length, blocks)."""
+        view = p.get("view")
+        if not isinstance(view, dict) or "type" not in view:
+            raise ApiError("invalid_arguments", detail="missing required field: view")
+        title = (view.get("title") or {}).get("text", "")
+        if len(title) > MAX_MODAL_TITLE:
+            raise ApiError(
+                "invalid_arguments",
+                detail=f"must be less than {MAX_MODAL_TITLE + 1} characters "
+                "[json-pointer:/view/title/text]",
+            )
+        _check_blocks(view.get("blocks", []), MAX_BLOCKS_MODAL)
+        return {
+            "type": view["type"],
+            "callback_id": view.get("callback_id", ""),
+            "private_metadata": view.get("private_metadata", ""),
+            "external_id": view.get("external_id", p.get("external_id", "")),
+            "title": view.get("title"),
+            "submit": view.get("submit"),
+            "close": view.get("close"),
+            "blocks": view.get("blocks", []),
+            "notify_on_close": view.get("notify_on_close", False),
+        }
 
     def _new_view(self, p: JSON) -> JSON:
         view = p.get("view")
@@ -792,3 +937,50 @@ def _check_blocks(blocks: Any, max_blocks: int) -> None:
                 raise bad(f"action_id too long [json-pointer:/blocks/{i}]")
             if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE:
                 raise bad(f"value too long [json-pointer:/blocks/{i}]")
+
+
+def home_action_body(
+    action_id: str,
+    value: str,
+    *,
+    user_id: str,
+    user_name: str,
+    view_id: str,
+    trigger_id: str = "t1",
+    team_id: str = "T1",
+) -> str:
+    """A button press in a user's App Home (a ``view`` container: no channel, no message)."""
+    payload: JSON = {
+        "type": "block_actions",
+        "user": _user(user_id, user_name, team_id),
+        "api_app_id": "A1",
+        "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": trigger_id,
+        "team": _team(team_id),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {"id": view_id, "type": "home", "team_id": team_id, "state": {"values": {}}},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "home",
+                "value": value,
+                "text": {"type": "plain_text", "text": action_id},
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return _form_payload(payload)
+
+
+def app_home_opened_event(user_id: str, *, tab: str = "home") -> JSON:
+    """The ``app_home_opened`` event Slack sends when a user opens the app's Home tab."""
+    return {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D" + user_id[1:],
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }

@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from flows.conversation import CaseDraft, CaseStatus, Conversation, ReplyVia, Step
+from flows.conversation import CaseDraft, CaseStatus, Conversation, Step
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import db
 from storage.models import Base, Case, TranscriptEntry
-
-NOW = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
-
-
-def draft(reference: str = "HL-AAAAAA", **changes: object) -> CaseDraft:
-    values: dict[str, object] = {
-        "reference": reference,
-        "status": CaseStatus.NEW,
-        "received_at": NOW,
-        "enquirer_type": "Teacher",
-        "setting": "Secondary",
-        "region": "London",
-        "platform_type": "Social Networks",
-        "platform": "TikTok",
-        "categories": ("Online Reputation", "Cyberbullying"),
-        "subject": "Fake account",
-        "description": "Details",
-        "links": ("https://tiktok.com/@x",),
-        "already_reported": True,
-        "urgent": False,
-        "reply_via": ReplyVia.EMAIL,
-        "contact_email": "a@school.org",
-    }
-    values.update(changes)
-    return CaseDraft(**values)  # type: ignore[arg-type]
+from tests.support.drafts import NOW, draft
 
 
 async def test_schema_from_migrations_matches_the_models(engine: AsyncEngine) -> None:

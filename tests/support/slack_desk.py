@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,11 +31,37 @@ DESK = "C0DESK"
 ENQUIRER = 31337
 
 
+def card_title(card: dict[str, Any]) -> str:
+    """A card's header (its own case; other cases can be named further down)."""
+    return str(card["blocks"][0]["text"]["text"])
+
+
 @dataclass
 class Desk:
+    """The running desk: the fakes, the settings, and how Slack reaches the service."""
+
     tg: FakeTelegram
     slack: FakeSlack
     settings: Settings
+    transport: str = "http"
+
+    async def deliver(self, body: str, *, retry: int = 0) -> tuple[int, str]:
+        """Slack sending a request as built by the fake's body builders: over HTTP (status,
+        body), or as a Socket Mode envelope (200 once acknowledged, the ack's payload)."""
+        if self.transport == "http":
+            response = await post_signed(self.events_url, body, SECRET, retry_num=retry or None)
+            return response.status, response.text
+        if body.startswith("payload="):
+            payload = json.loads(urllib.parse.parse_qs(body)["payload"][0])
+            envelope = await self.slack.send_envelope(
+                "interactive", payload, accepts_response_payload=True
+            )
+        else:
+            envelope = await self.slack.send_envelope(
+                "events_api", json.loads(body), retry_attempt=retry
+            )
+        ack = await self.slack.wait_for_ack(envelope)
+        return 200, json.dumps(ack.get("payload") or {})
 
     @property
     def events_url(self) -> str:
@@ -44,18 +71,18 @@ class Desk:
         return self.slack.messages(DESK)
 
     async def press(self, action: str, reference: str, user: str = "U1", name: str = "sam") -> int:
-        card = next(c for c in self.cards() if reference in json.dumps(c.get("blocks")))
+        card = next(c for c in self.cards() if reference in card_title(c))
         body = block_action_body(
             action, reference, user_id=user, user_name=name, channel_id=DESK, message_ts=card["ts"]
         )
-        return (await post_signed(self.events_url, body, SECRET)).status
+        return (await self.deliver(body))[0]
 
     async def submit(
         self, callback: str, values: dict[str, Any], reference: str, user: str = "U1"
     ) -> int:
         meta = json.dumps({"reference": reference, "channel": DESK})
         body = view_submission_body(callback, values, meta, user_id=user, user_name="sam")
-        return (await post_signed(self.events_url, body, SECRET)).status
+        return (await self.deliver(body))[0]
 
     async def card_remembered(self, reference: str, timeout: float = 10.0) -> None:
         """Until the service has stored where the case's card is: Slack has answered the
@@ -93,9 +120,16 @@ class Desk:
 
 @asynccontextmanager
 async def desk(
-    database_url: str, clock: Callable[[], datetime] | None = None, **changes: Any
+    database_url: str,
+    clock: Callable[[], datetime] | None = None,
+    *,
+    transport: str = "http",
+    **changes: Any,
 ) -> AsyncIterator[Desk]:
+    """The service with its desk on the fakes; ``transport`` "socket" for Socket Mode."""
     async with FakeTelegram() as tg, FakeSlack() as slack:
+        if transport == "socket":
+            changes["slack_app_token"] = slack.app_token
         settings = settings_for(
             tg,
             database_url,
@@ -110,7 +144,9 @@ async def desk(
             **changes,
         )
         async with running(settings, tg, clock):
-            yield Desk(tg, slack, settings)
+            if transport == "socket":
+                await slack.wait_for(lambda s: bool(s.sockets), timeout=10, description="a socket")
+            yield Desk(tg, slack, settings, transport)
 
 
 async def submitted_case(d: Desk) -> str:

@@ -57,7 +57,7 @@ async def running(
     assert isinstance(processor, PerChatUpdateProcessor)
     started = "setWebhook" if settings.telegram_webhook_url else "getUpdates"
     async with service_running(helpline):
-        await tg.wait_for(lambda t: bool(t.calls_of(started)), timeout=10)
+        await tg.wait_for(lambda t: bool(t.calls_of(started)), timeout=30)
         _processors[id(tg)] = processor
         try:
             yield settings
@@ -117,7 +117,9 @@ async def tap(tg: FakeTelegram, chat_id: int, label: str) -> list[str]:
     return await replies_settle(tg, chat_id, before, handled)
 
 
-async def complete_enquiry(tg: FakeTelegram, chat_id: int) -> list[str]:
+async def complete_enquiry(
+    tg: FakeTelegram, chat_id: int, link: str = "https://www.tiktok.com/@not_our_school"
+) -> list[str]:
     """A teacher's whole enquiry by buttons and text, up to the confirmation."""
     await say(tg, chat_id, "/start")
     await tap(tg, chat_id, "School or college staff")
@@ -133,9 +135,33 @@ async def complete_enquiry(tg: FakeTelegram, chat_id: int) -> list[str]:
     await say(tg, chat_id, "Fake account using our logo")
     await say(tg, chat_id, "Someone set up an account pretending to be the school.")
     await tap(tg, chat_id, "Done")
-    await say(tg, chat_id, "https://www.tiktok.com/@not_our_school")
+    await say(tg, chat_id, link)
     await tap(tg, chat_id, "not yet")
     await tap(tg, chat_id, "No")
     await tap(tg, chat_id, "this chat")
     await say(tg, chat_id, "skip")
     return await tap(tg, chat_id, "Send my enquiry")
+
+
+WEBHOOK_SECRET = "s3cret-value"
+
+
+def webhook_settings(
+    tg: FakeTelegram,
+    database_url: str,
+    url: str = "https://helpline.example.org/telegram/webhook",
+    **changes: Any,
+) -> Settings:
+    """The service in webhook mode: Telegram is told ``url`` (public) and our WEBHOOK_SECRET."""
+    return settings_for(
+        tg,
+        database_url,
+        telegram_webhook_url=url,
+        telegram_webhook_secret=WEBHOOK_SECRET,
+        **changes,
+    )
+
+
+def local(settings: Settings, path: str = "/telegram/webhook") -> str:
+    """Where the webhook really listens in a test (the public URL is not reachable)."""
+    return f"http://127.0.0.1:{settings.http_port}{path}"

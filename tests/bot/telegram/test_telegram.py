@@ -6,7 +6,6 @@ import asyncio
 import copy
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 import pytest
@@ -14,7 +13,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Chat, Message, Update
 
-from bot.settings import Settings
 from bot.telegram.processing import PerChatUpdateProcessor
 from bot.telegram.rendering import button_data, inbound_from_button, outgoing, split_text
 from flows.copy import default_copy
@@ -29,36 +27,22 @@ from storage.models import (
 )
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.telegram import (
+    WEBHOOK_SECRET,
     complete_enquiry,
+    local,
     next_handled,
     replies_settle,
     running,
     say,
     settings_for,
     tap,
+    webhook_settings,
 )
 
 pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
 CHAT = 4242
-SECRET = "s3cret-value"
-
-
-def webhook_settings(
-    tg: FakeTelegram,
-    database_url: str,
-    url: str = "https://helpline.example.org/telegram/webhook",
-    **changes: Any,
-) -> Settings:
-    """The service in webhook mode: Telegram is told ``url`` (public) and our SECRET."""
-    return settings_for(
-        tg, database_url, telegram_webhook_url=url, telegram_webhook_secret=SECRET, **changes
-    )
-
-
-def local(settings: Settings, path: str = "/telegram/webhook") -> str:
-    """Where the webhook really listens in a test (the public URL is not reachable)."""
-    return f"http://127.0.0.1:{settings.http_port}{path}"
+SECRET = WEBHOOK_SECRET
 
 
 async def cases_in(database_url: str) -> list[Case]:

@@ -1,0 +1,48 @@
+"""Linked reports in storage: keys kept per case, other cases found by them, erased with them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import cases as case_store
+from storage import links as link_store
+from storage.retention import purge_before
+from tests.support.drafts import NOW, draft
+
+
+async def test_links_cases_sharing_a_key_are_linked_newest_first_with_what_they_share(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    keys = {
+        "HL-AAAAA1": ["tiktok:@x", "web:example.org/a"],
+        "HL-AAAAA2": ["tiktok:@x"],
+        "HL-AAAAA3": ["tiktok:@x", "web:example.org/a"],
+        "HL-AAAAA4": ["discord:invite/AbCd"],
+    }
+    ids = {}
+    async with sessions() as session, session.begin():
+        for n, (reference, its_keys) in enumerate(keys.items()):
+            case = case_store.create_case(
+                session, draft(reference, received_at=NOW + timedelta(days=n)), channel="telegram"
+            )
+            await session.flush()
+            await link_store.remember(session, case.id, its_keys)
+            ids[reference] = case.id
+    async with sessions() as session:
+        found = await link_store.linked(session, ids["HL-AAAAA1"])
+        alone = await link_store.linked(session, ids["HL-AAAAA4"])
+        newest = await link_store.linked(session, ids["HL-AAAAA1"], limit=1)
+    assert [(f.case.reference, f.shared) for f in found] == [
+        ("HL-AAAAA3", ("tiktok:@x", "web:example.org/a")),
+        ("HL-AAAAA2", ("tiktok:@x",)),
+    ]
+    assert alone == [] and [f.case.reference for f in newest] == ["HL-AAAAA3"]
+
+    async with sessions() as session, session.begin():
+        await purge_before(session, NOW + timedelta(days=1, hours=1))  # the first two go
+    async with sessions() as session:
+        assert await link_store.keys_of(session, ids["HL-AAAAA1"]) == []
+        left = await link_store.linked(session, ids["HL-AAAAA3"])
+    assert left == []
