@@ -56,7 +56,7 @@ class Core:
 def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
     """The shared services, wired; raises ValueError if the working hours are not valid."""
     calendar = settings.calendar()
-    engine = db.create_engine(settings.database_url)
+    engine = db.create_engine(settings.database_url, data_key=settings.data_key_text)
     sessions = db.session_factory(engine)
     flow = IntakeFlow()
     wakeup = asyncio.Event()
