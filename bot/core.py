@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -18,6 +19,7 @@ from bot.clock import Clock, utcnow
 from bot.services.desk import DeskService
 from bot.services.intake import IntakeService
 from bot.services.leases import Leases
+from bot.services.privacy import PrivacyService
 from bot.services.replies import ReplyLedger
 from bot.settings import Settings
 from flows.hours import WorkingCalendar
@@ -43,6 +45,8 @@ class Core:
     """Closes the outbox rows of replies sent straight after their turn."""
     wakeup: asyncio.Event
     """Set when something was written to the outbox: the worker looks at once."""
+    privacy: PrivacyService
+    """Subject access, erasure, holds and the requests register."""
 
     async def open(self) -> None:
         """Bring the schema up to date (what every job does first)."""
@@ -70,6 +74,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         target=settings.response_target,
         leases=leases,
         on_enqueued=wakeup.set,
+        retention=timedelta(days=settings.retention_days),
     )
     replies = ReplyLedger(sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set)
     desk = DeskService(
@@ -79,7 +84,16 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         clock=clock,
         timezone=settings.timezone,
     )
+    privacy = PrivacyService(
+        sessions=sessions,
+        keys=lambda: db.data_keys(engine),
+        copy=flow.copy,
+        clock=clock,
+        timezone=settings.timezone,
+        working_day=calendar.is_working_day,
+    )
     return Core(
+        privacy=privacy,
         settings=settings,
         engine=engine,
         sessions=sessions,

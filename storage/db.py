@@ -177,3 +177,20 @@ async def ping(engine: AsyncEngine) -> bool:
         return True
     except Exception:
         return False
+
+
+async def reseal_all(engine: AsyncEngine) -> int:
+    """Re-encrypt every personal field with the engine's current key, and recompute the
+    blind indexes (``helpline db rotate-key``); how many values were re-encrypted."""
+    from storage.models import Base
+
+    keys = data_keys(engine)
+    tables = encryption.sealed_columns(Base.metadata.sorted_tables)
+
+    def run(connection: Connection) -> int:
+        changed = encryption.reseal(connection, keys, tables)
+        encryption.reindex(connection, keys)
+        return changed
+
+    async with engine.begin() as connection:
+        return await connection.run_sync(run)

@@ -319,3 +319,13 @@ def reindex(connection: Connection, keys: DataKeys) -> int:
             connection.execute(statement, updates)
             changed += len(updates)
     return changed
+
+
+def sealed_columns(tables: Iterable[Any]) -> dict[str, list[str]]:
+    """The sealed columns of ``tables`` (SQLAlchemy ``Table`` objects), by table name."""
+    found: dict[str, list[str]] = {}
+    for source in tables:
+        names = [c.name for c in source.columns if isinstance(c.type, Sealed | SealedJSON)]
+        if names:
+            found[source.name] = names
+    return found

@@ -35,6 +35,8 @@ SLACK_POST = "slack.post"
 """A message to the desk channel (or on-call): ``{say, values}`` or ``{text}``, ``target``."""
 SLACK_DIGEST = "slack.digest"
 """The morning digest: ``{cases: [id, ...]}``, worded when it is sent."""
+SLACK_ERASED = "slack.erased"
+"""A case's personal data was erased: its card and the bot's thread posts say so."""
 ENQUIRER_MESSAGE = "enquirer.message"
 """A practitioner's message (or a desk notice) to an enquirer: ``{channel, chat_id, text}``."""
 ENQUIRER_REPLY = "enquirer.reply"
@@ -44,6 +46,7 @@ STREAMS = {
     SLACK_THREAD: "slack",
     SLACK_POST: "slack",
     SLACK_DIGEST: "slack",
+    SLACK_ERASED: "slack",
     ENQUIRER_MESSAGE: "enquirer",
     ENQUIRER_REPLY: "enquirer",
 }

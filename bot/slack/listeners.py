@@ -71,7 +71,7 @@ class SlackDesk:
         result = await self.desk.claim(reference, actor)
         self.on_change()
         if result.ok:
-            contact = await self.desk.contact_details(reference, escape=for_slack)
+            contact = await self.desk.contact_details(reference, escape=for_slack, actor=actor)
             text = f"{result.message}\n{contact}" if result.repeated else contact
         else:
             text = result.message
@@ -113,12 +113,12 @@ class SlackDesk:
         reference, actor = button_value(body), actor_of(body)
         if reference is None:
             return
-        case = await self.desk.case(reference)
+        case = await self.desk.case(reference, actor)
         if case is None:
             return
         contact = None
         if case.claimed_by == actor:
-            contact = await self.desk.contact_details(reference, escape=for_slack)
+            contact = await self.desk.contact_details(reference, escape=for_slack, actor=actor)
         view = details_modal(self.copy, case, contact)
         await self._quietly(client.views_open(trigger_id=str(body.get("trigger_id")), view=view))
 

@@ -41,7 +41,9 @@ SEALED = {
     "inbox": ("body",),
     "case_events": ("detail",),
 }
-"""The columns sealed at this revision (the models' Sealed and SealedJSON columns)."""
+"""The existing columns sealed at this revision (values written before it are sealed here)."""
+ADDED_SEALED = {"cases": ("enquirer_chat",)}
+"""Sealed columns this revision adds (they hold no values yet)."""
 
 APPEND_ONLY_PG = """
 CREATE OR REPLACE FUNCTION audit_is_append_only() RETURNS trigger AS $$
