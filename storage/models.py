@@ -304,6 +304,20 @@ class PrivacyRequest(Base):
     overdue_flagged_at: Mapped[datetime | None] = mapped_column()
 
 
+class ErasedSubjectWord(Base):
+    """Words of erased cases' subject lines, counted by the hour the cases arrived.
+
+    The yearly analysis counts subject words (Table 5); erasing a case must not change
+    it, so the words of its subject are added here first. No row names a case.
+    """
+
+    __tablename__ = "erased_subject_words"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    word: Mapped[str] = mapped_column(String(100), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 @event.listens_for(Case, "before_insert")
 @event.listens_for(Case, "before_update")
 def _keep_blind_indexes(_mapper: Any, connection: Any, case: Case) -> None:

@@ -1,7 +1,9 @@
 """The annual analysis, computed in the database: every table of the helpline's report.
 
 Counts are GROUP BY queries over the period's cases; only the subject words need the
-text, and those are streamed. Periods are whole days in the helpline's time zone.
+text, and those are streamed (and opened: subjects are sealed, see
+:mod:`storage.encryption`); the words of erased cases' subjects come from their
+tally. Periods are whole days in the helpline's time zone.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.expression import UnaryExpression
 
-from storage.models import Case, CaseCategory
+from storage.models import Case, CaseCategory, ErasedSubjectWord
 
 # A standard English stop-word list (NLTK's), plus reply/forward prefixes.
 STOP_WORDS = frozenset(
@@ -140,6 +142,15 @@ async def _subject_words(session: AsyncSession, scope: _Scope, top: int) -> list
     result = await connection.stream(query.execution_options(yield_per=SUBJECT_BATCH))
     async for subjects in result.scalars().partitions():
         written.update(WORD.findall("\n".join(subjects)))
+    # Cases erased since (on request or by retention) left their words in a tally.
+    period = scope.period
+    erased = (
+        select(ErasedSubjectWord.word, func.sum(ErasedSubjectWord.count))
+        .where(ErasedSubjectWord.hour >= period.start, ErasedSubjectWord.hour < period.end)
+        .group_by(ErasedSubjectWord.word)
+    )
+    for word, n in (await session.execute(erased)).all():
+        written[word] += int(n)
     counts: Counter[str] = Counter()
     spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for word, n in written.items():

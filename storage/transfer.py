@@ -450,9 +450,19 @@ def _case_records(
     """Rows as the driver takes them (``_CASE_COLUMNS`` order), converted as SQLAlchemy would."""
     columns = Case.__table__.c
     received = _processor(columns.received_at, dialect)
+    # The subject and description (the last two of FIELDS) are sealed, as every write is.
+    subject, description = (_processor(columns[name], dialect) for name in FIELDS[-2:])
     defaults = tuple(_processor(columns[name], dialect)(value) for name, value in _DEFAULTS.items())
     for i, row in enumerate(rows):
-        yield (first + i, row[0], received(row[1]), *row[2:], *defaults)
+        yield (
+            first + i,
+            row[0],
+            received(row[1]),
+            *row[2:-2],
+            subject(row[-2]),
+            description(row[-1]),
+            *defaults,
+        )
 
 
 def _processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any]:

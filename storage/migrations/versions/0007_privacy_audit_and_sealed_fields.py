@@ -8,7 +8,8 @@ Personal fields become text that holds AES-GCM ciphertext (PostgreSQL: the colum
 change to ``text``; SQLite keeps any value in any column, so its tables are not
 rebuilt). Values written before this revision are sealed here with the engine's key.
 Cases gain blind indexes for subject access, a retention date, a legal hold and an
-erasure stamp. The audit trail is append-only: a trigger refuses UPDATE and DELETE (and,
+erasure stamp; the words of erased subjects are tallied (the yearly report counts
+them). The audit trail is append-only: a trigger refuses UPDATE and DELETE (and,
 on PostgreSQL, TRUNCATE).
 """
 
@@ -125,6 +126,14 @@ def upgrade() -> None:
     with op.batch_alter_table("privacy_requests", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_privacy_requests_due_on"), ["due_on"], unique=False)
 
+    op.create_table(
+        "erased_subject_words",
+        sa.Column("hour", UTCDateTime(), nullable=False),
+        sa.Column("word", sa.String(length=100), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("hour", "word"),
+    )
+
     keys = encryption.keys_of(bind.dialect)
     if keys.usable:
         encryption.reseal(bind, keys, SEALED)
@@ -133,6 +142,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
+    op.drop_table("erased_subject_words")
     op.drop_table("privacy_requests")
     if bind.dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_append_only ON audit")
