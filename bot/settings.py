@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     @property
     def data_key_text(self) -> str | None:
         """The data key(s) as text, or None for the embedded default (a key file)."""
-        return self.data_key.get_secret_value() if given(self.data_key) else None
+        key = self.data_key
+        return key.get_secret_value() if key is not None and given(key) else None
 
     @property
     def slack_enabled(self) -> bool:

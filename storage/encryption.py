@@ -39,6 +39,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Dialect, Text, TypeDecorator, bindparam, column, select, table
 from sqlalchemy import update as sql_update
+from sqlalchemy.sql.expression import ColumnClause
 
 log = logging.getLogger(__name__)
 PREFIX = "hl1:"
@@ -257,7 +258,7 @@ def reseal(
     """
     changed = 0
     for name, columns in tables.items():
-        primary = column(key_column)
+        primary: ColumnClause[Any] = column(key_column)
         sealed = [column(c, Text) for c in columns]
         source = table(name, primary, *sealed)
         last: Any = None
@@ -290,12 +291,16 @@ def reseal(
     return changed
 
 
+def _blind_or_none(keys: DataKeys, kind: str, value: str | None) -> str | None:
+    return keys.blind(kind, value) if value else None
+
+
 def reindex(connection: Connection, keys: DataKeys) -> int:
     """Recompute every blind index under the current key (after a rotation); rows changed."""
     changed = 0
     for name, indexes in BLIND_INDEXES.items():
         sources = sorted({source for source, _ in indexes.values()})
-        primary = column("id")
+        primary: ColumnClause[Any] = column("id")
         target = table(name, primary, *(column(c, Text) for c in (*sources, *indexes)))
         rows = connection.execute(
             select(primary, *(column(c, Text) for c in sources)).select_from(target)
@@ -306,7 +311,7 @@ def reindex(connection: Connection, keys: DataKeys) -> int:
                 c: (keys.open(v) if v else None) for c, v in zip(sources, row[1:], strict=True)
             }
             values = {
-                index: keys.blind(kind, plain[source]) if plain[source] else None
+                index: _blind_or_none(keys, kind, plain[source])
                 for index, (source, kind) in indexes.items()
             }
             updates.append({"_key": row[0], **values})

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,7 +47,7 @@ PERSONAL_FIELDS = (
     "outcome_note",
 )
 """A case's fields that erasure empties (with its transcript, notes and chat)."""
-_ERASED_VALUES = {
+_ERASED_VALUES: dict[str, Any] = {
     "subject": None,
     "description": None,
     "links": [],
@@ -206,7 +207,7 @@ async def _tally_subject_words(session: AsyncSession, ids: list[int]) -> None:
     tally: Counter[tuple[datetime, str]] = Counter()
     for received, subject in (await session.execute(query)).all():
         hour = received.replace(minute=0, second=0, microsecond=0)
-        tally.update((hour, word[:100]) for word in WORD.findall(subject))
+        tally.update((hour, word[:100]) for word in WORD.findall(subject or ""))
     if not tally:
         return
     rows = [{"hour": hour, "word": word, "count": n} for (hour, word), n in tally.items()]

@@ -120,14 +120,14 @@ class PrivacyService:
                 due_on=due,
                 actor=actor,
             )
-            for case in found.cases or [None]:
+            for reference in _or_none(found.references):
                 audit.record(
                     session,
                     at=now,
                     actor=actor,
                     action=AuditAction.SAR_EXPORT,
                     channel=via,
-                    case_reference=case.reference if case else None,
+                    case_reference=reference,
                 )
         out.mkdir(parents=True, exist_ok=True)
         data = {
@@ -203,14 +203,14 @@ class PrivacyService:
             found = await privacy_store.find(session, keys, identity, value)
             plan = await privacy_store.plan(session, found)
             action = AuditAction.ERASE_PREVIEWED if dry_run else AuditAction.ERASED
-            for case in found.cases or [None]:
+            for reference in _or_none(found.references):
                 audit.record(
                     session,
                     at=now,
                     actor=actor,
                     action=action,
                     channel=via,
-                    case_reference=case.reference if case else None,
+                    case_reference=reference,
                 )
             if dry_run:
                 return Erased(plan, done=False)
@@ -236,14 +236,14 @@ class PrivacyService:
         identity = {"telegram": Identity.TELEGRAM_USER, "web": Identity.WEB_SESSION}[channel]
         async with self._sessions() as session, session.begin():
             found = await privacy_store.find(session, self._keys(), identity, chat_id)
-            for case in found.cases or [None]:
+            for reference in _or_none(found.references):
                 audit.record(
                     session,
                     at=now,
                     actor="enquirer",
                     action=AuditAction.ERASED_BY_ENQUIRER,
                     channel=AuditChannel(channel),
-                    case_reference=case.reference if case else None,
+                    case_reference=reference,
                 )
             await privacy_store.erase_cases(session, [c.id for c in found.cases], now)
             await privacy_store.erase_conversations(session, found.conversations)
@@ -290,6 +290,12 @@ class PrivacyService:
             case.erase_after.astimezone(self._zone).date().isoformat() if case.erase_after else "-"
         )
         return self._copy(said, reference=case.reference, when=when)
+
+
+def _or_none(references: list[str]) -> list[str | None]:
+    """The references to audit under: the cases, or one entry naming none when no case
+    was found (the lookup itself is still an action to record)."""
+    return list(references) or [None]
 
 
 def readable_bundle(data: dict[str, Any]) -> str:

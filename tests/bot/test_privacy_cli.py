@@ -77,8 +77,18 @@ def test_privacy_export_writes_a_readable_bundle_and_records_the_request(
     reference = submit(url)
     out = tmp_path / "sar"
     said = run(
-        url, tmp_path, "privacy", "export", "--telegram-user", CHAT, "--out", str(out),
-        "--received", "2026-10-31", "--as", "dpo",
+        url,
+        tmp_path,
+        "privacy",
+        "export",
+        "--telegram-user",
+        CHAT,
+        "--out",
+        str(out),
+        "--received",
+        "2026-10-31",
+        "--as",
+        "dpo",
     )
     assert "due 2026-11-30" in said
     text = (out / "your-data.txt").read_text(encoding="utf-8")
@@ -91,7 +101,9 @@ def test_privacy_export_writes_a_readable_bundle_and_records_the_request(
     (request,) = run_json(url, tmp_path, "privacy", "requests")
     assert request["kind"] == "access" and request["due_on"] == "2026-11-30"
     assert request["overdue"] is True  # today is past 30 November 2026
-    extended = run(url, tmp_path, "privacy", "requests", "--extend", request["reference"], "--as", "dpo")
+    extended = run(
+        url, tmp_path, "privacy", "requests", "--extend", request["reference"], "--as", "dpo"
+    )
     assert "due 2027-01-31" in extended or "due 2027-02-01" in extended  # 31 Jan 2027 is a Sunday
     run(url, tmp_path, "privacy", "requests", "--close", request["reference"], "--as", "dpo")
     assert run_json(url, tmp_path, "privacy", "requests") == []
@@ -108,12 +120,20 @@ def test_privacy_erase_previews_then_erases_keeping_labels_and_report(
 ) -> None:
     reference = submit(url)
     received = datetime.now(UTC).date()
-    period = ("report", "--from", str(received - timedelta(days=1)), "--to", str(received),
-              "--format", "json")
+    period = (
+        "report",
+        "--from",
+        str(received - timedelta(days=1)),
+        "--to",
+        str(received),
+        "--format",
+        "json",
+    )
     before = run(url, tmp_path, *period)
 
-    preview = run_json(url, tmp_path, "privacy", "erase", "--email", EMAIL, "--as", "dpo",
-                       "--dry-run")
+    preview = run_json(
+        url, tmp_path, "privacy", "erase", "--email", EMAIL, "--as", "dpo", "--dry-run"
+    )
     assert preview["done"] is False
     (planned,) = preview["cases"]
     assert planned["reference"] == reference
@@ -126,7 +146,9 @@ def test_privacy_erase_previews_then_erases_keeping_labels_and_report(
     erased = run_json(url, tmp_path, "privacy", "erase", "--email", EMAIL, "--as", "dpo")
     assert erased["done"] is True and erased["request"].startswith("ERA-")
     assert run_json(url, tmp_path, "privacy", "find", "--telegram-user", CHAT) == {
-        "cases": [], "conversations": 0, "messages": 0
+        "cases": [],
+        "conversations": 0,
+        "messages": 0,
     }
     shown = run_json(url, tmp_path, "cases", "show", reference, "--as", "dpo")
     assert shown["description"] is None and shown["subject"] is None
@@ -143,16 +165,18 @@ def test_privacy_erase_previews_then_erases_keeping_labels_and_report(
 
 def test_a_legal_hold_keeps_a_case_past_its_retention_date(url: str, tmp_path: Path) -> None:
     reference = submit(url)
-    said = run(url, tmp_path, "privacy", "hold", reference, "--reason", "police request",
-               "--as", "dpo")
+    said = run(
+        url, tmp_path, "privacy", "hold", reference, "--reason", "police request", "--as", "dpo"
+    )
     assert "on hold" in said
 
     def sweep() -> int:
         async def go() -> int:
             later = datetime.now(UTC) + timedelta(days=400)
             async with open_core(Settings(database_url=url)) as core:
-                chores = Housekeeping(sessions=core.sessions, clock=lambda: later,
-                                      retention_days=365)
+                chores = Housekeeping(
+                    sessions=core.sessions, clock=lambda: later, retention_days=365
+                )
                 return (await chores.purge_expired()).cases
 
         return asyncio.run(go())

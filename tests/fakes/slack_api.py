@@ -207,6 +207,7 @@ class FakeSlack:
         self.responses = ResponseUrlSink(self)
         self.users: dict[str, JSON] = {}
         self.channels: dict[str, JSON] = {}
+        self.usergroups: dict[str, list[str]] = {}  # user group id -> member user ids
         self._ts = itertools.count(1)
         self._view_ids = itertools.count(1)
         self._top: dict[str, list[str]] = {}  # channel -> top-level ts in order
@@ -627,6 +628,12 @@ class FakeSlack:
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+    async def _api_usergroups_users_list(self, p: JSON) -> JSON:
+        group = str(p.get("usergroup", ""))
+        if group not in self.usergroups:
+            raise ApiError("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
 
     async def _api_conversations_info(self, p: JSON) -> JSON:
         channel = self._channel(p)
