@@ -10,10 +10,12 @@ from datetime import date
 from pathlib import Path
 
 from bot.core import open_core
+from bot.telegram.rendering import button_data
+from flows.machine import SEND_COPY
 from flows.privacy import Identity
 from storage import audit, db
 from storage import cases as case_store
-from tests.bot.telegram_harness import say, tap
+from tests.bot.telegram_harness import replies_settle, say, tap
 from tests.bot.test_slack import DESK, ENQUIRER, Desk, desk, submitted_case
 
 ERASED_POST = "🗑️ Erased: this case's personal data is gone."
@@ -69,6 +71,18 @@ async def test_an_enquirer_deletes_what_they_told_us_with_a_confirmation(
 ) -> None:
     async with desk(database_url) as d:
         reference = await submitted_case(d)
+        # The button is on the confirmation, above the "while you wait" message.
+        offered = [
+            (b["text"], b["callback_data"])
+            for m in d.tg.bot_messages(ENQUIRER)
+            for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+            for b in row
+        ]
+        assert ("Send me a copy", button_data(None, "c", SEND_COPY)) in offered
+        before = len(d.tg.sent_texts(ENQUIRER))
+        d.tg.push_callback(ENQUIRER, button_data(None, "c", SEND_COPY))
+        copy = await replies_settle(d.tg, ENQUIRER, before)
+        assert reference in copy[-1] and DESCRIPTION in copy[-1]
         asked = await say(d.tg, ENQUIRER, "/delete")
         assert "can't be undone" in asked[-1]
         kept = await tap(d.tg, ENQUIRER, "No, keep it")
