@@ -195,3 +195,52 @@ def test_privacy_commands_that_disclose_or_erase_need_a_name(tmp_path: Path) -> 
     assert result.returncode == 2 and "--as" in result.stderr
     result = helpline("privacy", "find", cwd=tmp_path)
     assert result.returncode == 2
+
+
+def test_db_rotate_key_with_the_key_file_leaves_only_a_new_key(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'helpline.db'}"
+    reference = submit(url)
+    key_file = tmp_path / "helpline.db.key"
+    old = key_file.read_text().split()
+    said = run(url, tmp_path, "db", "rotate-key")
+    assert "Re-encrypted" in said and "now holds only the new key" in said
+    new = key_file.read_text().split()
+    assert len(new) == 1 and new != old
+    assert run_json(url, tmp_path, "privacy", "find", "--email", EMAIL)["cases"] == [reference]
+
+
+def test_db_rotate_key_with_configured_keys(url: str, tmp_path: Path) -> None:
+    from storage.encryption import new_key
+
+    old, new = new_key(), new_key()
+
+    async def seed() -> str:
+        async with open_core(Settings(database_url=url, data_key=old)) as core:
+            for said in PROFESSIONAL_TO_REVIEW:
+                await core.intake.handle("telegram", CHAT, Inbound.typed(said))
+            handled = await core.intake.handle("telegram", CHAT, Inbound.typed("send"))
+            assert handled.case is not None
+            return handled.case.reference
+
+    reference = asyncio.run(seed())
+    both = {"HELPLINE_DATABASE_URL": url, "HELPLINE_DATA_KEY": f"{new},{old}"}
+    rotated = helpline("db", "rotate-key", cwd=tmp_path, env=both)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "older keys may be removed" in rotated.stdout
+    only_new = {"HELPLINE_DATABASE_URL": url, "HELPLINE_DATA_KEY": new}
+    found = helpline(
+        "privacy", "find", "--telegram-user", CHAT, "--json", cwd=tmp_path, env=only_new
+    )
+    assert json.loads(found.stdout)["cases"] == [reference]
+    shown = helpline("cases", "show", reference, "--json", "--as", "t", cwd=tmp_path, env=only_new)
+    assert "insulting captions" in json.loads(shown.stdout)["description"]
+
+
+def test_run_on_postgresql_needs_a_data_key() -> None:
+    settings = Settings(database_url="postgresql+asyncpg://u@127.0.0.1/h", telegram_bot_token="1:x")
+    assert "HELPLINE_DATA_KEY" in settings.missing_for_run()
+    keyed = Settings(
+        database_url="postgresql+asyncpg://u@127.0.0.1/h", telegram_bot_token="1:x", data_key="k"
+    )
+    assert "HELPLINE_DATA_KEY" not in keyed.missing_for_run()
+    assert "HELPLINE_DATA_KEY" not in Settings(telegram_bot_token="1:x").missing_for_run()
