@@ -49,7 +49,7 @@ DIALECT_ATTRIBUTE = "helpline_data_keys"
 RESEAL_BATCH = 2_000
 
 
-class KeyError_(ValueError):
+class DataKeyError(ValueError):
     """A data key is missing, malformed, or not the one a value was sealed with."""
 
 
@@ -62,9 +62,9 @@ def _decode_key(text: str) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(text.strip().encode("ascii"))
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise KeyError_("a data key is not valid base64") from None
+        raise DataKeyError("a data key is not valid base64") from None
     if len(raw) != KEY_BYTES:
-        raise KeyError_(f"a data key must be {KEY_BYTES} bytes (generate one: helpline db new-key)")
+        raise DataKeyError(f"a data key must be {KEY_BYTES} bytes (generate one: helpline db new-key)")
     return raw
 
 
@@ -85,7 +85,7 @@ class DataKeys:
         """Keys from a setting or key file: separated by commas or lines, newest first."""
         parts = [p for p in text.replace("\n", ",").split(",") if p.strip()]
         if not parts:
-            raise KeyError_("no data key given")
+            raise DataKeyError("no data key given")
         return cls([_decode_key(p) for p in parts], source=source)
 
     @staticmethod
@@ -103,7 +103,7 @@ class DataKeys:
 
     def _need(self) -> None:
         if not self._keys:
-            raise KeyError_(
+            raise DataKeyError(
                 "personal data cannot be read or written without a data key: "
                 "set HELPLINE_DATA_KEY (see the README, 'Data protection')"
             )
@@ -124,12 +124,12 @@ class DataKeys:
         kid, _, body = stored[len(PREFIX) :].partition(":")
         cipher = self._ciphers.get(kid)
         if cipher is None:
-            raise KeyError_(f"a value was sealed with key {kid}, which is not configured")
+            raise DataKeyError(f"a value was sealed with key {kid}, which is not configured")
         raw = base64.b64decode(body)
         try:
             return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode("utf-8")
         except InvalidTag:
-            raise KeyError_(f"a value sealed with key {kid} does not open (altered?)") from None
+            raise DataKeyError(f"a value sealed with key {kid} does not open (altered?)") from None
 
     def is_current(self, stored: str) -> bool:
         """Sealed with the current key already (:func:`reseal` leaves it)."""

@@ -17,7 +17,7 @@ from flows.privacy import Identity
 from storage import cases as case_store
 from storage import db, encryption
 from storage import privacy as privacy_store
-from storage.encryption import DataKeys, KeyError_
+from storage.encryption import DataKeys, DataKeyError
 from storage.models import Base
 from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
 
@@ -95,7 +95,7 @@ async def test_without_a_key_a_key_file_is_made_beside_the_database(tmp_path: Pa
     await again.dispose()
     stranger = db.create_engine(f"sqlite+aiosqlite:///{path}", data_key=encryption.new_key())
     async with db.session_factory(stranger)() as session:
-        with pytest.raises(KeyError_, match="not configured"):
+        with pytest.raises(DataKeyError, match="not configured"):
             await case_store.get_case(session, reference)
     await stranger.dispose()
 
@@ -156,14 +156,14 @@ def test_the_migration_seals_exactly_the_columns_the_models_seal() -> None:
 
 
 def test_keys_refuse_what_is_not_a_key_and_values_that_were_altered() -> None:
-    with pytest.raises(KeyError_):
+    with pytest.raises(DataKeyError):
         DataKeys.parse("not-a-key")
     keys = DataKeys.parse(encryption.new_key())
     sealed = keys.seal("something private")
     assert keys.open(sealed) == "something private"
     assert sealed != keys.seal("something private")  # a fresh nonce every time
     altered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
-    with pytest.raises(KeyError_, match="does not open"):
+    with pytest.raises(DataKeyError, match="does not open"):
         keys.open(altered)
     assert keys.blind("email", " A@B.org ") == keys.blind("email", "a@b.org")
     assert keys.blind("phone", "07700 900123") == keys.blind("phone", "+44 7700 900123")
