@@ -64,7 +64,9 @@ def _decode_key(text: str) -> bytes:
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise DataKeyError("a data key is not valid base64") from None
     if len(raw) != KEY_BYTES:
-        raise DataKeyError(f"a data key must be {KEY_BYTES} bytes (generate one: helpline db new-key)")
+        raise DataKeyError(
+            f"a data key must be {KEY_BYTES} bytes (generate one: helpline db new-key)"
+        )
     return raw
 
 

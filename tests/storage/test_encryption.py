@@ -17,7 +17,7 @@ from flows.privacy import Identity
 from storage import cases as case_store
 from storage import db, encryption
 from storage import privacy as privacy_store
-from storage.encryption import DataKeys, DataKeyError
+from storage.encryption import DataKeyError, DataKeys
 from storage.models import Base
 from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
 
