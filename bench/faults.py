@@ -60,9 +60,9 @@ from sqlalchemy.engine import make_url
 from bench.common import prepare_postgres
 from storage import db
 from storage.models import Case
-from tests.bot.telegram_harness import free_port
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.telegram import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DESK = "C0DESK"

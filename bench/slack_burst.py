@@ -65,7 +65,7 @@ from flows.messages import Inbound
 from storage import outbox as outbox_store
 from storage.models import Case, OutboxMessage
 from tests.fakes.slack_api import FakeSlack
-from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
+from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
 DESK = "C0DESK"
 CHANNEL = "telegram"

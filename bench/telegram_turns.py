@@ -969,7 +969,7 @@ class Replicas:
     async def start(cls, kind: str, database_url: str, tg: Any, replicas: int) -> Replicas:
         if replicas <= 1:
             return cls([await ServiceProcess.start(kind, database_url, tg.base_url)])
-        from tests.bot.telegram_harness import free_port
+        from tests.support.telegram import free_port
 
         ports = [free_port() for _ in range(replicas)]
         started = cls([])

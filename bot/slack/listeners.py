@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
 from bot.services.desk import DeskService
-from bot.slack.blocks import details_modal, reply_modal, resolve_modal
+from bot.slack.blocks import Block, details_modal, reply_modal, resolve_modal
 from bot.text import for_slack, normalise
 from flows.copy import Copy
 from flows.privacy import AuditChannel
@@ -91,26 +91,36 @@ class SlackDesk:
         await self._ephemeral(client, body, result.message)
 
     async def on_reply_button(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """Reply: the claimer writes to the enquirer in a modal."""
         await ack()
-        reference = button_value(body)
-        if reference is None or await self._refused(client, body, reference):
-            return
-        refusal = await self.desk.check(reference, actor_of(body))
-        if refusal:
-            return await self._ephemeral(client, body, refusal)
-        view = reply_modal(self.copy, reference, self._channel(body))
-        await self._quietly(client.views_open(trigger_id=str(body.get("trigger_id")), view=view))
+        await self._modal_for_claimer(
+            body, client, lambda reference: reply_modal(self.copy, reference, self._channel(body))
+        )
 
     async def on_resolve_button(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        """Resolve: the claimer picks an outcome in a modal."""
         await ack()
+        await self._modal_for_claimer(
+            body,
+            client,
+            lambda reference: resolve_modal(
+                self.copy, reference, self._channel(body), self.desk.outcomes
+            ),
+        )
+
+    async def _modal_for_claimer(
+        self, body: Body, client: AsyncWebClient, view_for: Callable[[str], Block]
+    ) -> None:
+        """Open ``view_for(reference)``, or say why this practitioner may not act on it."""
         reference = button_value(body)
         if reference is None or await self._refused(client, body, reference):
             return
         refusal = await self.desk.check(reference, actor_of(body))
         if refusal:
             return await self._ephemeral(client, body, refusal)
-        view = resolve_modal(self.copy, reference, self._channel(body), self.desk.outcomes)
-        await self._quietly(client.views_open(trigger_id=str(body.get("trigger_id")), view=view))
+        await self._quietly(
+            client.views_open(trigger_id=str(body.get("trigger_id")), view=view_for(reference))
+        )
 
     async def on_details(self, ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
         await ack()

@@ -13,11 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.bot.telegram_harness import complete_enquiry, free_port, press, say
+import pytest
+
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.paths import ROOT
+from tests.support.telegram import complete_enquiry, free_port, press, say
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
+
 SECRET = "crash-test-secret"
 DESK = "C0DESK"
 
@@ -25,6 +29,7 @@ DESK = "C0DESK"
 def service_env(
     tg: FakeTelegram, database_url: str, slack: FakeSlack | None = None, *, webhook: bool = False
 ) -> dict[str, str]:
+
     env = {
         **{
             k: v

@@ -20,8 +20,6 @@ from sqlalchemy.engine import make_url
 from bot.settings import Settings
 from storage import db
 from storage.models import Base, CaseEvent, ProcessedUpdate, TranscriptEntry
-from tests.bot.telegram_harness import running, say, settings_for
-from tests.bot.test_slack import DESK, ENQUIRER, SECRET, Desk, desk, submitted_case
 from tests.conftest import POSTGRES_URL
 from tests.fakes.slack_api import (
     block_action_body,
@@ -32,6 +30,11 @@ from tests.fakes.slack_api import (
 )
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.slack_desk import DESK, ENQUIRER, SECRET, Desk, desk, submitted_case
+from tests.support.telegram import running, say, settings_for
+
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
+
 
 WEBHOOK_SECRET = "hook-secret"
 EVIL = "Follow <!channel> <@U999> <https://evil.example/login|Click to verify>"
@@ -253,7 +256,7 @@ async def test_slack_on_call_page_escapes_the_subject(database_url: str) -> None
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from tests.bot.test_slack import Clock
+    from tests.support.clock import Clock
 
     night = Clock(datetime(2026, 11, 28, 23, 0, tzinfo=ZoneInfo("Europe/London")))
     async with desk(database_url, night) as d:

@@ -58,7 +58,7 @@ def test_taxonomy_regions_cover_the_uk_nations_and_english_regions() -> None:
 
 
 def test_taxonomy_rejects_a_group_naming_an_unknown_role() -> None:
-    data = {
+    data: dict[str, list[dict[str, object]]] = {
         name: []
         for name in ("setting", "region", "platform_type", "platform", "category", "outcome")
     }

@@ -16,7 +16,7 @@ from flows.intake import (
     Signposted,
 )
 from flows.messages import Command, Inbound
-from tests.flows.conftest import Enquirer
+from tests.support.conversations import Enquirer
 
 
 def submitted(enquirer: Enquirer) -> CaseSubmitted:
@@ -48,7 +48,7 @@ def test_intake_professional_submits_a_complete_case(at_review: Enquirer) -> Non
     assert draft.platform == "TikTok"
     assert draft.categories == ("Online Reputation", "Cyberbullying")
     assert draft.subject == "Fake TikTok account using our school logo"
-    assert draft.description.startswith("An account is posting")
+    assert (draft.description or "").startswith("An account is posting")
     assert draft.links == ("https://www.tiktok.com/@fake_school_account",)
     assert draft.already_reported is False
     assert draft.urgent is False

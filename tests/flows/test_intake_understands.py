@@ -7,7 +7,7 @@ import pytest
 from flows.conversation import Conversation, Step
 from flows.intake import CaseSubmitted, Forget, IntakeFlow, Signposted
 from flows.messages import Command, Inbound
-from tests.flows.conftest import PROFESSIONAL_TO_REVIEW, Enquirer
+from tests.support.conversations import PROFESSIONAL_TO_REVIEW, Enquirer
 
 OPENING = (
     "Hi, I'm the DSL at a secondary in York, a fake Snapchat account is posting our staff's "

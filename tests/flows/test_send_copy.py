@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flows.conversation import Step
 from flows.messages import Inbound
-from tests.flows.conftest import Enquirer
+from tests.support.conversations import Enquirer
 
 
 def test_send_me_a_copy_shows_what_was_sent_and_offers_it_again(at_review: Enquirer) -> None:

@@ -9,14 +9,26 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from flows.conversation import CaseDraft, CaseStatus
 from flows.privacy import AuditAction, AuditChannel
 from storage import audit
 from storage import cases as case_store
 from storage import privacy as privacy_store
 from storage.models import AuditEntry
-from tests.storage.test_storage import draft
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+def draft() -> CaseDraft:
+    return CaseDraft(
+        "HL-AUDIT1",
+        CaseStatus.NEW,
+        NOW,
+        enquirer_type="Teacher",
+        subject="Fake account",
+        description="Someone is pretending to be the head",
+        contact_email="a@school.org",
+    )
 
 
 async def add(sessions: async_sessionmaker[AsyncSession], **values: object) -> None:

@@ -19,7 +19,7 @@ from storage import db, encryption
 from storage import privacy as privacy_store
 from storage.encryption import DataKeyError, DataKeys
 from storage.models import Base
-from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
+from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
 WORDS = (
     "insulting",

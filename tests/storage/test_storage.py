@@ -93,7 +93,7 @@ async def test_case_list_filters_by_status_newest_first(
             channel="terminal",
         )
     async with sessions() as session:
-        new = [c.reference for c in await case_store.list_cases(session, status="new")]
+        new = [c.reference for c in await case_store.list_cases(session, status=CaseStatus.NEW)]
         everything = await case_store.list_cases(session)
     assert new == ["HL-NEW222", "HL-OLD111"]
     assert len(everything) == 3

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.text import normalise
 from storage.models import Case
 from storage.transfer import csv_cell, from_csv_cell, import_cases
-from tests.storage.test_report import HEADER, LONDON, VOCAB
+from tests.support.report_data import HEADER, LONDON, VOCAB
 
 GOOD = "G1,2023-01-01T10:00:00,email,Teacher,,,,,,ok,,,,new"
 

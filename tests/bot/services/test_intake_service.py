@@ -12,7 +12,7 @@ from flows.intake import IntakeFlow
 from flows.messages import Inbound
 from storage import cases as case_store
 from storage.models import Case, TranscriptEntry
-from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
+from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
 
 def service(sessions: async_sessionmaker[AsyncSession]) -> IntakeService:

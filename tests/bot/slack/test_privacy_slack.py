@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from bot.core import open_core
 from bot.telegram.rendering import button_data
@@ -15,8 +16,9 @@ from flows.machine import SEND_COPY
 from flows.privacy import Identity
 from storage import audit, db
 from storage import cases as case_store
-from tests.bot.telegram_harness import replies_settle, say, tap
-from tests.bot.test_slack import DESK, ENQUIRER, Desk, desk, submitted_case
+from storage.models import Case
+from tests.support.slack_desk import DESK, ENQUIRER, Desk, desk, submitted_case
+from tests.support.telegram import replies_settle, say, tap
 
 ERASED_POST = "🗑️ Erased: this case's personal data is gone."
 DESCRIPTION = "Someone set up an account pretending to be the school."
@@ -31,7 +33,7 @@ async def trail(d: Desk, reference: str | None = None) -> list[tuple[str, str, s
     return found
 
 
-async def stored_case(d: Desk, reference: str) -> case_store.Case | None:
+async def stored_case(d: Desk, reference: str) -> Case | None:
     engine = db.create_engine(d.settings.database_url)
     async with db.session_factory(engine)() as session:
         case = await case_store.get_case(session, reference)
@@ -39,7 +41,7 @@ async def stored_case(d: Desk, reference: str) -> case_store.Case | None:
     return case
 
 
-def bot_posts(d: Desk, card: dict) -> list[str]:
+def bot_posts(d: Desk, card: dict[str, Any]) -> list[str]:
     return [m.get("text", "") for m in d.slack.thread(DESK, card["ts"]) if m.get("bot_id")]
 
 

@@ -27,15 +27,18 @@ from storage.models import (
     OutboxMessage,
     TranscriptEntry,
 )
-from tests.bot.telegram_harness import (
+from tests.fakes.telegram_api import FakeTelegram
+from tests.support.telegram import (
     complete_enquiry,
+    next_handled,
     replies_settle,
     running,
     say,
     settings_for,
     tap,
 )
-from tests.fakes.telegram_api import FakeTelegram
+
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
 CHAT = 4242
 SECRET = "s3cret-value"
@@ -106,9 +109,9 @@ async def test_telegram_media_is_deleted_refused_and_never_downloaded(
 ) -> None:
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
         await say(tg, CHAT, "/start")
-        before = len(tg.sent_texts(CHAT))
+        before, handled = len(tg.sent_texts(CHAT)), next_handled(tg)
         tg.push_media(CHAT, kind, caption="look at this")
-        texts = await replies_settle(tg, CHAT, before)
+        texts = await replies_settle(tg, CHAT, before, handled)
     assert any("don't send photos" in t for t in texts)
     assert tg.deleted and tg.deleted[0][0] == CHAT
     assert not tg.calls_of("getFile")
@@ -152,13 +155,13 @@ async def test_telegram_redelivered_update_is_processed_once(database_url: str) 
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
         await say(tg, CHAT, "/start")
         await tap(tg, CHAT, "Police")
-        before = len(tg.sent_texts(CHAT))
+        before, handled = len(tg.sent_texts(CHAT)), next_handled(tg)
         tg.push_message(CHAT, "secondary", update_id=900)
-        await replies_settle(tg, CHAT, before)
-        after_first = len(tg.sent_texts(CHAT))
+        await replies_settle(tg, CHAT, before, handled)
+        after_first, handled = len(tg.sent_texts(CHAT)), next_handled(tg, updates=2)
         tg.push_message(CHAT, "secondary", update_id=900)
         tg.push_message(CHAT, "london")
-        await replies_settle(tg, CHAT, after_first)
+        await replies_settle(tg, CHAT, after_first, handled)
         texts = tg.sent_texts(CHAT)[after_first:]
     # The repeat was skipped: "london" answered the region, not a re-asked setting.
     assert any("Where is the content" in t for t in texts)
@@ -242,9 +245,9 @@ async def test_telegram_stale_button_says_the_question_moved_on(database_url: st
         assert first_question is not None
         await tap(tg, CHAT, "Police")
         stale = next(b for b in first_question["reply_markup"]["inline_keyboard"][0])
-        before = len(tg.sent_texts(CHAT))
+        before, handled = len(tg.sent_texts(CHAT)), next_handled(tg)
         tg.push_callback(CHAT, stale["callback_data"], message_id=first_question["message_id"])
-        texts = await replies_settle(tg, CHAT, before)
+        texts = await replies_settle(tg, CHAT, before, handled)
     assert any("moved on" in t for t in texts)
     assert any("setting" in t for t in texts)
 
@@ -260,9 +263,9 @@ async def test_telegram_old_back_button_does_not_step_back_from_here(database_ur
         back = next(
             b for row in old["reply_markup"]["inline_keyboard"] for b in row if "Back" in b["text"]
         )
-        before = len(tg.sent_texts(CHAT))
+        before, handled = len(tg.sent_texts(CHAT)), next_handled(tg)
         tg.push_callback(CHAT, back["callback_data"], message_id=old["message_id"])
-        texts = await replies_settle(tg, CHAT, before)
+        texts = await replies_settle(tg, CHAT, before, handled)
     assert any("moved on" in t for t in texts)
     assert any("Where are you based" in t for t in texts)
 
@@ -270,9 +273,9 @@ async def test_telegram_old_back_button_does_not_step_back_from_here(database_ur
 async def test_telegram_forged_button_data_is_handled_kindly(database_url: str) -> None:
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
         await say(tg, CHAT, "/start")
-        before = len(tg.sent_texts(CHAT))
+        before, handled = len(tg.sent_texts(CHAT)), next_handled(tg)
         tg.push_callback(CHAT, "x" * 64)
-        texts = await replies_settle(tg, CHAT, before)
+        texts = await replies_settle(tg, CHAT, before, handled)
     assert any("moved on" in t for t in texts)
 
 
@@ -314,9 +317,9 @@ async def test_telegram_webhook_mode_full_enquiry_and_redelivery(database_url: s
             tg.push_to_webhook(local(settings))
             confirmation = await complete_enquiry(tg, CHAT)
             assert any("Your reference is HL-" in text for text in confirmation)
-            before = len(tg.sent_texts(CHAT))
+            before, handled = len(tg.sent_texts(CHAT)), next_handled(tg)
             update_id = tg.push_message(CHAT, "One more thing.")
-            await replies_settle(tg, CHAT, before)
+            await replies_settle(tg, CHAT, before, handled)
             after = len(tg.sent_texts(CHAT))
             tg.push_message(CHAT, "One more thing.", update_id=update_id)  # redelivered
             await tg.wait_for(lambda t: not t.queued, timeout=10)
@@ -498,9 +501,9 @@ async def test_telegram_back_button_goes_back(database_url: str) -> None:
 async def test_telegram_edited_message_changes_nothing(database_url: str) -> None:
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
         await say(tg, CHAT, "/start")
-        before = len(tg.sent_texts(CHAT))
+        before, handled = len(tg.sent_texts(CHAT)), next_handled(tg)
         tg.push_edit(CHAT, 99, "police")
-        texts = await replies_settle(tg, CHAT, before)
+        texts = await replies_settle(tg, CHAT, before, handled)
         assert any("can't take changes" in t for t in texts)
         texts = await say(tg, CHAT, "school staff")
         assert any("Which of these fits best" in t for t in texts)
@@ -510,10 +513,10 @@ async def test_telegram_edited_command_is_not_run_again(database_url: str) -> No
     async with FakeTelegram() as tg, running(settings_for(tg, database_url), tg):
         await say(tg, CHAT, "/start")
         await tap(tg, CHAT, "School or college staff")
-        before = len(tg.sent_texts(CHAT))
+        before, handled = len(tg.sent_texts(CHAT)), next_handled(tg)
         restart = {"type": "bot_command", "offset": 0, "length": len("/restart")}
         tg.push_edit(CHAT, 98, "/restart", entities=[restart])
-        texts = await replies_settle(tg, CHAT, before)
+        texts = await replies_settle(tg, CHAT, before, handled)
         assert any("can't take changes" in t for t in texts)
         texts = await say(tg, CHAT, "teacher")  # still at the question after "school staff"
         assert not any("who are you contacting us as" in t for t in texts)

@@ -9,15 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from storage import db
 from storage.models import Case
-from tests.bot.telegram_harness import free_port, say, tap
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.paths import ROOT
+from tests.support.telegram import free_port, say, tap
+
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
+
 
 CHAT = 777
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_service(tg: FakeTelegram, database_url: str, cwd: Path) -> subprocess.Popen[bytes]:

@@ -1,4 +1,10 @@
-"""Run the real service against the fake Telegram server, and talk to it like a user."""
+"""Run the real service against the fake Telegram server, and talk to it like a user.
+
+A turn is over when the service has handled the update it was sent (its per-chat
+processor counts them), so the helpers wait for exactly that rather than for a quiet
+moment; only a service in another process (which we cannot see into) is given a short
+settling time after its first reply.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from bot.app import serve
+from bot.app import build
+from bot.app import running as service_running
 from bot.settings import Settings
+from bot.telegram.processing import PerChatUpdateProcessor
 from tests.fakes.telegram_api import FakeTelegram
+
+# The processor of the service running in this process against each fake, by id(fake).
+_processors: dict[int, PerChatUpdateProcessor] = {}
 
 
 def free_port() -> int:
@@ -41,17 +52,17 @@ async def running(
     settings: Settings, tg: FakeTelegram, clock: Callable[[], datetime] | None = None
 ) -> AsyncIterator[Settings]:
     """The service running in this event loop until the block ends."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop, **({"clock": clock} if clock else {})))
+    helpline = build(settings, clock=clock) if clock else build(settings)
+    processor = helpline.telegram.application.update_processor
+    assert isinstance(processor, PerChatUpdateProcessor)
     started = "setWebhook" if settings.telegram_webhook_url else "getUpdates"
-    try:
-        await tg.wait_for(lambda t: bool(t.calls_of(started)) or task.done(), timeout=10)
-        if task.done():
-            task.result()
-        yield settings
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
+    async with service_running(helpline):
+        await tg.wait_for(lambda t: bool(t.calls_of(started)), timeout=10)
+        _processors[id(tg)] = processor
+        try:
+            yield settings
+        finally:
+            _processors.pop(id(tg), None)
 
 
 def buttons(tg: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
@@ -70,26 +81,40 @@ def press(tg: FakeTelegram, chat_id: int, label: str) -> int:
     raise AssertionError(f"no button like {label!r}: {[b['text'] for b in buttons(tg, chat_id)]}")
 
 
-async def replies_settle(tg: FakeTelegram, chat_id: int, before: int) -> list[str]:
-    """Wait until the bot has said something new in the chat; return the new texts."""
+async def replies_settle(
+    tg: FakeTelegram, chat_id: int, before: int, handled: int | None = None
+) -> list[str]:
+    """Wait until the bot has said something new in the chat and (when the service runs
+    in this process) has handled ``handled`` updates in all; return the new texts."""
     await tg.wait_for(lambda t: len(t.sent_texts(chat_id)) > before, timeout=10)
-    await asyncio.sleep(0.05)
+    processor = _processors.get(id(tg))
+    if processor is None:  # a service in another process: let its turn finish
+        await asyncio.sleep(0.05)
+    elif handled is not None:
+        await asyncio.wait_for(processor.wait_finished(handled), timeout=10)
     return tg.sent_texts(chat_id)[before:]
 
 
+def next_handled(tg: FakeTelegram, updates: int = 1) -> int | None:
+    """How many updates the in-process service will have handled once the next
+    ``updates`` are (None when the service runs in another process)."""
+    processor = _processors.get(id(tg))
+    return None if processor is None else processor.finished + updates
+
+
 async def say(tg: FakeTelegram, chat_id: int, text: str) -> list[str]:
-    before = len(tg.sent_texts(chat_id))
+    before, handled = len(tg.sent_texts(chat_id)), next_handled(tg)
     if text.startswith("/"):
         tg.push_command(chat_id, text)
     else:
         tg.push_message(chat_id, text)
-    return await replies_settle(tg, chat_id, before)
+    return await replies_settle(tg, chat_id, before, handled)
 
 
 async def tap(tg: FakeTelegram, chat_id: int, label: str) -> list[str]:
-    before = len(tg.sent_texts(chat_id))
+    before, handled = len(tg.sent_texts(chat_id)), next_handled(tg)
     press(tg, chat_id, label)
-    return await replies_settle(tg, chat_id, before)
+    return await replies_settle(tg, chat_id, before, handled)
 
 
 async def complete_enquiry(tg: FakeTelegram, chat_id: int) -> list[str]:

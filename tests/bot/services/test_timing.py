@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,22 +19,16 @@ from flows.messages import Inbound
 from storage import cases as case_store
 from storage import outbox
 from storage.models import Case, OutboxMessage
-from tests.bot.test_cli import helpline
-from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
+from tests.support.clock import Clock
+from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
 LONDON = ZoneInfo("Europe/London")
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-def london(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LONDON)
+def london(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=LONDON)
 
 
 async def submit(
@@ -183,41 +175,3 @@ async def test_claimed_case_gets_no_reminder(sessions: async_sessionmaker[AsyncS
         sessions=sessions, calendar=WorkingCalendar.default(), copy=flow.copy, clock=clock
     )
     assert (await timers.tick())["reminders"] == 0
-
-
-@pytest.mark.parametrize(
-    ("at", "expected"),
-    [
-        ("2026-11-27T15:00", {"open": True, "due_at": "2026-11-30T12:00:00+00:00"}),
-        (
-            "2026-11-28T12:00",
-            {
-                "open": False,
-                "next_open": "2026-11-30T10:00:00+00:00",
-                "due_at": "2026-11-30T13:00:00+00:00",
-            },
-        ),
-        ("2026-08-28T15:00+01:00", {"open": True, "due_at": "2026-09-01T12:00:00+01:00"}),
-    ],
-)
-def test_cli_hours_json(tmp_path, at: str, expected: dict) -> None:  # type: ignore[no-untyped-def]
-    result = helpline("hours", "--at", at, "--json", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert {k: data[k] for k in expected} == expected
-
-
-def test_cli_hours_bad_settings_are_explained(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = helpline("hours", cwd=tmp_path, env={"HELPLINE_HOURS": "Funday 10-16"})
-    assert result.returncode == 2 and "not valid" in result.stderr
-
-
-def test_cli_lists_overdue_cases(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"
-    helpline("chat", "--json", cwd=tmp_path, stdin=lines)
-    later = helpline("cases", "list", "--due-before", "2099-01-01T00:00", "--json", cwd=tmp_path)
-    assert len(json.loads(later.stdout)) == 1
-    earlier = helpline("cases", "list", "--due-before", "2000-01-01T00:00", "--json", cwd=tmp_path)
-    assert json.loads(earlier.stdout) == []
-    overdue = helpline("cases", "list", "--overdue", "--json", cwd=tmp_path)
-    assert json.loads(overdue.stdout) == []

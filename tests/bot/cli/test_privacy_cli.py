@@ -3,48 +3,31 @@ on SQLite and PostgreSQL, with cases that arrived through the Telegram intake.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from bot.core import open_core
 from bot.services.housekeeping import Housekeeping
 from bot.settings import Settings
 from flows.messages import Inbound
-from tests.bot.test_cli import helpline
-from tests.conftest import POSTGRES_URL, _reset_postgres
-from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
+from tests.support.cli import helpline
+from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
 CHAT = "424242"
 EMAIL = "dsl@school.example.org.uk"
 WORDS = ("insulting", "Sam Jones", "fake_school_account", "Fake TikTok account")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'helpline.db'}"
-    if not POSTGRES_URL:
-        pytest.skip("HELPLINE_TEST_POSTGRES_URL not set")
-    asyncio.run(_reset_postgres(POSTGRES_URL))
-    return POSTGRES_URL
-
-
-def submit(url: str, chat: str = CHAT) -> str:
+async def submit(url: str, chat: str = CHAT, data_key: str | None = None) -> str:
     """A case submitted over the Telegram channel's intake, as the running service does."""
-
-    async def run() -> str:
-        async with open_core(Settings(database_url=url)) as core:
-            for said in PROFESSIONAL_TO_REVIEW:
-                await core.intake.handle("telegram", chat, Inbound.typed(said))
-            handled = await core.intake.handle("telegram", chat, Inbound.typed("send"))
-            assert handled.case is not None
-            return handled.case.reference
-
-    return asyncio.run(run())
+    async with open_core(Settings(database_url=url, data_key=data_key)) as core:
+        for said in PROFESSIONAL_TO_REVIEW:
+            await core.intake.handle("telegram", chat, Inbound.typed(said))
+        handled = await core.intake.handle("telegram", chat, Inbound.typed("send"))
+        assert handled.case is not None
+        return handled.case.reference
 
 
 def run(url: str, cwd: Path, *args: str) -> str:
@@ -53,13 +36,16 @@ def run(url: str, cwd: Path, *args: str) -> str:
     return result.stdout
 
 
-def run_json(url: str, cwd: Path, *args: str) -> object:
+def run_json(url: str, cwd: Path, *args: str) -> Any:
     return json.loads(run(url, cwd, *args, "--json"))
 
 
-def test_privacy_find_lists_the_records_by_every_identifier(url: str, tmp_path: Path) -> None:
-    reference = submit(url)
-    other = submit(url, chat="999")
+async def test_privacy_find_lists_the_records_by_every_identifier(
+    database_url: str, tmp_path: Path
+) -> None:
+    url = database_url
+    reference = await submit(url)
+    other = await submit(url, chat="999")
     by_chat = run_json(url, tmp_path, "privacy", "find", "--telegram-user", CHAT)
     assert by_chat == {"cases": [reference], "conversations": 1, "messages": by_chat["messages"]}
     assert by_chat["messages"] > 10
@@ -71,10 +57,11 @@ def test_privacy_find_lists_the_records_by_every_identifier(url: str, tmp_path: 
     assert nobody == {"cases": [], "conversations": 0, "messages": 0}
 
 
-def test_privacy_export_writes_a_readable_bundle_and_records_the_request(
-    url: str, tmp_path: Path
+async def test_privacy_export_writes_a_readable_bundle_and_records_the_request(
+    database_url: str, tmp_path: Path
 ) -> None:
-    reference = submit(url)
+    url = database_url
+    reference = await submit(url)
     out = tmp_path / "sar"
     said = run(
         url,
@@ -115,10 +102,11 @@ def test_privacy_export_writes_a_readable_bundle_and_records_the_request(
     assert {e["action"] for e in by_dpo} == {"sar_export", "request_extended", "request_closed"}
 
 
-def test_privacy_erase_previews_then_erases_keeping_labels_and_report(
-    url: str, tmp_path: Path
+async def test_privacy_erase_previews_then_erases_keeping_labels_and_report(
+    database_url: str, tmp_path: Path
 ) -> None:
-    reference = submit(url)
+    url = database_url
+    reference = await submit(url)
     received = datetime.now(UTC).date()
     period = (
         "report",
@@ -163,28 +151,26 @@ def test_privacy_erase_previews_then_erases_keeping_labels_and_report(
         assert word not in trail
 
 
-def test_a_legal_hold_keeps_a_case_past_its_retention_date(url: str, tmp_path: Path) -> None:
-    reference = submit(url)
+async def test_a_legal_hold_keeps_a_case_past_its_retention_date(
+    database_url: str, tmp_path: Path
+) -> None:
+    url = database_url
+    reference = await submit(url)
     said = run(
         url, tmp_path, "privacy", "hold", reference, "--reason", "police request", "--as", "dpo"
     )
     assert "on hold" in said
 
-    def sweep() -> int:
-        async def go() -> int:
-            later = datetime.now(UTC) + timedelta(days=400)
-            async with open_core(Settings(database_url=url)) as core:
-                chores = Housekeeping(
-                    sessions=core.sessions, clock=lambda: later, retention_days=365
-                )
-                return (await chores.purge_expired()).cases
+    async def sweep() -> int:
+        later = datetime.now(UTC) + timedelta(days=400)
+        async with open_core(Settings(database_url=url)) as core:
+            chores = Housekeeping(sessions=core.sessions, clock=lambda: later, retention_days=365)
+            return (await chores.purge_expired()).cases
 
-        return asyncio.run(go())
-
-    assert sweep() == 0
+    assert await sweep() == 0
     assert run_json(url, tmp_path, "privacy", "find", "--reference", reference)["cases"]
     run(url, tmp_path, "privacy", "hold", reference, "--lift", "--as", "dpo")
-    assert sweep() == 1
+    assert await sweep() == 1
     assert run_json(url, tmp_path, "privacy", "find", "--reference", reference)["cases"] == []
     actions = [e["action"] for e in run_json(url, tmp_path, "audit", "--case", reference)]
     assert actions == ["hold_placed", "hold_lifted", "erased_by_retention"]
@@ -197,9 +183,9 @@ def test_privacy_commands_that_disclose_or_erase_need_a_name(tmp_path: Path) -> 
     assert result.returncode == 2
 
 
-def test_db_rotate_key_with_the_key_file_leaves_only_a_new_key(tmp_path: Path) -> None:
+async def test_db_rotate_key_with_the_key_file_leaves_only_a_new_key(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'helpline.db'}"
-    reference = submit(url)
+    reference = await submit(url)
     key_file = tmp_path / "helpline.db.key"
     old = key_file.read_text().split()
     said = run(url, tmp_path, "db", "rotate-key")
@@ -209,20 +195,12 @@ def test_db_rotate_key_with_the_key_file_leaves_only_a_new_key(tmp_path: Path) -
     assert run_json(url, tmp_path, "privacy", "find", "--email", EMAIL)["cases"] == [reference]
 
 
-def test_db_rotate_key_with_configured_keys(url: str, tmp_path: Path) -> None:
+async def test_db_rotate_key_with_configured_keys(database_url: str, tmp_path: Path) -> None:
     from storage.encryption import new_key
 
     old, new = new_key(), new_key()
-
-    async def seed() -> str:
-        async with open_core(Settings(database_url=url, data_key=old)) as core:
-            for said in PROFESSIONAL_TO_REVIEW:
-                await core.intake.handle("telegram", CHAT, Inbound.typed(said))
-            handled = await core.intake.handle("telegram", CHAT, Inbound.typed("send"))
-            assert handled.case is not None
-            return handled.case.reference
-
-    reference = asyncio.run(seed())
+    url = database_url
+    reference = await submit(url, data_key=old)
     both = {"HELPLINE_DATABASE_URL": url, "HELPLINE_DATA_KEY": f"{new},{old}"}
     rotated = helpline("db", "rotate-key", cwd=tmp_path, env=both)
     assert rotated.returncode == 0, rotated.stderr

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from storage import db
 from storage.models import Case, TranscriptEntry
-from tests.bot.telegram_harness import buttons, press, running, say, settings_for, tap
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.telegram import buttons, press, running, say, settings_for, tap
+
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
 CHAT = 7310
 OPENING = (

@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.flows.conftest import PROFESSIONAL_TO_REVIEW
+from tests.support.cli import helpline
+from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
-
-def helpline(
-    *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the command in ``cwd`` with a clean database setting (plus ``env``)."""
-    environment = {k: v for k, v in os.environ.items() if k != "HELPLINE_DATABASE_URL"}
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli.main", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**environment, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        timeout=60,
-    )
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
 
 @pytest.fixture

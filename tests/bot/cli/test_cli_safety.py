@@ -14,14 +14,19 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from flows.conversation import CaseDraft, CaseStatus, ReplyVia
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import db, outbox
-from tests.bot.test_cli import helpline
-from tests.storage.test_report import HEADER
+from tests.support.cli import helpline
+from tests.support.paths import ROOT
+from tests.support.report_data import HEADER
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
+
+
 FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+44 20 7946 0000", "-1+2", "@SUM(A1:A9)"]
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.bot.test_cli import helpline
-from tests.storage.test_report import DATASET, HEADER
+import pytest
+
+from tests.support.cli import helpline
+from tests.support.report_data import DATASET, HEADER
+
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
 
 def imported(tmp_path: Path) -> Path:
