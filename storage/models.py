@@ -304,18 +304,24 @@ class PrivacyRequest(Base):
     overdue_flagged_at: Mapped[datetime | None] = mapped_column()
 
 
-class ErasedSubjectWord(Base):
-    """Words of erased cases' subject lines, counted by the hour the cases arrived.
+class SubjectWord(Base):
+    """Words of subject lines, counted by the hour the cases arrived (see
+    :mod:`storage.subject_words`): the report's Table 5 without opening a subject. No row
+    names a case, so erasure leaves it."""
 
-    The yearly analysis counts subject words (Table 5); erasing a case must not change
-    it, so the words of its subject are added here first. No row names a case.
-    """
-
-    __tablename__ = "erased_subject_words"
+    __tablename__ = "subject_words"
 
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     word: Mapped[str] = mapped_column(String(100), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@event.listens_for(Case, "after_insert")
+def _count_subject_words(_mapper: Any, connection: Any, case: Case) -> None:
+    """Every case stored through the ORM adds its subject's words to the tally."""
+    from storage import subject_words  # it imports these models
+
+    subject_words.add_sync(connection, subject_words.tally([(case.received_at, case.subject)]))
 
 
 @event.listens_for(Case, "before_insert")

@@ -10,14 +10,12 @@ and removes everything that could identify someone.
 from __future__ import annotations
 
 import secrets
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -28,12 +26,10 @@ from storage.models import (
     Case,
     CaseEvent,
     ConversationRecord,
-    ErasedSubjectWord,
     OutboxMessage,
     PrivacyRequest,
     TranscriptEntry,
 )
-from storage.report import WORD
 
 CHANNEL_OF = {Identity.TELEGRAM_USER: "telegram", Identity.WEB_SESSION: "web"}
 """The chat channel an identity names (its chat id is the identifier given)."""
@@ -183,7 +179,6 @@ async def erase_cases(session: AsyncSession, ids: Sequence[int], now: datetime) 
     if not ids:
         return
     ids = list(ids)
-    await _tally_subject_words(session, ids)
     await session.execute(delete(TranscriptEntry).where(TranscriptEntry.case_id.in_(ids)))
     await session.execute(update(CaseEvent).where(CaseEvent.case_id.in_(ids)).values(detail=None))
     await session.execute(
@@ -197,28 +192,6 @@ async def erase_cases(session: AsyncSession, ids: Sequence[int], now: datetime) 
         .values(**_ERASED_VALUES, erased_at=now)
         .execution_options(synchronize_session=False)
     )
-
-
-async def _tally_subject_words(session: AsyncSession, ids: list[int]) -> None:
-    """Keep the erased subjects' words for the yearly analysis, by hour, naming no case."""
-    query = select(Case.received_at, Case.subject).where(
-        Case.id.in_(ids), Case.subject.is_not(None)
-    )
-    tally: Counter[tuple[datetime, str]] = Counter()
-    for received, subject in (await session.execute(query)).all():
-        hour = received.replace(minute=0, second=0, microsecond=0)
-        tally.update((hour, word[:100]) for word in WORD.findall(subject or ""))
-    if not tally:
-        return
-    rows = [{"hour": hour, "word": word, "count": n} for (hour, word), n in tally.items()]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(ErasedSubjectWord)
-    statement = statement.on_conflict_do_update(
-        index_elements=["hour", "word"],
-        set_={"count": ErasedSubjectWord.count + statement.excluded["count"]},
-    )
-    await session.execute(statement, rows)
 
 
 async def erase_conversations(

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from flows.conversation import CaseStatus
+from storage import subject_words
 from storage.models import Case, CaseCategory
 
 COLUMNS = (
@@ -441,7 +442,10 @@ async def _insert(
     elif dialect.name == "sqlite":
         await _insert_sqlite(session, _case_records(dialect, first, rows), links)
     else:
-        await _insert_orm(session, first, rows, cats)
+        await _insert_orm(session, first, rows, cats)  # the ORM counts the words itself
+        return
+    # The report's subject words, counted as they come in (received_at, subject).
+    await subject_words.add(session, subject_words.tally((row[1], row[-2]) for row in rows))
 
 
 def _case_records(

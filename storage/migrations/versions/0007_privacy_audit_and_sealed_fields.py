@@ -8,9 +8,9 @@ Personal fields become text that holds AES-GCM ciphertext (PostgreSQL: the colum
 change to ``text``; SQLite keeps any value in any column, so its tables are not
 rebuilt). Values written before this revision are sealed here with the engine's key.
 Cases gain blind indexes for subject access, a retention date, a legal hold and an
-erasure stamp; the words of erased subjects are tallied (the yearly report counts
-them). The audit trail is append-only: a trigger refuses UPDATE and DELETE (and,
-on PostgreSQL, TRUNCATE).
+erasure stamp; subject words are tallied (the yearly report counts them without
+opening a subject, and erasure leaves the count). The audit trail is append-only: a
+trigger refuses UPDATE and DELETE (and, on PostgreSQL, TRUNCATE).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_privacy_requests_due_on"), ["due_on"], unique=False)
 
     op.create_table(
-        "erased_subject_words",
+        "subject_words",
         sa.Column("hour", UTCDateTime(), nullable=False),
         sa.Column("word", sa.String(length=100), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
@@ -136,13 +136,26 @@ def upgrade() -> None:
 
     keys = encryption.keys_of(bind.dialect)
     if keys.usable:
+        _count_existing_subjects(bind, keys)
         encryption.reseal(bind, keys, SEALED)
         encryption.reindex(bind, keys)
 
 
+def _count_existing_subjects(bind: sa.Connection, keys: encryption.DataKeys) -> None:
+    """The words of the subjects already stored (read before they are sealed)."""
+    from storage import subject_words
+
+    cases = sa.table("cases", sa.column("received_at", UTCDateTime()), sa.column("subject"))
+    rows = bind.execute(
+        sa.select(cases.c.received_at, cases.c.subject).where(cases.c.subject.is_not(None))
+    ).all()
+    pairs = [(received, keys.open(subject)) for received, subject in rows]
+    subject_words.add_sync(bind, subject_words.tally(pairs))
+
+
 def downgrade() -> None:
     bind = op.get_bind()
-    op.drop_table("erased_subject_words")
+    op.drop_table("subject_words")
     op.drop_table("privacy_requests")
     if bind.dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_append_only ON audit")
