@@ -35,17 +35,20 @@ def folded(word: str) -> str:
 
 def tally(cases: Iterable[tuple[datetime, str | None]]) -> Tally:
     """(hour, spelling) -> count over ``(received_at, subject)`` pairs."""
-    by_hour: dict[datetime, list[str]] = {}
+    by_hour: dict[int, list[str]] = {}
     for received, subject in cases:
         if subject:
-            hour = received.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-            by_hour.setdefault(hour, []).append(subject)
+            by_hour.setdefault(int(received.timestamp()) // 3600, []).append(subject)
     counts: Tally = Counter()
+    kept: dict[str, bool] = {}  # spelling -> not a stop word (each spelling looked at once)
     for hour, subjects in by_hour.items():
-        words = Counter(WORD.findall("\n".join(subjects)))
-        for word, n in words.items():
-            if folded(word) not in STOP_WORDS:
-                counts[(hour, word[:WORD_LIMIT])] += n
+        at = datetime.fromtimestamp(hour * 3600, UTC)
+        for word, n in Counter(WORD.findall("\n".join(subjects))).items():
+            keep = kept.get(word)
+            if keep is None:
+                keep = kept[word] = folded(word) not in STOP_WORDS
+            if keep:
+                counts[(at, word[:WORD_LIMIT])] += n
     return counts
 
 
