@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -19,6 +20,7 @@ from bot.http.metrics import Metrics
 from bot.services.desk import DeskService
 from bot.services.intake import IntakeService
 from bot.services.leases import Leases
+from bot.services.privacy import PrivacyService
 from bot.services.replies import ReplyLedger
 from bot.settings import Settings
 from flows.hours import WorkingCalendar
@@ -46,6 +48,8 @@ class Core:
     """Set when something was written to the outbox: the worker looks at once."""
     metrics: Metrics
     """This process's figures (``GET /metrics``), fed by the intake and the outbox worker."""
+    privacy: PrivacyService
+    """Subject access, erasure, holds and the requests register."""
 
     async def open(self) -> None:
         """Bring the schema up to date (what every job does first)."""
@@ -59,7 +63,7 @@ class Core:
 def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
     """The shared services, wired; raises ValueError if the working hours are not valid."""
     calendar = settings.calendar()
-    engine = db.create_engine(settings.database_url)
+    engine = db.create_engine(settings.database_url, data_key=settings.data_key_text)
     sessions = db.session_factory(engine)
     flow = IntakeFlow()
     wakeup = asyncio.Event()
@@ -75,6 +79,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         leases=leases,
         on_enqueued=wakeup.set,
         on_handled=metrics.handled,
+        retention=timedelta(days=settings.retention_days),
     )
     replies = ReplyLedger(sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set)
     desk = DeskService(
@@ -84,7 +89,16 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         clock=clock,
         timezone=settings.timezone,
     )
+    privacy = PrivacyService(
+        sessions=sessions,
+        keys=lambda: db.data_keys(engine),
+        copy=flow.copy,
+        clock=clock,
+        timezone=settings.timezone,
+        working_day=calendar.is_working_day,
+    )
     return Core(
+        privacy=privacy,
         settings=settings,
         engine=engine,
         sessions=sessions,

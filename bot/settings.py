@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, validation_alias=_env("HELPLINE_HTTP_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("HELPLINE_LOG_LEVEL"))
     retention_days: int = Field(365, ge=1, validation_alias=_env("HELPLINE_RETENTION_DAYS"))
+    data_key: SecretStr | None = Field(None, validation_alias=_env("HELPLINE_DATA_KEY"))
+    """The key(s) personal fields are encrypted with, newest first (see storage.encryption)."""
 
     hours: str = Field("Mon-Fri 10:00-16:00", validation_alias=_env("HELPLINE_HOURS"))
     timezone: str = Field("Europe/London", validation_alias=_env("HELPLINE_TIMEZONE"))
@@ -66,6 +68,8 @@ class Settings(BaseSettings):
     slack_oncall: str | None = Field(None, validation_alias=_env("SLACK_ONCALL"))
     timer_seconds: float = Field(30.0, gt=0, validation_alias=_env("HELPLINE_TIMER_SECONDS"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_practitioners: str | None = Field(None, validation_alias=_env("SLACK_PRACTITIONERS"))
+    """A Slack user group (``S…``) whose members may act on cards; unset: the desk channel."""
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
     telegram_api_base_url: str = Field(
@@ -110,6 +114,12 @@ class Settings(BaseSettings):
         return timedelta(hours=self.response_target_hours)
 
     @property
+    def data_key_text(self) -> str | None:
+        """The data key(s) as text, or None for the embedded default (a key file)."""
+        key = self.data_key
+        return key.get_secret_value() if key is not None and given(key) else None
+
+    @property
     def slack_enabled(self) -> bool:
         """Slack is used when a bot token and a channel are set."""
         return given(self.slack_bot_token) and bool(self.slack_channel_id)
@@ -132,6 +142,8 @@ class Settings(BaseSettings):
     def missing_for_run(self) -> list[str]:
         """Settings without which ``helpline run`` cannot start, by their environment names."""
         missing = []
+        if not self.database_url.startswith("sqlite") and not given(self.data_key):
+            missing.append("HELPLINE_DATA_KEY")
         if not given(self.telegram_bot_token):
             missing.append("TELEGRAM_BOT_TOKEN")
         if self.telegram_webhook_url and not given(self.telegram_webhook_secret):

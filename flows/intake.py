@@ -20,7 +20,15 @@ from flows import casefile
 from flows.conversation import EARLIER, FINAL_STEPS, Conversation, Step
 from flows.copy import Copy
 from flows.knowledge import Knowledge, default_knowledge
-from flows.machine import MACHINE, NEW_ENQUIRY, enter_cancelled, enter_signposted, step_on
+from flows.machine import (
+    MACHINE,
+    NEW_ENQUIRY,
+    SEND_COPY,
+    after_submit_options,
+    enter_cancelled,
+    enter_signposted,
+    step_on,
+)
 from flows.matching import choices_for, match_one
 from flows.messages import Command, Inbound, InboundKind, Option, Reply
 from flows.questions import (
@@ -587,7 +595,7 @@ class IntakeFlow:
                 for o in offered(step, self.knowledge, conversation.answers)
             }
         else:
-            labels = {NEW_ENQUIRY: self.copy("options.new_enquiry")}
+            labels = {o.id: o.label for o in after_submit_options(self.copy)}
         names = [labels.get(i, "?") for i in inbound.option_ids]
         verb = "ticked" if inbound.kind is InboundKind.TOGGLE else "chose"
         return f"[{verb}: {', '.join(names) or self.copy('options.done')}]"
@@ -672,6 +680,18 @@ class IntakeFlow:
         conv = turn.conversation
         if inbound.kind is InboundKind.CHOOSE and NEW_ENQUIRY in inbound.option_ids:
             return self._begin(turn, welcome=True)
+        if (
+            inbound.kind is InboundKind.CHOOSE
+            and SEND_COPY in inbound.option_ids
+            and conv.step is Step.SUBMITTED
+            and conv.reference
+        ):
+            # What they sent, as they reviewed it: the answers stay with the conversation
+            # until a new enquiry begins (or the chat is erased).
+            text = self.copy("data_protection.your_copy", reference=conv.reference)
+            summary = casefile.summary(conv, self.knowledge)
+            turn.replies.append(Reply(f"{text}\n\n{summary}", after_submit_options(self.copy)))
+            return
         if conv.step is Step.SUBMITTED and conv.reference and inbound.kind is InboundKind.TEXT:
             turn.effects.append(FollowUp(conv.reference, inbound.text))
             turn.say(self.copy("outcome.followup_added", reference=conv.reference))
@@ -681,7 +701,12 @@ class IntakeFlow:
             Step.SUBMITTED: "outcome.after_submit",
         }.get(conv.step, "outcome.after_signpost")
         text = self.copy(key, reference=conv.reference or "")
-        turn.replies.append(Reply(text, (Option(NEW_ENQUIRY, self.copy("options.new_enquiry")),)))
+        options = (
+            after_submit_options(self.copy)
+            if conv.step is Step.SUBMITTED
+            else (Option(NEW_ENQUIRY, self.copy("options.new_enquiry")),)
+        )
+        turn.replies.append(Reply(text, options))
 
     def _choose_edit(self, turn: Turn, inbound: Inbound) -> None:
         conv = turn.conversation

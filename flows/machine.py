@@ -17,6 +17,7 @@ from transitions import Machine
 
 from flows import casefile
 from flows.conversation import CaseDraft, CaseStatus, Step
+from flows.copy import Copy
 from flows.messages import Option, Reply
 from flows.questions import QUESTIONS
 from flows.remit import Route
@@ -25,6 +26,8 @@ from flows.signposting import show_route, show_services
 from flows.turn import CaseSubmitted, Forget, Signposted, Turn
 
 NEW_ENQUIRY = "new"
+SEND_COPY = "copy"
+"""After submitting: "Send me a copy" shows what was sent (a summary, in the chat)."""
 
 
 def _show_concern_services(turn: Turn) -> None:
@@ -82,6 +85,14 @@ def _urgent_note(turn: Turn) -> str | None:
     return None
 
 
+def after_submit_options(copy: Copy) -> tuple[Option, ...]:
+    """What a submitted enquiry's replies offer: a copy of what was sent, or a new one."""
+    return (
+        Option(SEND_COPY, copy("data_protection.send_copy")),
+        Option(NEW_ENQUIRY, copy("options.new_enquiry")),
+    )
+
+
 def enter_submitted(turn: Turn) -> None:
     """The case is sent: its reference, when they will hear back, and what to do now."""
     k = turn.knowledge
@@ -104,7 +115,7 @@ def enter_submitted(turn: Turn) -> None:
             text += "\n" + "\n".join([copy("hours.open_now_services"), *lines])
     if note := _urgent_note(turn):
         text += "\n" + note
-    turn.replies.append(Reply(text, (Option(NEW_ENQUIRY, copy("options.new_enquiry")),)))
+    turn.replies.append(Reply(text, after_submit_options(copy)))
     turn.say(casefile.while_you_wait(turn.conversation, k, turn.audience))
     turn.conversation.reference = draft.reference
     turn.conversation.history.clear()

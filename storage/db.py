@@ -7,6 +7,8 @@ when both try to upgrade a read lock.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,15 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from storage import encryption
 
 DEFAULT_URL = "sqlite+aiosqlite:///helpline.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -37,9 +42,45 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
-    """An async engine for ``url`` with the per-dialect settings this service relies on."""
+def key_file_for(url: str) -> Path | None:
+    """Where the embedded default keeps the data key when HELPLINE_DATA_KEY is not set.
+
+    Beside a SQLite file (``helpline.db`` -> ``helpline.db.key``); for a server database,
+    in the user's state directory, one file per server and database (fine for a
+    developer; a service on PostgreSQL must be given HELPLINE_DATA_KEY, see the README).
+    None for an in-memory database, whose key lives and dies with the process.
+    """
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            return None
+        path = Path(parsed.database)
+        return path.with_name(path.name + ".key")
+    place = f"{parsed.host}:{parsed.port}/{parsed.database}".encode()
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "helpline" / f"{hashlib.sha256(place).hexdigest()[:16]}.key"
+
+
+def data_keys_for(url: str, data_key: str | None) -> encryption.DataKeys:
+    """The keys for ``url``: the configured ones, else the key file (made on first use)."""
+    if data_key and data_key.strip():
+        return encryption.DataKeys.parse(data_key, source="HELPLINE_DATA_KEY")
+    path = key_file_for(url)
+    if path is None:
+        return encryption.DataKeys.parse(encryption.new_key(), source="memory")
+    return encryption.load_key_file(path)
+
+
+def create_engine(
+    url: str = DEFAULT_URL, *, data_key: str | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """An async engine for ``url`` with the per-dialect settings this service relies on.
+
+    Its sealed columns use ``data_key`` (HELPLINE_DATA_KEY), or the key file of
+    :func:`key_file_for` when none is given.
+    """
     url = normalise_url(url)
+    keys = data_keys_for(url, data_key)
     if url.startswith("sqlite"):
         # One connection: SQLite has one writer anyway, and waiting for the pool queues
         # callers in order instead of leaving them to sleep in SQLite's busy handler.
@@ -52,8 +93,15 @@ def create_engine(url: str = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
             **kwargs,
         )
         _configure_sqlite(engine)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+    encryption.attach(engine.dialect, keys)
+    return engine
+
+
+def data_keys(engine: AsyncEngine) -> encryption.DataKeys:
+    """The keys ``engine`` seals and opens personal fields with."""
+    return encryption.keys_of(engine.dialect)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -129,3 +177,20 @@ async def ping(engine: AsyncEngine) -> bool:
         return True
     except Exception:
         return False
+
+
+async def reseal_all(engine: AsyncEngine) -> int:
+    """Re-encrypt every personal field with the engine's current key, and recompute the
+    blind indexes (``helpline db rotate-key``); how many values were re-encrypted."""
+    from storage.models import Base
+
+    keys = data_keys(engine)
+    tables = encryption.sealed_columns(Base.metadata.sorted_tables)
+
+    def run(connection: Connection) -> int:
+        changed = encryption.reseal(connection, keys, tables)
+        encryption.reindex(connection, keys)
+        return changed
+
+    async with engine.begin() as connection:
+        return await connection.run_sync(run)

@@ -23,14 +23,14 @@ class Linked:
 async def remember(session: AsyncSession, case_id: int, keys: Iterable[str]) -> None:
     """Record the keys of a case (in the transaction that creates it)."""
     for key in sorted(set(keys)):
-        session.add(CaseLink(case_id=case_id, key=key))
+        session.add(CaseLink(case_id=case_id, shown=key))  # indexed as it is written
     await session.flush()
 
 
 async def keys_of(session: AsyncSession, case_id: int) -> list[str]:
     """The keys a case is known by, sorted (none once retention erased them)."""
-    query = select(CaseLink.key).where(CaseLink.case_id == case_id).order_by(CaseLink.key)
-    return list((await session.execute(query)).scalars())
+    query = select(CaseLink.shown).where(CaseLink.case_id == case_id)
+    return sorted((await session.execute(query)).scalars())
 
 
 async def linked(session: AsyncSession, case_id: int, limit: int | None = None) -> list[Linked]:
@@ -40,13 +40,15 @@ async def linked(session: AsyncSession, case_id: int, limit: int | None = None) 
     """
     own = select(CaseLink.key).where(CaseLink.case_id == case_id).scalar_subquery()
     query = (
-        select(CaseLink.case_id, CaseLink.key)
+        select(CaseLink.case_id, CaseLink.shown)
         .where(CaseLink.key.in_(own), CaseLink.case_id != case_id)
-        .order_by(CaseLink.case_id, CaseLink.key)
+        .order_by(CaseLink.case_id)
     )
     shared: dict[int, list[str]] = {}
     for other, key in (await session.execute(query)).all():
         shared.setdefault(int(other), []).append(str(key))
+    for keys in shared.values():
+        keys.sort()
     if not shared:
         return []
     cases = select(Case).where(Case.id.in_(list(shared))).options(selectinload(Case.categories))

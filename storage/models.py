@@ -6,26 +6,28 @@ The schema itself is created and changed only by the Alembic migrations in
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
     String,
-    Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from flows.conversation import CaseStatus, is_overdue
+from storage.encryption import BLIND_INDEXES, Sealed, SealedJSON, keys_of
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -89,15 +91,15 @@ class Case(Base):
     region: Mapped[str | None] = mapped_column(String(64))
     platform_type: Mapped[str | None] = mapped_column(String(64))
     platform: Mapped[str | None] = mapped_column(String(64))
-    subject: Mapped[str | None] = mapped_column(String(300))
-    description: Mapped[str | None] = mapped_column(Text)
-    links: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str | None] = mapped_column(Sealed())
+    description: Mapped[str | None] = mapped_column(Sealed())
+    links: Mapped[list[Any]] = mapped_column(SealedJSON(), default=list)
     already_reported: Mapped[bool | None] = mapped_column(Boolean)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     reply_via: Mapped[str | None] = mapped_column(String(16))
-    contact_email: Mapped[str | None] = mapped_column(String(254))
-    contact_phone: Mapped[str | None] = mapped_column(String(32))
-    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(Sealed())
+    contact_phone: Mapped[str | None] = mapped_column(Sealed())
+    contact_name: Mapped[str | None] = mapped_column(Sealed())
     signposted_to: Mapped[list[Any]] = mapped_column(default=list)
     conversation_id: Mapped[int | None] = mapped_column(
         ForeignKey("conversations.id", ondelete="SET NULL"), index=True
@@ -108,7 +110,7 @@ class Case(Base):
     claimed_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
     outcome: Mapped[str | None] = mapped_column(String(64))
-    outcome_note: Mapped[str | None] = mapped_column(Text)
+    outcome_note: Mapped[str | None] = mapped_column(Sealed())
     referred_to_platform: Mapped[bool | None] = mapped_column(Boolean)
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
@@ -116,6 +118,20 @@ class Case(Base):
     reminded_at: Mapped[datetime | None] = mapped_column()
     overdue_flagged_at: Mapped[datetime | None] = mapped_column()
     digested_at: Mapped[datetime | None] = mapped_column()
+    enquirer_chat: Mapped[str | None] = mapped_column(Sealed())
+    """``channel:chat id`` of the chat the case came from (kept after the chat is gone)."""
+    contact_email_index: Mapped[str | None] = mapped_column(String(40), index=True)
+    contact_phone_index: Mapped[str | None] = mapped_column(String(40), index=True)
+    enquirer_index: Mapped[str | None] = mapped_column(String(40), index=True)
+    """Blind indexes (keyed HMACs) of the contact details and chat, for subject access."""
+    erase_after: Mapped[datetime | None] = mapped_column(index=True)
+    """When the retention sweep erases the personal data (set at creation)."""
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    """A legal hold: the sweep leaves the case while this is set."""
+    held_by: Mapped[str | None] = mapped_column(String(100))
+    held_at: Mapped[datetime | None] = mapped_column()
+    erased_at: Mapped[datetime | None] = mapped_column()
+    """When the personal data went (by retention or on request); the labels stay."""
 
     categories: Mapped[list[CaseCategory]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseCategory.position"
@@ -150,7 +166,7 @@ class ConversationRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(64))
-    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[dict[str, Any]] = mapped_column(SealedJSON(), default=dict)
     updated_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (UniqueConstraint("channel", "chat_id", name="uq_conversations_chat"),)
@@ -175,7 +191,7 @@ class TranscriptEntry(Base):
     at: Mapped[datetime] = mapped_column()
     sender: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(24), default="text")
-    text: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Sealed(), default="")
 
 
 class ProcessedUpdate(Base):
@@ -200,7 +216,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(SealedJSON(), default=dict)
     created_at: Mapped[datetime] = mapped_column()
     available_at: Mapped[datetime] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -235,7 +251,7 @@ class InboxUpdate(Base):
     source: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(128))
     chat: Mapped[str | None] = mapped_column(String(64))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Sealed())
     received_at: Mapped[datetime] = mapped_column()
     available_at: Mapped[datetime] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -256,7 +272,7 @@ class CaseEvent(Base):
     at: Mapped[datetime] = mapped_column()
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Sealed())
 
 
 class EmailRecord(Base):
@@ -290,17 +306,22 @@ class EmailRecord(Base):
 class CaseLink(Base):
     """A key a case is known by (an account, a group, an invite: :func:`flows.links.link_key`).
 
-    Cases sharing a key are reports of the same thing: the desk sees them linked.
+    Cases sharing a key are reports of the same thing: the desk sees them linked. An
+    account name identifies a person as well as a link does, so the key is kept sealed
+    (``shown``) and matched by its blind index (``key``, kept by ``BLIND_INDEXES``).
     """
 
     __tablename__ = "case_links"
 
-    case_id: Mapped[int] = mapped_column(
-        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
-    )
-    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    shown: Mapped[str] = mapped_column(Sealed())
 
-    __table_args__ = (Index("ix_case_links_key", "key"),)
+    __table_args__ = (
+        Index("ix_case_links_key", "key"),
+        UniqueConstraint("case_id", "key", name="uq_case_links_case_key"),
+    )
 
 
 class HomeViewer(Base):
@@ -310,3 +331,77 @@ class HomeViewer(Base):
 
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column()
+
+
+class AuditEntry(Base):
+    """One practitioner action or disclosure of personal data (append-only; no personal data).
+
+    It names the case by reference, not by a foreign key, so it outlives the case's erasure.
+    """
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    case_reference: Mapped[str | None] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+
+
+class PrivacyRequest(Base):
+    """A subject access or erasure request: when it came, when it is due, when answered.
+
+    The person is named only by a blind index (see :mod:`storage.encryption`).
+    """
+
+    __tablename__ = "privacy_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_index: Mapped[str] = mapped_column(String(40))
+    received_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    closed_at: Mapped[datetime | None] = mapped_column()
+    overdue_flagged_at: Mapped[datetime | None] = mapped_column()
+
+
+class SubjectWord(Base):
+    """Words of subject lines, counted by the hour the cases arrived (see
+    :mod:`storage.subject_words`): the report's Table 5 without opening a subject. No row
+    names a case, so erasure leaves it."""
+
+    __tablename__ = "subject_words"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    word: Mapped[str] = mapped_column(String(100), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@event.listens_for(Case, "after_insert")
+def _count_subject_words(_mapper: Any, connection: Any, case: Case) -> None:
+    """Every case stored through the ORM adds its subject's words to the tally."""
+    from storage import subject_words  # it imports these models
+
+    subject_words.add_sync(connection, subject_words.tally([(case.received_at, case.subject)]))
+
+
+@event.listens_for(CaseLink, "before_insert")
+def _index_link(_mapper: Any, connection: Any, link: CaseLink) -> None:
+    """A link's blind index follows its key (see BLIND_INDEXES)."""
+    ((index, (source, kind)),) = BLIND_INDEXES["case_links"].items()
+    setattr(link, index, keys_of(connection.dialect).blind(kind, getattr(link, source)))
+
+
+@event.listens_for(Case, "before_insert")
+@event.listens_for(Case, "before_update")
+def _keep_blind_indexes(_mapper: Any, connection: Any, case: Case) -> None:
+    """A case's blind indexes follow its contact details and chat (see BLIND_INDEXES)."""
+    keys = keys_of(connection.dialect)
+    for index, (source, kind) in BLIND_INDEXES["cases"].items():
+        value = getattr(case, source)
+        setattr(case, index, keys.blind(kind, value) if value else None)

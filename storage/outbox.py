@@ -39,6 +39,8 @@ SLACK_DIGEST = "slack.digest"
 SLACK_HOME = "slack.home"
 """The desk's App Home queue to republish: ``{user}`` for one practitioner, ``{}`` for all
 who opened it. A stream of its own: a queue refresh never holds a card back."""
+SLACK_ERASED = "slack.erased"
+"""A case's personal data was erased: its card and the bot's thread posts say so."""
 ENQUIRER_MESSAGE = "enquirer.message"
 """A practitioner's message (or a desk notice) to an enquirer: ``{channel, chat_id, text}``."""
 ENQUIRER_REPLY = "enquirer.reply"
@@ -49,6 +51,7 @@ STREAMS = {
     SLACK_POST: "slack",
     SLACK_DIGEST: "slack",
     SLACK_HOME: "slack.home",
+    SLACK_ERASED: "slack",
     ENQUIRER_MESSAGE: "enquirer",
     ENQUIRER_REPLY: "enquirer",
 }

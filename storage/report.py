@@ -1,7 +1,9 @@
 """The annual analysis, computed in the database: every table of the helpline's report.
 
-Counts are GROUP BY queries over the period's cases; only the subject words need the
-text, and those are streamed. Periods are whole days in the helpline's time zone.
+Counts are GROUP BY queries over the period's cases; the subject words come from the
+tally kept as cases are written (:mod:`storage.subject_words`), so no sealed subject is
+opened and erasure leaves the figures as they were. Periods are whole days in the
+helpline's time zone.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.expression import UnaryExpression
 
-from storage.models import Case, CaseCategory
+from storage.models import Case, CaseCategory, SubjectWord
 
 # A standard English stop-word list (NLTK's), plus reply/forward prefixes.
 STOP_WORDS = frozenset(
@@ -76,7 +78,6 @@ class Period:
 # On SQLite, a period holding more than this share of all cases is read by scanning the
 # table: looking each of them up through the received_at index costs several times more.
 SQLITE_SCAN_SHARE = 0.1
-SUBJECT_BATCH = 10_000
 
 
 def _in(period: Period) -> ColumnElement[bool]:
@@ -131,16 +132,17 @@ async def subject_words(session: AsyncSession, period: Period, top: int = 20) ->
 
 
 async def _subject_words(session: AsyncSession, scope: _Scope, top: int) -> list[list[Any]]:
-    # Every word as written is counted first, a batch of subjects at a time (joined by a
-    # line break, which no word can span); folding spellings together comes after, once
-    # per distinct spelling rather than once per word.
+    # The words were counted as each case was written (storage.subject_words), by
+    # spelling; folding spellings together comes here, once per distinct spelling.
     written: Counter[str] = Counter()
-    subject = Case.__table__.c.subject
-    query = select(subject).where(scope.where(), subject.is_not(None))
-    connection = await session.connection()
-    result = await connection.stream(query.execution_options(yield_per=SUBJECT_BATCH))
-    async for subjects in result.scalars().partitions():
-        written.update(WORD.findall("\n".join(subjects)))
+    period = scope.period
+    counted = (
+        select(SubjectWord.word, func.sum(SubjectWord.count))
+        .where(SubjectWord.hour >= period.start, SubjectWord.hour < period.end)
+        .group_by(SubjectWord.word)
+    )
+    for word, n in (await session.execute(counted)).all():
+        written[word] += int(n)
     counts: Counter[str] = Counter()
     spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for word, n in written.items():

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from flows.conversation import CaseStatus
+from storage import subject_words
 from storage.models import Case, CaseCategory
 
 COLUMNS = (
@@ -445,7 +446,10 @@ async def _insert(
     elif dialect.name == "sqlite":
         await _insert_sqlite(session, _case_records(dialect, first, rows), links)
     else:
-        await _insert_orm(session, first, rows, cats)
+        await _insert_orm(session, first, rows, cats)  # the ORM counts the words itself
+        return
+    # The report's subject words, counted as they come in (received_at, subject).
+    await subject_words.add(session, subject_words.tally((row[1], row[-2]) for row in rows))
 
 
 def _case_records(
@@ -454,9 +458,19 @@ def _case_records(
     """Rows as the driver takes them (``_CASE_COLUMNS`` order), converted as SQLAlchemy would."""
     columns = Case.__table__.c
     received = _processor(columns.received_at, dialect)
+    # The subject and description (the last two of FIELDS) are sealed, as every write is.
+    subject, description = (_processor(columns[name], dialect) for name in FIELDS[-2:])
     defaults = tuple(_processor(columns[name], dialect)(value) for name, value in _DEFAULTS.items())
     for i, row in enumerate(rows):
-        yield (first + i, row[0], received(row[1]), *row[2:], *defaults)
+        yield (
+            first + i,
+            row[0],
+            received(row[1]),
+            *row[2:-2],
+            subject(row[-2]),
+            description(row[-1]),
+            *defaults,
+        )
 
 
 def _processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import sys
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING
 from bot.cli.base import Commands, day, needs_core
 from bot.settings import Settings
 from bot.text import normalise
+from flows.privacy import AuditAction, AuditChannel
+from storage import audit
 from storage import report as report_store
 from storage.report import Period
 from storage.transfer import Vocabulary, export_rows, import_cases
@@ -105,6 +108,14 @@ async def _export(core: Core, args: argparse.Namespace) -> int:
             async for row in export_rows(session, period.start, period.end, core.calendar.zone):
                 writer.writerow(row)
                 count += 1
+    async with core.sessions() as session, session.begin():
+        audit.record(
+            session,
+            at=core.clock(),
+            actor=args.actor,
+            action=AuditAction.CASE_EXPORTED,
+            channel=AuditChannel.CLI,
+        )
     print(f"Exported {count} cases to {args.file}.")
     return 0
 
@@ -137,4 +148,11 @@ def register(commands: Commands, settings: Settings) -> None:
     exporting.add_argument("--from", dest="first", type=day, required=True, metavar="YYYY-MM-DD")
     exporting.add_argument("--to", dest="last", type=day, required=True, metavar="YYYY-MM-DD")
     exporting.add_argument("file", type=Path)
+    exporting.add_argument(
+        "--as",
+        dest="actor",
+        default=f"cli:{getpass.getuser()}",
+        metavar="NAME",
+        help="who you are, for the audit trail (default: your login name)",
+    )
     needs_core(exporting, _export)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -11,9 +12,12 @@ from bot.cli.base import Commands, moment_in, needs_core, one_line
 from bot.settings import Settings
 from bot.text import for_terminal, normalise
 from flows.conversation import CaseStatus
+from flows.privacy import AuditAction, AuditChannel
 from storage import cases as case_store
 from storage import desk as desk_store
 from storage import links as link_store
+
+CLI = AuditChannel.CLI
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -47,8 +51,10 @@ async def _cases_list(core: Core, args: argparse.Namespace) -> int:
 
 
 async def _cases_show(core: Core, args: argparse.Namespace) -> int:
+    action = AuditAction.CASE_EXPORTED if args.json else AuditAction.CASE_SHOWN
+    shown = await core.desk.case(args.reference, args.actor, CLI, action)
     async with core.sessions() as session:
-        case = await case_store.get_case(session, args.reference)
+        case = await case_store.get_case(session, args.reference) if shown else None
         if case is None:
             print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)
             return 1
@@ -125,17 +131,22 @@ def _format_case(data: dict[str, Any]) -> str:
 async def _desk(core: Core, args: argparse.Namespace) -> int:
     """claim / release / reply / resolve: the same desk service Slack uses."""
     actions = {
-        "claim": lambda: core.desk.claim(args.reference, args.actor),
-        "release": lambda: core.desk.release(args.reference, args.actor),
-        "reply": lambda: core.desk.reply(args.reference, args.actor, " ".join(args.text)),
-        "resolve": lambda: core.desk.resolve(args.reference, args.actor, args.outcome, args.note),
+        "claim": lambda: core.desk.claim(args.reference, args.actor, CLI),
+        "release": lambda: core.desk.release(args.reference, args.actor, CLI),
+        "reply": lambda: core.desk.reply(args.reference, args.actor, " ".join(args.text), CLI),
+        "resolve": lambda: core.desk.resolve(
+            args.reference, args.actor, args.outcome, args.note, CLI
+        ),
     }
     if args.cases_command == "reply":
         args.text = [normalise(t) for t in args.text]
     result = await actions[args.cases_command]()
     print(for_terminal(result.message), file=sys.stdout if result.ok else sys.stderr)
     if result.ok and args.cases_command == "claim":
-        print(await core.desk.contact_details(args.reference, escape=for_terminal))
+        contact = core.desk.contact_details(
+            args.reference, escape=for_terminal, actor=args.actor, via=CLI
+        )
+        print(await contact)
     return 0 if result.ok else 1
 
 
@@ -155,6 +166,13 @@ def register(commands: Commands, settings: Settings) -> None:
     show = actions.add_parser("show", help="show one case with its transcript")
     show.add_argument("reference")
     show.add_argument("--json", action="store_true")
+    show.add_argument(
+        "--as",
+        dest="actor",
+        default=f"cli:{getpass.getuser()}",
+        metavar="NAME",
+        help="who you are, for the audit trail (default: your login name)",
+    )
     needs_core(show, _cases_show)
     linked = actions.add_parser("linked", help="other cases reporting the same accounts or links")
     linked.add_argument("reference")

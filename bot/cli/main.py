@@ -16,12 +16,23 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from bot import logs
-from bot.cli import analysis, cases, chat, conversation, database, hours, outbox, service
+from bot.cli import (
+    analysis,
+    audit,
+    cases,
+    chat,
+    conversation,
+    database,
+    hours,
+    outbox,
+    privacy,
+    service,
+)
 from bot.cli.base import CoreCommand
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
-GROUPS = (hours, service, chat, cases, analysis, outbox, database, conversation)
+GROUPS = (hours, service, chat, cases, analysis, outbox, database, conversation, audit, privacy)
 """The command modules, in the order ``helpline --help`` lists them."""
 
 

@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flows.conversation import CaseStatus
 from flows.copy import Copy
+from flows.privacy import AuditAction, AuditChannel
 from flows.taxonomy import Taxonomy
+from storage import audit, outbox
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import desk as desk_store
 from storage import home as home_store
-from storage import outbox
 from storage.models import Case
 
 REPLY_LIMIT = 3_500
@@ -62,7 +63,9 @@ class DeskService:
         """(id, label) of every outcome a case can be resolved with."""
         return [(t.id, t.label) for t in self._outcomes.terms]
 
-    async def claim(self, reference: str, actor: str) -> DeskResult:
+    async def claim(
+        self, reference: str, actor: str, via: AuditChannel = AuditChannel.SLACK
+    ) -> DeskResult:
         """Take a case for ``actor``, who then sees the contact details; a second press by the
         holder is harmless, and a case someone else holds is refused with who and since when.
         """
@@ -95,12 +98,15 @@ class DeskService:
                 now,
                 thread=outbox.desk_note("desk.thread_claimed", people={"actor": actor}),
             )
+            self._audit(session, actor, AuditAction.CLAIM, via, case.reference, now)
             await self._notify_enquirer(session, case, "enquirer_notice.claimed", now)
         return DeskResult(
             True, self._copy("desk.claimed", reference=case.reference), case.reference
         )
 
-    async def release(self, reference: str, actor: str) -> DeskResult:
+    async def release(
+        self, reference: str, actor: str, via: AuditChannel = AuditChannel.SLACK
+    ) -> DeskResult:
         """Give a claimed case back to the queue, so someone else can take it."""
         async with self._sessions() as session, session.begin():
             case = await case_store.get_case(session, reference)
@@ -117,11 +123,14 @@ class DeskService:
                 now,
                 thread=outbox.desk_note("desk.thread_released", people={"actor": actor}),
             )
+            self._audit(session, actor, AuditAction.RELEASE, via, case.reference, now)
         return DeskResult(
             True, self._copy("desk.released", reference=case.reference), case.reference
         )
 
-    async def reply(self, reference: str, actor: str, text: str) -> DeskResult:
+    async def reply(
+        self, reference: str, actor: str, text: str, via: AuditChannel = AuditChannel.SLACK
+    ) -> DeskResult:
         """Send ``text`` to the enquirer through the outbox, recorded on the case; refused when it
         is empty, too long, or the case is not this practitioner's to answer.
         """
@@ -140,6 +149,7 @@ class DeskService:
                 return self._refusal(case, actor, "replied to")
             now = self._clock()
             desk_store.record(session, case.id, actor=actor, action="reply", at=now, detail=text)
+            self._audit(session, actor, AuditAction.REPLY_SENT, via, case.reference, now)
             message = self._copy("enquirer_notice.reply", reference=case.reference, text=text)
             await self._to_enquirer(session, case, message, now, log={"actor": actor, "text": text})
         return DeskResult(
@@ -147,7 +157,12 @@ class DeskService:
         )
 
     async def resolve(
-        self, reference: str, actor: str, outcome_id: str, note: str | None = None
+        self,
+        reference: str,
+        actor: str,
+        outcome_id: str,
+        note: str | None = None,
+        via: AuditChannel = AuditChannel.SLACK,
     ) -> DeskResult:
         """Close a case with one of the outcomes (by id or label) and an optional note."""
         outcome = self._outcomes.get(outcome_id) or self._outcomes.by_label(outcome_id)
@@ -180,6 +195,7 @@ class DeskService:
                 note=note or "",
             )
             self._after(session, case, actor, "resolve", now, thread=thread, detail=outcome.label)
+            self._audit(session, actor, AuditAction.RESOLVE, via, case.reference, now)
             await self._notify_enquirer(session, case, "enquirer_notice.resolved", now)
         return DeskResult(
             True,
@@ -187,10 +203,22 @@ class DeskService:
             case.reference,
         )
 
-    async def case(self, reference: str) -> Case | None:
-        """The case, to show in full (the details modal), or None if there is none."""
-        async with self._sessions() as session:
-            return await case_store.get_case(session, reference)
+    async def case(
+        self,
+        reference: str,
+        actor: str,
+        via: AuditChannel = AuditChannel.SLACK,
+        action: AuditAction = AuditAction.CARD_DETAILS_OPENED,
+    ) -> Case | None:
+        """The case, to show in full (the details modal), or None if there is none.
+
+        Showing it is a disclosure: it is audited as ``action`` by ``actor``.
+        """
+        async with self._sessions() as session, session.begin():
+            case = await case_store.get_case(session, reference)
+            if case is not None:
+                self._audit(session, actor, action, via, case.reference, self._clock())
+            return case
 
     async def note(
         self, *, card: str, actor: str, text: str, dedupe: tuple[str, str]
@@ -236,21 +264,50 @@ class DeskService:
             return self._copy("desk.not_holder", reference=case.reference, holder=case.claimed_by)
         return None
 
-    async def contact_details(self, reference: str, *, escape: Callable[[str], str]) -> str:
+    async def contact_details(
+        self,
+        reference: str,
+        *,
+        escape: Callable[[str], str],
+        actor: str,
+        via: AuditChannel = AuditChannel.SLACK,
+    ) -> str:
         """How to reach the enquirer: shown only to the practitioner holding the case.
 
         What the enquirer gave (a name can be anything) is passed through ``escape``, the
         function for the medium it is shown in (``bot.text.for_slack``, ``for_terminal``).
         """
-        async with self._sessions() as session:
+        async with self._sessions() as session, session.begin():
             case = await case_store.get_case(session, reference)
+            if case is not None:
+                now = self._clock()
+                self._audit(session, actor, AuditAction.CONTACT_SHOWN, via, case.reference, now)
         if case is None:
             return self._copy("desk.not_found", reference=escape(reference))
         parts = [p for p in (case.contact_name, case.contact_email, case.contact_phone) if p]
         details = ", ".join(escape(p) for p in parts) if parts else self._copy("desk.no_contact")
         return self._copy("desk.contact_details", reference=case.reference, details=details)
 
+    async def refused(self, reference: str | None, actor: str, via: AuditChannel) -> str:
+        """Someone who is not a practitioner tried to act: audited, and answered kindly."""
+        async with self._sessions() as session, session.begin():
+            self._audit(session, actor, AuditAction.REFUSED, via, reference, self._clock())
+        return self._copy("data_protection.not_practitioner")
+
     # Plumbing ------------------------------------------------------------------------
+
+    @staticmethod
+    def _audit(
+        session: AsyncSession,
+        actor: str,
+        action: AuditAction,
+        via: AuditChannel,
+        reference: str | None,
+        now: datetime,
+    ) -> None:
+        audit.record(
+            session, at=now, actor=actor, action=action, channel=via, case_reference=reference
+        )
 
     def _fail(self, key: str, reference: str, **values: object) -> DeskResult:
         return DeskResult(False, self._copy(key, reference=reference, **values), reference)

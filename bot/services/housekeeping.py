@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.services.periodic import repeat
+from flows.privacy import AuditAction, AuditChannel
+from storage import audit, outbox
 from storage import conversations as convo_store
-from storage import outbox
 from storage.retention import Purged, purge_before
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,17 @@ class Housekeeping:
         now = self._clock()
         cutoff = now - timedelta(days=self.retention_days)
         async with self._sessions() as session, session.begin():
-            purged = await purge_before(session, cutoff)
+            purged = await purge_before(session, cutoff, now)
+            for case_id, reference in zip(purged.ids, purged.references, strict=True):
+                audit.record(
+                    session,
+                    at=now,
+                    actor="retention",
+                    action=AuditAction.ERASED_BY_RETENTION,
+                    channel=AuditChannel.SYSTEM,
+                    case_reference=reference,
+                )
+                outbox.enqueue(session, outbox.SLACK_ERASED, now=now, case_id=case_id)
             await convo_store.forget_processed_before(session, now - DEDUPE_WINDOW)
             # Their payloads hold what people wrote: not kept once there is nothing to send.
             await outbox.purge_done_before(session, now - OUTBOX_KEPT)

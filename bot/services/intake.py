@@ -42,6 +42,7 @@ from storage import links as link_store
 from storage import outbox
 from storage.conversations import Saved
 from storage.models import Case
+from storage.privacy import chat_identity
 
 log = logging.getLogger(__name__)
 LINKED_NOTES = 20
@@ -91,6 +92,7 @@ class IntakeService:
         leases: Leases | None = None,
         on_enqueued: Callable[[], None] = lambda: None,
         on_handled: Callable[[str, float], None] = lambda channel, seconds: None,
+        retention: timedelta | None = None,
     ) -> None:
         """``engine`` runs each turn on a plain connection; ``sessions`` (on the same
         engine) serve the rest. ``leases``: this process's, needed for durable replies
@@ -109,6 +111,8 @@ class IntakeService:
         self._new_reference = new_reference
         self._locks = KeyedLocks()
         self._leases = leases
+        self._retention = retention
+        """How long a case's personal data is kept (its ``erase_after``); None: no date."""
 
     async def handle(
         self,
@@ -221,7 +225,9 @@ class IntakeService:
             case = None
             if result.effects:
                 async with AsyncSession(bind=connection, expire_on_commit=False) as session:
-                    case = await self._apply(session, record, result.effects, channel, timing)
+                    case = await self._apply(
+                        session, record, result.effects, (channel, chat_id), timing
+                    )
                     await session.flush()
             await convo_store.store(connection, record, result.conversation, now)
             if holder is not None and self._leases is not None and result.replies:
@@ -268,9 +274,10 @@ class IntakeService:
         session: AsyncSession,
         record: Saved,
         effects: Sequence[Effect],
-        channel: str,
+        chat: tuple[str, str],
         timing: Expectation,
     ) -> Case | None:
+        channel = chat[0]
         created: Case | None = None
         now = self._clock()
         for effect in effects:
@@ -285,6 +292,9 @@ class IntakeService:
                         in_hours=timing.open_now,
                     )
                     created.remind_at = self._calendar.add_working_time(now, self._target / 2)
+                    created.enquirer_chat = chat_identity(*chat)
+                    if self._retention is not None:
+                        created.erase_after = draft.received_at + self._retention
                     await session.flush()
                     await convo_store.attach_transcript(session, record.id, created.id)
                     outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=created.id)
@@ -302,6 +312,8 @@ class IntakeService:
                     log.info("case %s submitted via %s", created.reference, channel)
                 case Signposted(draft):
                     created = case_store.create_case(session, draft, channel=channel)
+                    if self._retention is not None:
+                        created.erase_after = draft.received_at + self._retention
                     await convo_store.forget_transcript(session, record.id)
                     log.info("contact signposted via %s", channel)
                 case Forget():

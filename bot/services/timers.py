@@ -1,4 +1,5 @@
-"""Response-time timers: reminders, overdue flags and the morning digest.
+"""Response-time timers: reminders, overdue flags, the morning digest, and data protection
+requests past their due day (flagged on the desk once, like overdue cases).
 
 Driven from the database on every tick (not in-memory sleeps), so a restart loses
 nothing; each timer stamps its cases in a conditional update, so with two replicas it
@@ -20,6 +21,7 @@ from flows.copy import Copy
 from flows.hours import WorkingCalendar
 from flows.timing import describe_due
 from storage import outbox
+from storage import privacy as privacy_store
 from storage import timers as timer_store
 from storage.models import Case
 
@@ -78,6 +80,22 @@ class Timers:
                 outbox.enqueue(session, outbox.SLACK_DIGEST, now=now, payload=payload)
         return {"reminders": len(reminded), "overdue": len(overdue), "digest": len(digested)}
 
+    async def flag_overdue_requests(self) -> int:
+        """Subject access and erasure requests past their due day, flagged on the desk once."""
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            today = now.astimezone(self.calendar.zone).date()
+            requests = await privacy_store.newly_overdue_requests(session, today, now)
+            for request in requests:
+                note = outbox.desk_note(
+                    "data_protection.request_overdue",
+                    reference=request.reference,
+                    kind=request.kind,
+                    due=request.due_on.isoformat(),
+                )
+                outbox.enqueue(session, outbox.SLACK_POST, now=now, payload=note)
+        return len(requests)
+
     def _due(self, case: Case) -> str:
         return describe_due(self.calendar, case.due_at, self.copy) if case.due_at else "-"
 
@@ -85,6 +103,7 @@ class Timers:
         if self.leads is not None and not await self.leads():
             return
         fired = await self.tick()
+        fired["requests_overdue"] = await self.flag_overdue_requests()
         if any(fired.values()):
             log.info("timers fired: %s", fired)
 

@@ -20,6 +20,7 @@ from bot.services.outbox import Sender
 from bot.settings import Settings, given
 from bot.slack.endpoint import SlackEndpoint
 from bot.slack.listeners import SlackDesk
+from bot.slack.practitioners import Practitioners
 from bot.slack.senders import SlackCards
 
 API_TIMEOUT = 10  # seconds: keeps an outbox pass well inside its lease
@@ -66,7 +67,14 @@ def build_slack(settings: Settings, core: Core) -> SlackDeskApp:
     secret = settings.slack_signing_secret
     signing_secret = secret.get_secret_value() if given(secret) and secret else None
     bolt = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
-    SlackDesk(desk=core.desk, copy=core.flow.copy, on_change=core.wakeup.set).register(bolt)
+    practitioners = (
+        Practitioners(client=client, group=settings.slack_practitioners)
+        if settings.slack_practitioners
+        else None
+    )
+    SlackDesk(
+        desk=core.desk, copy=core.flow.copy, on_change=core.wakeup.set, may_act=practitioners
+    ).register(bolt)
     cards = SlackCards(
         client=client,
         channel_id=settings.slack_channel_id,

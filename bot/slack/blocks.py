@@ -151,6 +151,15 @@ def case_card(
     return blocks, (copy("card.urgent") + " " if case.urgent else "") + fallback
 
 
+def erased_card(
+    case: Case, copy: Copy, calendar: WorkingCalendar, why: str
+) -> tuple[list[Block], str]:
+    """The card of a case whose personal data was erased: what remains is the reference."""
+    when = moment(case.erased_at, calendar, copy) if case.erased_at else copy("card.none")
+    text = copy("data_protection.erased_card", reference=case.reference, when=when, why=why)
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": for_slack(text)}}], text
+
+
 # The card's buttons by status, the first one the primary action.
 ACTIONS: Mapping[CaseStatus, tuple[str, ...]] = {
     CaseStatus.NEW: ("claim", "reply", "resolve", "details"),

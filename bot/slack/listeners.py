@@ -23,6 +23,7 @@ from bot.services.desk import DeskService
 from bot.slack.blocks import Block, details_modal, reply_modal, resolve_modal
 from bot.text import for_slack, normalise
 from flows.copy import Copy
+from flows.privacy import AuditChannel
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
@@ -44,11 +45,14 @@ class SlackDesk:
         desk: DeskService,
         copy: Copy,
         on_change: Callable[[], None] = lambda: None,
+        may_act: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
-        """``on_change``: the desk wrote to the outbox (the worker looks at once)."""
+        """``on_change``: the desk wrote to the outbox (the worker looks at once);
+        ``may_act``: whether a Slack user id is a practitioner (None: everyone is)."""
         self.desk = desk
         self.copy = copy
         self.on_change = on_change
+        self.may_act = may_act
 
     def register(self, app: AsyncApp) -> None:
         """Attach every desk listener to ``app``, in one place, so nothing registers at import."""
@@ -72,12 +76,12 @@ class SlackDesk:
         """
         await ack()
         reference, actor = button_value(body), actor_of(body)
-        if reference is None:
+        if reference is None or await self._refused(client, body, reference):
             return
         result = await self.desk.claim(reference, actor)
         self.on_change()
         if result.ok:
-            contact = await self.desk.contact_details(reference, escape=for_slack)
+            contact = await self.desk.contact_details(reference, escape=for_slack, actor=actor)
             text = f"{result.message}\n{contact}" if result.repeated else contact
         else:
             text = result.message
@@ -87,7 +91,7 @@ class SlackDesk:
         """A practitioner pressed Release on a card: give the case back to the queue."""
         await ack()
         reference = button_value(body)
-        if reference is None:
+        if reference is None or await self._refused(client, body, reference):
             return
         result = await self.desk.release(reference, actor_of(body))
         self.on_change()
@@ -116,7 +120,7 @@ class SlackDesk:
     ) -> None:
         """Open ``view_for(reference)``, or say why this practitioner may not act on it."""
         reference = button_value(body)
-        if reference is None:
+        if reference is None or await self._refused(client, body, reference):
             return
         refusal = await self.desk.check(reference, actor_of(body))
         if refusal:
@@ -129,14 +133,14 @@ class SlackDesk:
         """A practitioner pressed Details: show the case; contact details only to its holder."""
         await ack()
         reference, actor = button_value(body), actor_of(body)
-        if reference is None:
+        if reference is None or await self._refused(client, body, reference):
             return
-        case = await self.desk.case(reference)
+        case = await self.desk.case(reference, actor)
         if case is None:
             return
         contact = None
         if case.claimed_by == actor:
-            contact = await self.desk.contact_details(reference, escape=for_slack)
+            contact = await self.desk.contact_details(reference, escape=for_slack, actor=actor)
         view = details_modal(self.copy, case, contact)
         await self._quietly(client.views_open(trigger_id=str(body.get("trigger_id")), view=view))
 
@@ -153,6 +157,8 @@ class SlackDesk:
             return
         await ack()
         meta = _metadata(body)
+        if await self._refused(client, body, meta.get("reference"), meta.get("channel")):
+            return
         result = await self.desk.reply(meta.get("reference", ""), actor_of(body), text)
         self.on_change()
         if not result.ok:
@@ -166,6 +172,8 @@ class SlackDesk:
         note = _input(values, "note", "text", "value")
         await ack()
         meta = _metadata(body)
+        if await self._refused(client, body, meta.get("reference"), meta.get("channel")):
+            return
         result = await self.desk.resolve(
             meta.get("reference", ""),
             actor_of(body),
@@ -214,6 +222,24 @@ class SlackDesk:
         log.error("slack listener failed: %s", logs.kind(error), exc_info=error)
 
     # Plumbing ------------------------------------------------------------------------
+
+    async def _refused(
+        self,
+        client: AsyncWebClient,
+        body: Body,
+        reference: str | None,
+        channel: str | None = None,
+    ) -> bool:
+        """Whoever pressed is not a practitioner: audited, answered kindly, nothing done."""
+        if self.may_act is None:
+            return False
+        user = body.get("user")
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if await self.may_act(str(user_id or "")):
+            return False
+        message = await self.desk.refused(reference, actor_of(body), AuditChannel.SLACK)
+        await self._ephemeral(client, body, message, channel=channel)
+        return True
 
     @staticmethod
     def _channel(body: Body) -> str:

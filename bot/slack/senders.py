@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import logs
 from bot.clock import Clock
 from bot.services.outbox import GiveUp, Result, Retry, Sender, Sent
-from bot.slack.blocks import LINKED_ON_CARD, card_link, case_card, cut, digest, note_text
+from bot.slack.blocks import (
+    LINKED_ON_CARD,
+    card_link,
+    case_card,
+    cut,
+    digest,
+    erased_card,
+    note_text,
+)
 from bot.slack.home import LISTED, home_view
 from flows.copy import Copy
 from flows.hours import WorkingCalendar
@@ -114,6 +122,7 @@ class SlackCards:
             outbox.SLACK_POST: self.send_post,
             outbox.SLACK_DIGEST: self.send_digest,
             outbox.SLACK_HOME: self.send_home,
+            outbox.SLACK_ERASED: self.send_erased,
         }
 
     @staticmethod
@@ -177,9 +186,14 @@ class SlackCards:
         case = await self._case(row)
         if case is None:
             return Sent()  # erased meanwhile: nothing left to show
-        async with self.sessions() as session:
-            linked = await link_store.linked(session, case.id, limit=LINKED_ON_CARD + 50)
-        blocks, text = case_card(case, self.copy, self.calendar, self.clock(), linked)
+        if case.erased_at is not None:
+            if not (case.slack_ts and case.slack_channel):
+                return Sent()  # never shown: an erased case is not posted now
+            blocks, text = erased_card(case, self.copy, self.calendar, self._why("retention"))
+        else:
+            async with self.sessions() as session:
+                linked = await link_store.linked(session, case.id, limit=LINKED_ON_CARD + 50)
+            blocks, text = case_card(case, self.copy, self.calendar, self.clock(), linked)
         if case.slack_ts and case.slack_channel:
             try:  # an update is the same however often it is made
                 await self.client.chat_update(
@@ -241,6 +255,47 @@ class SlackCards:
             return None
         async with self.sessions() as session:
             return await case_store.case_by_id(session, row.case_id)
+
+    def _why(self, by: object) -> str:
+        key = {"request": "why_request", "enquirer": "why_enquirer"}.get(str(by), "why_retention")
+        return self.copy(f"data_protection.{key}")
+
+    async def send_erased(self, row: OutboxMessage) -> Result:
+        """The case was erased: its card says so, and so does every post the bot made in its
+        thread (practitioners' own messages are theirs to delete: Slack lets no app edit them).
+
+        Every call here is an update, the same however often it is made, so a retry after
+        a failure half-way simply does it all again.
+        """
+        case = await self._case(row)
+        if case is None or not (case.slack_ts and case.slack_channel):
+            return Sent()  # never posted: nothing in Slack to change
+        why = self._why((row.payload or {}).get("by"))
+        blocks, text = erased_card(case, self.copy, self.calendar, why)
+        erased_post = self.copy("data_protection.erased_post")
+        channel, ts = case.slack_channel, case.slack_ts
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
+            cursor: str | None = None
+            while True:
+                page = await self.client.conversations_replies(
+                    channel=channel, ts=ts, include_all_metadata=True, limit=200, cursor=cursor
+                )
+                for message in page.get("messages") or []:
+                    ours = (message.get("metadata") or {}).get("event_type") == MARKER
+                    if ours and message.get("ts") != ts and message.get("text") != erased_post:
+                        await self.client.chat_update(
+                            channel=channel, ts=str(message["ts"]), text=erased_post
+                        )
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    return Sent()
+        except SlackApiError as error:
+            if error.response.get("error") in ("message_not_found", "thread_not_found"):
+                return Sent()  # the card was deleted in Slack: nothing left to say it on
+            return slack_failure(error)
+        except SLACK_ERRORS as error:
+            return slack_failure(error)
 
     async def send_thread(self, row: OutboxMessage) -> Result:
         """A desk note in the case's thread (a claim, a reply sent, a reminder...)."""

@@ -164,6 +164,7 @@ def build_telegram(
         sender=sender,
         retention_days=settings.retention_days,
         inbox=bool(webhook_url),
+        erase_chat=core.privacy.erase_chat,
     )
     application = build_application(
         token=settings.telegram_bot_token.get_secret_value(),

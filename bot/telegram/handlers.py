@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Bot, BotCommand, CallbackQuery, Message, Update
@@ -31,12 +31,12 @@ from telegram.ext import (
 from bot import logs
 from bot.services.intake import Handled, IntakeService
 from bot.telegram.processing import current_outcome
-from bot.telegram.rendering import inbound_from_button, keyboard
+from bot.telegram.rendering import ERASE, SEP, inbound_from_button, keyboard
 from bot.telegram.sending import CHANNEL, ReplySender, unchanged
 from bot.text import normalise
 from flows.conversation import reference_in
 from flows.copy import Copy
-from flows.messages import Command, Inbound, Reply
+from flows.messages import Command, Inbound, Option, Reply
 
 log = logging.getLogger(__name__)
 MAX_ALBUMS = 1_000  # media_group_ids remembered, so an album gets one refusal
@@ -48,7 +48,8 @@ FLOW_COMMANDS = {
     "restart": Command.RESTART,
     "cancel": Command.CANCEL,
 }
-MENU = ("start", "help", "back", "restart", "cancel", "status", "privacy")
+MENU = ("start", "help", "back", "restart", "cancel", "status", "privacy", "delete")
+ERASE_YES, ERASE_NO = "yes", "no"
 MEDIA = (
     filters.PHOTO
     | filters.VIDEO
@@ -89,8 +90,12 @@ class TelegramChannel:
         sender: ReplySender,
         retention_days: int,
         inbox: bool = False,
+        erase_chat: Callable[[str, str], Awaitable[list[str]]] | None = None,
     ) -> None:
-        """``inbox``: updates arrive through the webhook's inbox (see ``webhook.py``)."""
+        """``inbox``: updates arrive through the webhook's inbox (see ``webhook.py``);
+        ``erase_chat(channel, chat id)`` erases a chat and its cases' personal data, the
+        references erased (``/delete``; None: the command is not offered)."""
+        self._erase_chat = erase_chat
         self._albums: OrderedDict[str, None] = OrderedDict()
         self._sender = sender
         self._inbox = inbox
@@ -110,6 +115,7 @@ class TelegramChannel:
             app.add_handler(CommandHandler(name, self.on_flow_command, filters=new))
         app.add_handler(CommandHandler("status", self.on_status, filters=new))
         app.add_handler(CommandHandler("privacy", self.on_privacy, filters=new))
+        app.add_handler(CommandHandler("delete", self.on_delete, filters=new))
         app.add_handler(MessageHandler(private & filters.UpdateType.EDITED, self.on_edited))
         app.add_handler(MessageHandler(new & MEDIA, self.on_media))
         app.add_handler(MessageHandler(new & filters.TEXT, self.on_text))
@@ -201,6 +207,9 @@ class TelegramChannel:
         chat = update.effective_chat
         if message is None or chat is None or chat.type != ChatType.PRIVATE:
             return
+        if (query.data or "").startswith(ERASE + SEP):
+            await self._on_erase_answer(context.bot, chat.id, (query.data or "").split(SEP)[-1])
+            return
         inbound = inbound_from_button(query.data or "")
         handled = await self._process(update, inbound)
         if handled is None:
@@ -237,6 +246,35 @@ class TelegramChannel:
         assert chat is not None
         text = self.copy("privacy.text", retention_days=self.retention_days)
         await self._sender.send(context.bot, chat.id, [Reply(text)])
+
+    async def on_delete(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The enquirer asks us to delete what they told us: confirm first."""
+        chat = update.effective_chat
+        assert chat is not None
+        if self._erase_chat is None:
+            return await self.on_privacy(update, context)
+        options = (
+            Option(ERASE_YES, self.copy("data_protection.delete_yes")),
+            Option(ERASE_NO, self.copy("data_protection.delete_no")),
+        )
+        confirm = Reply(self.copy("data_protection.delete_confirm"), options, question=ERASE)
+        await self._sender.send(context.bot, chat.id, [confirm])
+
+    async def _on_erase_answer(self, bot: Bot, chat_id: int, answer: str) -> None:
+        """Yes erases (again, harmlessly, if pressed twice); anything else keeps."""
+        if answer != ERASE_YES or self._erase_chat is None:
+            await self._sender.send(bot, chat_id, [Reply(self.copy("data_protection.delete_kept"))])
+            return
+        references = await self._erase_chat(CHANNEL, str(chat_id))
+        cases = (
+            self.copy("data_protection.deleted_cases", references=", ".join(references))
+            if references
+            else ""
+        )
+        log.info("an enquirer erased their chat and %d case(s)", len(references))
+        await self._sender.send(
+            bot, chat_id, [Reply(self.copy("data_protection.deleted", cases=cases))]
+        )
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A handler failed: log the kind of error, and tell whoever fed the update in (the webhook

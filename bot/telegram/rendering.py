@@ -14,6 +14,8 @@ from flows.copy import Copy
 from flows.messages import Command, Inbound, Reply
 
 NAV = "nav"
+ERASE = "erase"
+"""The question of the /delete confirmation (answered by the channel, not the flow)."""
 SEP = "|"
 Outgoing = list[tuple[str, InlineKeyboardMarkup | None]]
 
@@ -58,7 +60,7 @@ def keyboard(reply: Reply, copy: Copy) -> InlineKeyboardMarkup | None:
     if reply.multiple:
         done = button_data(reply.question, "d", reply.done_id or "")
         rows.append([InlineKeyboardButton(copy("channel.done_button"), callback_data=done)])
-    if reply.question and reply.question != "role_group":
+    if reply.question and reply.question not in ("role_group", ERASE):
         back = button_data(reply.question, NAV, Command.BACK.value)
         rows.append([InlineKeyboardButton(copy("channel.back_button"), callback_data=back)])
     return InlineKeyboardMarkup(rows) if rows else None

@@ -144,6 +144,7 @@ class FakeSlack(FakeApiServer):
         self.views: dict[str, JSON] = {}  # view id -> view as opened
         self.rate_limited = 0  # 429s given by enforce_channel_rate
         self.channels: dict[str, JSON] = {}
+        self.usergroups: dict[str, list[str]] = {}  # user group id -> member user ids
         self._ts = itertools.count(1)
         self._view_ids = itertools.count(1)
         self._top: dict[str, list[str]] = {}  # channel -> top-level ts in order
@@ -544,6 +545,12 @@ class FakeSlack(FakeApiServer):
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+    async def _api_usergroups_users_list(self, p: JSON) -> JSON:
+        group = str(p.get("usergroup", ""))
+        if group not in self.usergroups:
+            raise ApiError("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
 
     # -- helpers ---------------------------------------------------------------------------
     def _next_ts(self) -> str:

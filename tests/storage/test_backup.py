@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from storage.encryption import new_key
 from tests.conftest import POSTGRES_URL, _reset_postgres
 from tests.support.cli import helpline
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
@@ -50,7 +51,9 @@ async def test_backup_dump_restored_into_an_empty_database_carries_on_with_every
     target_url = make_url(source).set(database=f"{make_url(source).database}_restore")
     target = target_url.render_as_string(hide_password=False)
     await _reset_postgres(source)
-    env = {"HELPLINE_DATABASE_URL": source}
+    # On PostgreSQL the key is given, as in production: a restore needs the same key.
+    key = new_key()
+    env = {"HELPLINE_DATABASE_URL": source, "HELPLINE_DATA_KEY": key}
     for _ in range(2):
         lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"
         chat = helpline("chat", "--json", "--session", f"s{_}", cwd=tmp_path, stdin=lines, env=env)
@@ -70,7 +73,7 @@ async def test_backup_dump_restored_into_an_empty_database_carries_on_with_every
     run("psql", *admin, "-c", f'CREATE DATABASE "{target_url.database}"')
     run("pg_restore", *libpq(target), "--no-owner", "--exit-on-error", str(dump))
 
-    env = {"HELPLINE_DATABASE_URL": target}
+    env = {"HELPLINE_DATABASE_URL": target, "HELPLINE_DATA_KEY": key}
     assert helpline("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
     assert helpline("cases", "list", cwd=tmp_path, env=env).stdout == before
     again = json.loads(helpline("cases", "show", first, "--json", cwd=tmp_path, env=env).stdout)

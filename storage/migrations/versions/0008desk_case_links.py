@@ -16,7 +16,7 @@ from alembic import op
 from storage.models import UTCDateTime
 
 revision = "0008desk"
-down_revision = "0006mail"
+down_revision = "0007privacy"
 branch_labels = None
 depends_on = None
 
@@ -25,12 +25,16 @@ def upgrade() -> None:
     """Add the case_links and slack_home_viewers tables."""
     op.create_table(
         "case_links",
+        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("case_id", sa.Integer(), nullable=False),
-        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("key", sa.String(length=40), nullable=False),
+        sa.Column("shown", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("case_id", "key"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("case_id", "key", name="uq_case_links_case_key"),
     )
     op.create_index("ix_case_links_key", "case_links", ["key"], unique=False)
+    op.create_index("ix_case_links_case_id", "case_links", ["case_id"], unique=False)
     op.create_table(
         "slack_home_viewers",
         sa.Column("user_id", sa.String(length=32), nullable=False),

@@ -1,0 +1,96 @@
+"""Data protection rules that are pure logic: when a subject access request is due.
+
+The ICO's rule (UK GDPR Art. 12(3)): a request is answered within one calendar month of
+receipt, counted from the day it arrives to the corresponding day of the next month; if
+that month has no such day, the last day of that month. A complex request may be
+extended by two further months. (If the day falls on a weekend or bank holiday the ICO
+allows until the next working day: :func:`answer_by` applies that when given a calendar.)
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable
+from datetime import date, timedelta
+from enum import StrEnum
+
+ONE_MONTH = 1
+EXTENSION_MONTHS = 2
+
+
+class RequestKind(StrEnum):
+    """What a person asked the helpline for."""
+
+    ACCESS = "access"
+    ERASURE = "erasure"
+
+
+class Identity(StrEnum):
+    """How a person is named in a request (the ``helpline privacy`` options)."""
+
+    TELEGRAM_USER = "telegram-user"
+    WEB_SESSION = "web-session"
+    EMAIL = "email"
+    PHONE = "phone"
+    REFERENCE = "reference"
+
+
+def add_months(day: date, months: int) -> date:
+    """The corresponding day ``months`` later, or the last day of that month if it has none."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def due_date(received: date, *, extended: bool = False) -> date:
+    """The day a request received on ``received`` must be answered by (ICO rule)."""
+    return add_months(received, ONE_MONTH + (EXTENSION_MONTHS if extended else 0))
+
+
+def answer_by(
+    received: date, *, extended: bool = False, working_day: Callable[[date], bool] | None = None
+) -> date:
+    """:func:`due_date`, moved on to the next working day when ``working_day`` says so."""
+    due = due_date(received, extended=extended)
+    while working_day is not None and not working_day(due):
+        due += timedelta(days=1)
+    return due
+
+
+def is_overdue(due: date, today: date) -> bool:
+    """Past its due day: a request due today is answered in time if answered today."""
+    return today > due
+
+
+class AuditAction(StrEnum):
+    """What the audit trail records: practitioner actions and disclosures of personal data."""
+
+    CARD_DETAILS_OPENED = "card_details_opened"
+    CONTACT_SHOWN = "contact_shown"
+    CASE_SHOWN = "case_shown"
+    CASE_EXPORTED = "case_exported"
+    CLAIM = "claim"
+    RELEASE = "release"
+    REPLY_SENT = "reply_sent"
+    RESOLVE = "resolve"
+    ERASE_PREVIEWED = "erase_previewed"
+    ERASED = "erased"
+    ERASED_BY_ENQUIRER = "erased_by_enquirer"
+    ERASED_BY_RETENTION = "erased_by_retention"
+    SAR_EXPORT = "sar_export"
+    HOLD_PLACED = "hold_placed"
+    HOLD_LIFTED = "hold_lifted"
+    REQUEST_CLOSED = "request_closed"
+    REQUEST_EXTENDED = "request_extended"
+    REFUSED = "refused"
+    """Someone who is not a practitioner pressed a card's button."""
+
+
+class AuditChannel(StrEnum):
+    """Through what an action was taken."""
+
+    SLACK = "slack"
+    CLI = "cli"
+    TELEGRAM = "telegram"
+    WEB = "web"
+    SYSTEM = "system"
