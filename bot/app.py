@@ -38,6 +38,7 @@ from bot.services.timers import Timers
 from bot.settings import Settings
 from bot.slack.app import SlackDeskApp, build_slack
 from bot.telegram.app import TelegramApp, build_telegram
+from bot.web.app import WebApp, build_web
 from storage import db
 from storage import outbox as outbox_store
 
@@ -57,6 +58,8 @@ class Helpline:
     timers: Timers
     housekeeping: Housekeeping
     http: Starlette
+    web: WebApp | None = None
+    """None when the web chat is turned off (``HELPLINE_WEB_CHAT``)."""
 
 
 def build(
@@ -74,7 +77,11 @@ def build(
     core = build_core(settings, clock=clock)
     telegram = build_telegram(settings, core, processor=update_processor, rate_limited=rate_limited)
     slack = build_slack(settings, core) if settings.slack_enabled else None
+    web = build_web(settings, core) if settings.web_chat else None
     chats, replies = telegram.chat_senders()
+    if web is not None:
+        web_chats, web_replies = web.senders()
+        chats, replies = {**chats, **web_chats}, {**replies, **web_replies}
     senders: dict[str, Sender] = {
         outbox_store.ENQUIRER_MESSAGE: EnquirerDelivery(channels=chats, clock=core.clock),
         outbox_store.ENQUIRER_REPLY: RepliesDelivery(channels=replies),
@@ -103,6 +110,7 @@ def build(
         liveness_route(),
         *telegram.routes,
         *(slack.routes if slack else ()),
+        *(web.routes if web else ()),
     ]
     return Helpline(
         settings=settings,
@@ -121,6 +129,7 @@ def build(
             sessions=core.sessions, clock=core.clock, retention_days=settings.retention_days
         ),
         http=build_http_app(routes),
+        web=web,
     )
 
 
@@ -164,6 +173,8 @@ async def running(helpline: Helpline) -> AsyncIterator[None]:
         )
         await stack.enter_async_context(background(core.leases.run))
         await stack.enter_async_context(background(core.replies.run))
+        if helpline.web is not None:
+            await stack.enter_async_context(background(helpline.web.run))
         await stack.enter_async_context(started(helpline.telegram))
         if helpline.slack is not None:
             await stack.enter_async_context(started(helpline.slack))
