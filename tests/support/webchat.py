@@ -99,12 +99,13 @@ class ChatClient:
     _news: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def open(self, *, after: int | None = None) -> Frame:
+        mark = len(self.frames)
         self.ws = await connect(self.url, origin=self.origin)  # type: ignore[arg-type]
         await self.send(
             {"type": "hello", "token": self.token, "after": self.last if after is None else after}
         )
         self._reader = asyncio.create_task(self._read(self.ws))
-        welcome = await self.until(lambda f: f["type"] == "welcome")
+        welcome = await self.until(lambda f: f["type"] == "welcome", start=mark)
         self.token = welcome.get("token", self.token)
         return welcome
 
@@ -146,6 +147,11 @@ class ChatClient:
         return await self.turn(
             {"type": kind, "option": found[0]["id"], "question": asked.get("question")}
         )
+
+    async def tap_after_question(self, label: str) -> Frame:
+        """Wait for the first question, then press ``label``."""
+        await self.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        return await self.tap(label)
 
     def question(self) -> Frame:
         """The newest bot message with buttons (ticks redrawn included)."""
@@ -200,3 +206,36 @@ class ChatClient:
 
 def client_for(service: WebService, **kwargs: Any) -> ChatClient:
     return ChatClient(service.socket_url, origin=service.base, **kwargs)
+
+
+async def complete_enquiry(client: ChatClient) -> list[str]:
+    """A teacher's whole enquiry by buttons and text, up to the confirmation (as on
+    Telegram, see tests/support/telegram.py); the texts from the bot after the last step."""
+    await client.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+    for step in (
+        "School or college staff",
+        "Teacher",
+        "Secondary",
+        ":south east",
+        "social network",
+        "TikTok",
+        "Online Reputation",
+        "Done",
+        ":Fake account using our logo",
+        ":Someone set up an account pretending to be the school.",
+        "Done",
+        ":https://www.tiktok.com/@not_our_school",
+        "not yet",
+        "No",
+        "this chat",
+        ":skip",
+    ):
+        ack = await (client.say(step[1:]) if step.startswith(":") else client.tap(step))
+        assert ack["type"] == "ack" and not ack["duplicate"], ack
+    before = len(client.messages)
+    await client.tap("Send my enquiry")
+    return client.texts(before)
+
+
+def reference_in(texts: list[str]) -> str:
+    return next(t for t in texts if "reference is" in t).split("reference is ")[1][:9]
