@@ -105,9 +105,15 @@
   }
 
   function showChoices(message) {
+    var active = document.activeElement;
+    var hadFocus = !active || active === body || choices.contains(active);
     choices.textContent = "";
     var options = Array.isArray(message.options) ? message.options : [];
-    if (!options.length && !message.back) { choices.hidden = true; return; }
+    if (!options.length && !message.back) {
+      choices.hidden = true;
+      if (hadFocus && message.from === "bot") { box.focus(); }
+      return;
+    }
     var question = message.question || null;
     options.forEach(function (option) {
       var b = button(String(option.label), function () {
@@ -122,12 +128,19 @@
       choices.appendChild(done);
     }
     if (message.back) {
-      choices.appendChild(button(words.back, function () {
+      var back = button(words.back, function () {
         send({ type: "command", command: "back", question: question });
-      }));
+      });
+      back.className = "secondary";
+      choices.appendChild(back);
     }
     choices.setAttribute("aria-labelledby", "m" + message.seq);
     choices.hidden = false;
+    // Keyboard users carry on where the answer is: the first option (or the textbox).
+    if (hadFocus) {
+      var first = options.length ? choices.firstElementChild : box;
+      if (first) { first.focus(); }
+    }
   }
 
   function onMessage(message) {
@@ -147,8 +160,10 @@
     if (message.from === "bot" && (message.question || (message.options && message.options.length))) {
       showChoices(message);
     } else if (message.from === "bot") {
+      var inChoices = choices.contains(document.activeElement);
       choices.hidden = true;
       choices.textContent = "";
+      if (inChoices) { box.focus(); }
     }
   }
 
