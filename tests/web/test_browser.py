@@ -299,18 +299,17 @@ async def _host_site(chat_base: str, port: int) -> web.AppRunner:
     async def neutral(request: web.Request) -> web.Response:
         return web.Response(text="<!doctype html><title>Weather</title>", content_type="text/html")
 
+    async def no_icon(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
     app = web.Application()
     app.router.add_get("/", home)
     app.router.add_get("/weather", neutral)
-    app.router.add_get("/favicon.ico", lambda request: _no_content())
+    app.router.add_get("/favicon.ico", no_icon)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner
-
-
-async def _no_content() -> web.Response:
-    return web.Response(status=204)
 
 
 async def test_browser_widget_on_the_helplines_site(sqlite_url: str, browser: Browser) -> None:
