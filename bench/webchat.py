@@ -57,7 +57,7 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -105,7 +105,8 @@ class Chat:
         while True:
             for message in reversed(self.messages):
                 if message.get("from") == "bot" and message.get("question"):
-                    return message
+                    asked: dict[str, Any] = message
+                    return asked
             self.news.clear()
             await asyncio.wait_for(self.news.wait(), TURN_TIMEOUT)
 
@@ -309,7 +310,8 @@ async def bench(args: argparse.Namespace) -> None:
     for label, w, t in rows:
         print(f"  {label:14} {w:10.1f}ms {t:10.1f}ms {w / t:12.2f}x")
     print(
-        f"  across a forced reconnect of all {len(everyone)} sockets: lost {lost}, duplicated {repeated}"
+        f"  across a forced reconnect of all {len(everyone)} sockets:"
+        f" lost {lost}, duplicated {repeated}"
     )
 
 

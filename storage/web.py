@@ -110,6 +110,21 @@ async def append(
     return added
 
 
+async def redact_own(session: AsyncSession, chat_id: str, text: str) -> int:
+    """Replace what the enquirer wrote in the chat by ``text`` (their conversation was
+    deleted: cancel, restart). The numbering stays, so no browser misses what comes next."""
+    rows = (
+        await session.execute(select(WebMessage).where(WebMessage.chat_id == chat_id))
+    ).scalars()
+    redacted = 0
+    for row in rows:
+        if row.payload.get("from") == "you" and row.payload.get("text") != text:
+            row.payload = {**row.payload, "text": text}
+            redacted += 1
+    await session.flush()
+    return redacted
+
+
 async def after(session: AsyncSession, chat_id: str, seq: int, limit: int = 500) -> list[Numbered]:
     """The chat's messages numbered above ``seq``, in order (at most ``limit``)."""
     rows = await session.execute(

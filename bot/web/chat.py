@@ -43,6 +43,16 @@ Message = tuple[str, dict[str, Any]]  # (origin, payload)
 
 
 @dataclass(frozen=True, slots=True)
+class Taken:
+    """What became of a message from the browser."""
+
+    duplicate: bool
+    """It had been taken already (a resend): nothing changed."""
+    forgot: bool = False
+    """The conversation was deleted: the browser blanks what the enquirer wrote."""
+
+
+@dataclass(frozen=True, slots=True)
 class Opened:
     """A chat opened by ``hello``: its id, and a token when a new session was made."""
 
@@ -134,14 +144,14 @@ class WebChat:
                 return "web.attachment_refused"
         return "web.not_understood"
 
-    async def take(self, chat_id: str, inbound: Inbound, client_id: str) -> bool:
-        """Handle one message from the browser; False when it was a resend (already taken)."""
+    async def take(self, chat_id: str, inbound: Inbound, client_id: str) -> Taken:
+        """Handle one message from the browser."""
         echo = await self._echo(chat_id, inbound)
         return await self.turn(chat_id, inbound, client_id=client_id, echo=echo)
 
     async def turn(
         self, chat_id: str, inbound: Inbound, *, client_id: str, echo: str | None
-    ) -> bool:
+    ) -> Taken:
         """Run the turn through intake, then store its replies (see the module docstring)."""
         async with self._locks.hold(chat_id):
             handled = await self._intake.handle(
@@ -152,7 +162,7 @@ class WebChat:
                 deliver=True,
             )
             if handled.duplicate:
-                return False
+                return Taken(duplicate=True)
             messages: list[Message] = []
             if echo is not None:
                 messages.append((f"in:{client_id}", own_message(echo, client_id)))
@@ -165,12 +175,12 @@ class WebChat:
                     for i, r in enumerate(handled.replies)
                 ]
             try:
-                await self._store(chat_id, messages, acknowledge=row)
+                await self._store(chat_id, messages, acknowledge=row, redact=handled.forgot)
             except Exception:
                 if row is not None:  # its lease runs out and the outbox worker sends it
                     self._leases.drop_outbox([row])
                 raise
-        return True
+        return Taken(duplicate=False, forgot=handled.forgot)
 
     async def say_directly(self, chat_id: str, replies: Sequence[Reply]) -> None:
         """Replies that belong to no turn (/status, /privacy)."""
@@ -235,13 +245,21 @@ class WebChat:
         )
 
     async def _store(
-        self, chat_id: str, messages: list[Message], *, acknowledge: int | None = None
+        self,
+        chat_id: str,
+        messages: list[Message],
+        *,
+        acknowledge: int | None = None,
+        redact: bool = False,
     ) -> None:
         """Number and store messages (closing the turn's outbox row in the same
-        transaction), then wake the chat's sockets."""
+        transaction; with ``redact``, first blanking what the enquirer wrote), then wake
+        the chat's sockets."""
         for attempt in range(5):
             try:
                 async with self._sessions() as session, session.begin():
+                    if redact:
+                        await web_store.redact_own(session, chat_id, self.copy("web.deleted"))
                     await web_store.append(session, chat_id, messages, self._clock())
                     if acknowledge is not None:
                         await outbox.acknowledge(session, [acknowledge])

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from bot.http.bodies import read_limited, too_large
 from bot.web.chat import WebChat
 from bot.web.socket import ChatSocket, Origins
 from flows.copy import Copy
@@ -98,8 +99,10 @@ def web_routes(
 
     async def leave(request: Request) -> Response:
         """The quick exit's beacon: the body is the session token (text/plain)."""
-        body = await request.body()
-        if 0 < len(body) <= MAX_BEACON:
+        body = await read_limited(request, MAX_BEACON)
+        if body is None:
+            return too_large()
+        if body:
             await chat.end(body.decode(errors="replace").strip())
         return Response(status_code=204, headers=page_headers)
 

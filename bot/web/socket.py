@@ -195,8 +195,10 @@ class ChatSocket:
                     }
                 )
                 continue
+            if taken.forgot:
+                await send({"type": "forgotten", "text": copy("web.deleted")})
             await stream.flush()  # the turn's messages go before its ack
-            await send({"type": "ack", "id": client_id, "duplicate": not taken})
+            await send({"type": "ack", "id": client_id, "duplicate": taken.duplicate})
 
     async def _extra(self, chat_id: str, command: str) -> None:
         if command == "status":

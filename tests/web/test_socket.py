@@ -266,6 +266,9 @@ async def test_web_quick_exit_ends_the_session_on_the_server(database_url: str) 
                 "/chat/exit", content=client.token, headers={"content-type": "text/plain"}
             )
         assert left.status_code == 204
+        async with httpx.AsyncClient(base_url=service.base) as http:
+            huge = await http.post("/chat/exit", content=b"x" * 100_000)
+        assert huge.status_code == 413
         async with service.helpline.core.sessions() as session:
             shown = (await session.execute(select(func.count()).select_from(WebMessage))).scalar()
             sessions = (
@@ -315,3 +318,23 @@ async def test_web_socket_without_hello_is_closed(database_url: str) -> None:
         await ws.send(json.dumps({"type": "say", "id": "1", "text": "hi"}))
         await asyncio.wait_for(ws.wait_closed(), timeout=5)
         assert ws.close_code == 1008
+
+
+async def test_web_cancel_deletes_what_the_enquirer_wrote_from_the_chat_too(
+    database_url: str,
+) -> None:
+    async with web_service(database_url) as service:
+        client = client_for(service)
+        await client.open()
+        await client.tap_after_question("School or college staff")
+        await client.say("a fake account of our head teacher")
+        await client.turn({"type": "command", "command": "cancel"})
+        forgotten = await client.until(lambda f: f["type"] == "forgotten")
+        assert forgotten["text"] == "(deleted)"
+        await client.close()
+        replay = client_for(service, token=client.token)
+        await replay.open(after=0)
+        await replay.until(lambda f: f["type"] == "message" and f["seq"] == client.last)
+        mine = [m["text"] for m in replay.messages if m["from"] == "you"]
+        assert "a fake account of our head teacher" not in mine and "(deleted)" in mine
+        await replay.close()

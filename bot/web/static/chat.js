@@ -207,6 +207,14 @@
         } else if (frame.id) {
           pending = pending.filter(function (f) { return f.id !== frame.id; });
         }
+      } else if (frame.type === "forgotten") {
+        // The conversation was deleted: what the enquirer wrote goes from the page too.
+        Array.prototype.forEach.call(log.querySelectorAll(".msg.you"), function (item) {
+          var who = item.firstChild;
+          item.textContent = "";
+          item.appendChild(who);
+          item.appendChild(document.createTextNode(String(frame.text || "")));
+        });
       } else if (frame.type === "ended") {
         finish();
       }
