@@ -336,6 +336,16 @@ async def test_browser_widget_on_the_helplines_site(sqlite_url: str, browser: Br
             await chat.get_by_role("button", name="Leave this site").click()
             await page.wait_for_url(f"{host}/weather", timeout=10_000)
             await eventually(service, lambda left: left == 0)
+            # Shift three times on the host page itself, while the chat is open, too.
+            await page.goto(f"{host}/")
+            await page.get_by_role("button", name="Chat with us").click()
+            await chat.locator("#choices button").first.wait_for(timeout=10_000)
+            await eventually(service, lambda left: left == 1)
+            await page.locator("h1").click()
+            for _ in range(3):
+                await page.keyboard.press("Shift")
+            await page.wait_for_url(f"{host}/weather", timeout=10_000)
+            await eventually(service, lambda left: left == 0)
             assert problems == []
         finally:
             await runner.cleanup()

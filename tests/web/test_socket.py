@@ -338,3 +338,24 @@ async def test_web_cancel_deletes_what_the_enquirer_wrote_from_the_chat_too(
         mine = [m["text"] for m in replay.messages if m["from"] == "you"]
         assert "a fake account of our head teacher" not in mine and "(deleted)" in mine
         await replay.close()
+
+
+async def test_web_reply_to_a_chat_that_was_left_tells_the_desk(database_url: str) -> None:
+    async with web_service(database_url, slack=True) as service:
+        client = client_for(service)
+        await client.open()
+        reference = reference_in(await complete_enquiry(client))
+        await client.send({"type": "exit"})
+        await client.until(lambda f: f["type"] == "ended")
+        await client.close()
+        assert (await service.helpline.core.desk.reply(reference, "sam", "Are you there?")).ok
+        service.helpline.core.wakeup.set()
+        assert service.slack is not None
+        await service.slack.wait_for(
+            lambda s: any(
+                "Could not deliver" in json.dumps(m) and "closed" in json.dumps(m)
+                for m in s.messages(DESK)
+                + [r for c in s.messages(DESK) for r in s.thread(DESK, c["ts"])]
+            ),
+            timeout=10,
+        )
