@@ -26,7 +26,16 @@ class QuietServer(uvicorn.Server):
 
 def http_server(app: Starlette, host: str, port: int) -> QuietServer:
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        # Web chat messages are short: compressing them saves little, costs about 50 kB of
+        # zlib state per open socket, and mixing secrets with what a page sends under one
+        # compression context is how BREACH-style attacks work.
+        ws_per_message_deflate=False,
     )
     return QuietServer(config)
 
