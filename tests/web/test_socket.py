@@ -382,3 +382,14 @@ async def test_web_chat_logs_nothing_anyone_wrote(
     assert logged, "nothing was logged at all: the check would prove nothing"
     assert "07700" not in logged and "Jones" not in logged and "xxxxxxxx" not in logged
     assert client.token is not None and client.token not in logged
+
+
+async def test_web_socket_closes_on_a_frame_far_too_big(database_url: str) -> None:
+    async with web_service(database_url) as service:
+        client = client_for(service)
+        await client.open()
+        assert client.ws is not None
+        await client.ws.send("x" * 400_000)
+        await asyncio.wait_for(client.ws.wait_closed(), timeout=10)
+        assert client.ws.close_code == 1009  # message too big: nothing of it was taken
+        await client.close()
