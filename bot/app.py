@@ -41,6 +41,7 @@ from bot.services.timers import Timers
 from bot.settings import Settings
 from bot.slack.app import SlackDeskApp, build_slack
 from bot.telegram.app import TelegramApp, build_telegram
+from bot.web.app import WebApp, build_web
 from storage import db
 from storage import outbox as outbox_store
 
@@ -64,6 +65,8 @@ class Helpline:
     http: Starlette
     email: EmailChannel | None = None
     """None when no mailbox is configured (``HELPLINE_IMAP_URL``)."""
+    web: WebApp | None = None
+    """None when the web chat is turned off (``HELPLINE_WEB_CHAT``)."""
 
 
 def build(
@@ -82,7 +85,11 @@ def build(
     telegram = build_telegram(settings, core, processor=update_processor, rate_limited=rate_limited)
     slack = build_slack(settings, core) if settings.slack_enabled else None
     email = build_email(settings, core) if settings.email_enabled else None
+    web = build_web(settings, core) if settings.web_chat else None
     chats, replies = telegram.chat_senders()
+    if web is not None:
+        web_chats, web_replies = web.senders()
+        chats, replies = {**chats, **web_chats}, {**replies, **web_replies}
     by_row = {email_channel: email.sender} if email and email.sender else {}
     senders: dict[str, Sender] = {
         outbox_store.ENQUIRER_MESSAGE: EnquirerDelivery(
@@ -119,6 +126,7 @@ def build(
         ),
         *telegram.routes,
         *(slack.routes if slack else ()),
+        *(web.routes if web else ()),
     ]
     return Helpline(
         settings=settings,
@@ -143,6 +151,7 @@ def build(
         ),
         http=build_http_app(routes),
         email=email,
+        web=web,
     )
 
 
@@ -187,6 +196,8 @@ async def running(helpline: Helpline) -> AsyncIterator[None]:
         )
         await stack.enter_async_context(background(core.leases.run))
         await stack.enter_async_context(background(core.replies.run))
+        if helpline.web is not None:
+            await stack.enter_async_context(background(helpline.web.run))
         await stack.enter_async_context(started(helpline.telegram))
         if helpline.slack is not None:
             await stack.enter_async_context(started(helpline.slack))

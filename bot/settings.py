@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     email_max_mb: float = Field(15.0, gt=0, validation_alias=_env("HELPLINE_EMAIL_MAX_MB"))
     email_acks_per_hour: int = Field(3, ge=0, validation_alias=_env("HELPLINE_EMAIL_ACKS_PER_HOUR"))
     email_notices: bool = Field(False, validation_alias=_env("HELPLINE_EMAIL_NOTICES"))
+    web_chat: bool = Field(True, validation_alias=_env("HELPLINE_WEB_CHAT"))
+    web_origins: str = Field("", validation_alias=_env("HELPLINE_WEB_ORIGINS"))
+    web_exit_url: str = Field(
+        "https://www.bbc.co.uk/weather", validation_alias=_env("HELPLINE_WEB_EXIT_URL")
+    )
+    web_poll_seconds: float = Field(0.5, gt=0, validation_alias=_env("HELPLINE_WEB_POLL_SECONDS"))
+    web_session_rate: int = Field(30, ge=1, validation_alias=_env("HELPLINE_WEB_SESSION_RATE"))
+    web_address_rate: int = Field(300, ge=1, validation_alias=_env("HELPLINE_WEB_ADDRESS_RATE"))
 
     def calendar(self) -> WorkingCalendar:
         """The helpline's working-time calendar (raises ValueError on a bad spec)."""

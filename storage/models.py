@@ -405,3 +405,42 @@ def _keep_blind_indexes(_mapper: Any, connection: Any, case: Case) -> None:
     for index, (source, kind) in BLIND_INDEXES["cases"].items():
         value = getattr(case, source)
         setattr(case, index, keys.blind(kind, value) if value else None)
+
+
+class WebSession(Base):
+    """A web chat's session: what the browser's random token opens (it is kept only hashed).
+
+    ``chat_id`` is the conversation's chat on channel ``web``; the token never is. Ending a
+    session (quick exit, expiry) deletes it with its messages.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    chat_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WebMessage(Base):
+    """One message shown in a web chat, numbered in order within its chat (``seq``).
+
+    A browser that reconnects asks for what came after the last number it saw. ``origin``
+    says what wrote it (a turn's reply, an outbox row), so a resend writes nothing twice.
+    """
+
+    __tablename__ = "web_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    origin: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(SealedJSON(), default=dict)
+    """What the enquirer or the bot said: sealed, as every message is."""
+    at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        UniqueConstraint("chat_id", "seq", name="uq_web_messages_seq"),
+        UniqueConstraint("chat_id", "origin", name="uq_web_messages_origin"),
+    )

@@ -10,6 +10,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+WS_MAX_BYTES = 256 * 1024  # one WebSocket frame; a web chat message is at most 4,000 characters
+
 
 def build_http_app(routes: Sequence[BaseRoute]) -> Starlette:
     """Every route the channels and the health checks serve, in one Starlette app."""
@@ -30,7 +32,17 @@ def http_server(app: Starlette, host: str, port: int) -> QuietServer:
     logs what it means to, and starts and stops the parts itself.
     """
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        # Web chat messages are short: compressing them saves little, costs about 50 kB of
+        # zlib state per open socket, and mixing secrets with what a page sends under one
+        # compression context is how BREACH-style attacks work.
+        ws_per_message_deflate=False,
+        ws_max_size=WS_MAX_BYTES,
     )
     return QuietServer(config)
 

@@ -14,6 +14,7 @@ from bot.services.periodic import repeat
 from flows.privacy import AuditAction, AuditChannel
 from storage import audit, outbox
 from storage import conversations as convo_store
+from storage import web as web_store
 from storage.retention import Purged, purge_before
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Housekeeping:
             await convo_store.forget_processed_before(session, now - DEDUPE_WINDOW)
             # Their payloads hold what people wrote: not kept once there is nothing to send.
             await outbox.purge_done_before(session, now - OUTBOX_KEPT)
+            await web_store.purge_expired(session, now)  # web chats past their retention
         if purged.cases or purged.conversations:
             log.info(
                 "retention: erased %d case(s), %d conversation(s)",

@@ -67,6 +67,9 @@ class Handled:
     step: str = ""
     delivery: int | None = None
     """The outbox row holding ``replies`` (when the channel asked for durable replies)."""
+    forgot: bool = False
+    """The turn deleted what the conversation collected (cancel, restart, signposting):
+    a channel that shows its own copy of the conversation deletes that too."""
     fast: bool = False
     """The row is leased to this process: send the replies now, then close the row with
     the :class:`~bot.replies.ReplyLedger`. False: the outbox worker sends them (an earlier
@@ -252,6 +255,7 @@ class IntakeService:
             step=result.conversation.step.value,
             delivery=delivery,
             fast=fast,
+            forgot=any(isinstance(e, (Forget, Signposted)) for e in result.effects),
         )
 
     async def _record_turns(

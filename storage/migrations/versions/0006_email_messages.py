@@ -17,7 +17,7 @@ from alembic import op
 from storage.models import UTCDateTime
 
 revision = "0006mail"
-down_revision = "0004"
+down_revision = "0005web"
 branch_labels = None
 depends_on = None
 

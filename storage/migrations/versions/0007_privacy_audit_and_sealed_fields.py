@@ -41,6 +41,7 @@ SEALED = {
     "outbox": ("payload",),
     "inbox": ("body",),
     "case_events": ("detail",),
+    "web_messages": ("payload",),
 }
 """The existing columns sealed at this revision (values written before it are sealed here)."""
 ADDED_SEALED = {"cases": ("enquirer_chat",)}

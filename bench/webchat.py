@@ -1,0 +1,331 @@
+"""Web chat under load: idle open chats, active enquirers, and a forced reconnect of all.
+
+The service runs as ``helpline run`` in a child process (against the fake Bot API in this
+one); the chats are real WebSocket clients (the ``websockets`` library) on loopback.
+
+    python -m bench.webchat [--idle 1000] [--active 100] [--database sqlite|postgres]
+
+Prints the service's memory per idle open chat (RSS growth over opening them, divided by
+their number; target ≤ 50 kB), the turn latency p50/p99 of the active web enquirers
+beside Telegram enquirers running the same script against the same process in the same
+run, and the messages lost and duplicated when every socket is dropped mid-conversation
+and reconnects (target 0 / 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import aiohttp
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.common import database
+from bench.telegram_turns import DONE_MARK, SCRIPT, TOKEN, TURN_TIMEOUT, _fake_class, press
+
+DEFAULT_POSTGRES_URL = os.environ.get(
+    "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_webchat"
+)
+TARGET_IDLE_KB = 50.0
+OPENING_AT_ONCE = 50  # sockets opened concurrently while filling up the idle chats
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kb(pid: int) -> int:
+    """The process's resident memory (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Chat:
+    """One browser: its socket, token and the numbered messages it has drawn."""
+
+    url: str
+    origin: str
+    token: str | None = None
+    seqs: list[int] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    ws: ClientConnection | None = None
+    acks: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    news: asyncio.Event = field(default_factory=asyncio.Event)
+    reader: asyncio.Task[None] | None = None
+
+    @property
+    def last(self) -> int:
+        return max(self.seqs, default=0)
+
+    async def open(self) -> None:
+        self.ws = await connect(self.url, origin=self.origin, max_size=2**20)  # type: ignore[arg-type]
+        await self.ws.send(json.dumps({"type": "hello", "token": self.token, "after": self.last}))
+        welcome = json.loads(await self.ws.recv())
+        self.token = welcome.get("token", self.token)
+        self.reader = asyncio.create_task(self._read(self.ws))
+
+    async def drop(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        async for raw in ws:
+            frame = json.loads(raw)
+            if frame["type"] == "message":
+                self.seqs.append(frame["seq"])  # every one kept: repeats are counted
+                self.messages.append(frame)
+                self.news.set()
+            elif frame["type"] in ("ack", "notice") and frame.get("id") in self.acks:
+                self.acks.pop(frame["id"]).set_result(None)
+
+    async def question(self) -> dict[str, Any]:
+        while True:
+            for message in reversed(self.messages):
+                if message.get("from") == "bot" and message.get("question"):
+                    asked: dict[str, Any] = message
+                    return asked
+            self.news.clear()
+            await asyncio.wait_for(self.news.wait(), TURN_TIMEOUT)
+
+    async def act(self, action: str, arg: str) -> float:
+        """One turn of the script; seconds from sending it to its acknowledgement (which
+        the server sends after the turn's messages)."""
+        if action == "say" and arg == "/start":
+            await self.question()
+            return float("nan")  # the chat started when it opened
+        frame: dict[str, Any] = {"id": uuid4().hex}
+        if action == "say":
+            frame |= {"type": "say", "text": arg}
+        else:
+            asked = await self.question()
+            options = asked.get("options", [])
+            if arg == "Done" and asked.get("multiple"):
+                frame |= {"type": "done", "question": asked["question"]}
+            else:
+                wanted = arg.lower()
+                option = next((o for o in options if o["label"].lower() == wanted), None) or next(
+                    o for o in options if wanted in o["label"].lower()
+                )
+                kind = "toggle" if asked.get("multiple") else "choose"
+                frame |= {"type": kind, "option": option["id"], "question": asked["question"]}
+        acked = asyncio.get_running_loop().create_future()
+        self.acks[frame["id"]] = acked
+        assert self.ws is not None
+        start = time.perf_counter()
+        await self.ws.send(json.dumps(frame))
+        await asyncio.wait_for(acked, TURN_TIMEOUT)
+        return time.perf_counter() - start
+
+
+async def web_enquirer(chat: Chat, reconnect_at: int) -> list[float]:
+    """The whole script over the socket, dropping it and reconnecting at turn ``reconnect_at``."""
+    timings = []
+    for turn, (action, arg) in enumerate(SCRIPT):
+        if turn == reconnect_at:
+            await chat.drop()
+            await chat.open()
+        seconds = await chat.act(action, arg)
+        if seconds == seconds:  # not NaN
+            timings.append(seconds)
+    return timings
+
+
+async def telegram_enquirer(tg: Any, chat_id: int) -> list[float]:
+    """The same script on Telegram: seconds from the update to the bot's answer."""
+    timings = []
+    for action, arg in SCRIPT:
+        answered = tg.expect(chat_id, "edit" if action == "tick" else "send")
+        start = time.perf_counter()
+        if action == "say" and arg.startswith("/"):
+            tg.push_command(chat_id, arg)
+        elif action == "say":
+            tg.push_message(chat_id, arg)
+        else:
+            press(tg, chat_id, arg)
+        await asyncio.wait_for(answered, TURN_TIMEOUT)
+        timings.append(time.perf_counter() - start)
+    return timings
+
+
+async def started(port: int, proc: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            if proc.returncode is not None:
+                raise RuntimeError("the service exited while starting")
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/livez") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the service did not start")
+
+
+async def open_idle(url: str, origin: str, count: int) -> list[Chat]:
+    chats = [Chat(url, origin) for _ in range(count)]
+    gate = asyncio.Semaphore(OPENING_AT_ONCE)
+
+    async def one(chat: Chat) -> None:
+        async with gate:
+            await chat.open()
+            await chat.question()
+
+    await asyncio.gather(*(one(c) for c in chats))
+    return chats
+
+
+def lost_and_repeated(chats: list[Chat], totals: dict[str, int]) -> tuple[int, int]:
+    """Messages a chat never drew, and messages it drew twice (by their numbers)."""
+    lost = repeated = 0
+    for chat in chats:
+        expected = totals.get(chat.token or "", 0)
+        seen = set(chat.seqs)
+        lost += sum(1 for n in range(1, expected + 1) if n not in seen)
+        repeated += len(chat.seqs) - len(seen)
+    return lost, repeated
+
+
+async def totals_by_token(url: str, chats: list[Chat]) -> dict[str, int]:
+    """How many messages each chat holds in the database (the truth to compare with)."""
+    from sqlalchemy import func, select
+
+    from storage import db
+    from storage.models import WebMessage, WebSession
+    from storage.web import token_hash
+
+    engine = db.create_engine(url)
+    try:
+        async with db.session_factory(engine)() as session:
+            rows = await session.execute(
+                select(WebSession.token_hash, func.count(WebMessage.id))
+                .join(WebMessage, WebMessage.chat_id == WebSession.chat_id)
+                .group_by(WebSession.token_hash)
+            )
+            by_hash = {h: int(n) for h, n in rows}
+    finally:
+        await engine.dispose()
+    return {c.token: by_hash.get(token_hash(c.token), 0) for c in chats if c.token}
+
+
+async def bench(args: argparse.Namespace) -> None:
+    fake = _fake_class()
+    async with database(args.database, DEFAULT_POSTGRES_URL, "webchat-") as url, fake() as tg:
+        port = free_port()
+        env = {
+            **os.environ,
+            "HELPLINE_DATABASE_URL": url,
+            "HELPLINE_HTTP_PORT": str(port),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": tg.base_url,
+            "TELEGRAM_CHAT_RATE": "100000",
+            "TELEGRAM_CHAT_BURST": "100000",
+            "HELPLINE_WEB_SESSION_RATE": "100000",
+            "HELPLINE_WEB_ADDRESS_RATE": "100000000",
+            "HELPLINE_LOG_LEVEL": "WARNING",
+        }
+        helpline = Path(sys.executable).with_name("helpline")
+        proc = await asyncio.create_subprocess_exec(str(helpline), "run", env=env)
+        try:
+            await started(port, proc)
+            socket_url, origin = f"ws://127.0.0.1:{port}/chat/socket", f"http://127.0.0.1:{port}"
+            warm = await open_idle(socket_url, origin, 20)  # imports, caches, pools filled
+            for chat in warm:
+                await chat.drop()
+            await asyncio.sleep(1.0)
+            before = rss_kb(proc.pid)
+            idle = await open_idle(socket_url, origin, args.idle)
+            await asyncio.sleep(1.0)
+            per_idle_kb = (rss_kb(proc.pid) - before) / max(1, args.idle)
+
+            active = [Chat(socket_url, origin) for _ in range(args.active)]
+            for chat in active:
+                await chat.open()
+            reconnect_at = len(SCRIPT) // 2
+            web_start = time.perf_counter()
+            web = await asyncio.gather(*(web_enquirer(c, reconnect_at) for c in active))
+            web_wall = time.perf_counter() - web_start
+            tg_start = time.perf_counter()
+            telegram = await asyncio.gather(
+                *(telegram_enquirer(tg, 900_000 + i) for i in range(args.active))
+            )
+            tg_wall = time.perf_counter() - tg_start
+            finished = sum(
+                1 for c in active if any(DONE_MARK in m.get("text", "") for m in c.messages)
+            )
+
+            # Every idle socket dropped and reconnected at once: nothing lost or repeated.
+            for chat in idle:
+                await chat.drop()
+            gate = asyncio.Semaphore(OPENING_AT_ONCE)
+
+            async def reopen(chat: Chat) -> None:
+                async with gate:
+                    await chat.open()
+
+            await asyncio.gather(*(reopen(c) for c in idle))
+            await asyncio.sleep(1.0)
+            everyone = idle + active
+            lost, repeated = lost_and_repeated(everyone, await totals_by_token(url, everyone))
+            for chat in everyone:
+                await chat.drop()
+        finally:
+            proc.terminate()
+            await proc.wait()
+
+    web_turns = [t * 1000 for turns in web for t in turns]
+    tg_turns = [t * 1000 for turns in telegram for t in turns]
+    print(f"web chat bench ({args.database}; {args.idle} idle chats, {args.active} active)")
+    print(f"  memory per idle open chat: {per_idle_kb:.1f} kB (target <= {TARGET_IDLE_KB:.0f})")
+    print(f"  active web enquirers finished: {finished}/{args.active}")
+    rows = (
+        ("turn p50", percentile(web_turns, 50), percentile(tg_turns, 50)),
+        ("turn p99", percentile(web_turns, 99), percentile(tg_turns, 99)),
+        ("wall for all", web_wall * 1000, tg_wall * 1000),
+    )
+    print(f"  {'':14} {'web chat':>12} {'telegram':>12} {'web/telegram':>13}")
+    for label, w, t in rows:
+        print(f"  {label:14} {w:10.1f}ms {t:10.1f}ms {w / t:12.2f}x")
+    print(
+        f"  across a forced reconnect of all {len(everyone)} sockets:"
+        f" lost {lost}, duplicated {repeated}"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--idle", type=int, default=1000)
+    parser.add_argument("--active", type=int, default=100)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(bench(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
