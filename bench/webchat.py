@@ -30,7 +30,9 @@ import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import database
-from bench.telegram_turns import DONE_MARK, SCRIPT, TOKEN, TURN_TIMEOUT, _fake_class, press
+from bench.enquiry import Turn, confirmation_mark, script
+from bench.telegram_turns.drivers import TURN_TIMEOUT, BenchTelegram, act
+from bench.telegram_turns.service import TOKEN
 
 DEFAULT_POSTGRES_URL = os.environ.get(
     "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_webchat"
@@ -110,27 +112,31 @@ class Chat:
             self.news.clear()
             await asyncio.wait_for(self.news.wait(), TURN_TIMEOUT)
 
-    async def act(self, action: str, arg: str) -> float:
+    async def act(self, turn: Turn) -> float:
         """One turn of the script; seconds from sending it to its acknowledgement (which
-        the server sends after the turn's messages)."""
-        if action == "say" and arg == "/start":
+        the server sends after the turn's messages).
+
+        ``say``: a ``say`` frame with the text (``/start`` is not sent: the chat started
+        when it opened). ``tap``: ``choose`` with the turn's option id, or ``done`` for the
+        Done of a multiple choice (no option). ``tick``: ``toggle`` with the option id. The
+        option must be one the bot's last question offers, or the run fails.
+        """
+        if turn.action == "say" and turn.text == "/start":
             await self.question()
             return float("nan")  # the chat started when it opened
         frame: dict[str, Any] = {"id": uuid4().hex}
-        if action == "say":
-            frame |= {"type": "say", "text": arg}
+        if turn.action == "say":
+            frame |= {"type": "say", "text": turn.text}
         else:
             asked = await self.question()
-            options = asked.get("options", [])
-            if arg == "Done" and asked.get("multiple"):
+            if turn.option is None:
                 frame |= {"type": "done", "question": asked["question"]}
             else:
-                wanted = arg.lower()
-                option = next((o for o in options if o["label"].lower() == wanted), None) or next(
-                    o for o in options if wanted in o["label"].lower()
-                )
-                kind = "toggle" if asked.get("multiple") else "choose"
-                frame |= {"type": kind, "option": option["id"], "question": asked["question"]}
+                offered = {o["id"] for o in asked.get("options", [])}
+                if turn.option not in offered:
+                    raise LookupError(f"the question offers no option {turn.option!r}")
+                kind = "toggle" if turn.action == "tick" else "choose"
+                frame |= {"type": kind, "option": turn.option, "question": asked["question"]}
         acked = asyncio.get_running_loop().create_future()
         self.acks[frame["id"]] = acked
         assert self.ws is not None
@@ -143,28 +149,23 @@ class Chat:
 async def web_enquirer(chat: Chat, reconnect_at: int) -> list[float]:
     """The whole script over the socket, dropping it and reconnecting at turn ``reconnect_at``."""
     timings = []
-    for turn, (action, arg) in enumerate(SCRIPT):
-        if turn == reconnect_at:
+    for number, turn in enumerate(script()):
+        if number == reconnect_at:
             await chat.drop()
             await chat.open()
-        seconds = await chat.act(action, arg)
+        seconds = await chat.act(turn)
         if seconds == seconds:  # not NaN
             timings.append(seconds)
     return timings
 
 
-async def telegram_enquirer(tg: Any, chat_id: int) -> list[float]:
+async def telegram_enquirer(tg: BenchTelegram, chat_id: int) -> list[float]:
     """The same script on Telegram: seconds from the update to the bot's answer."""
     timings = []
-    for action, arg in SCRIPT:
-        answered = tg.expect(chat_id, "edit" if action == "tick" else "send")
+    for turn in script():
+        answered = tg.expect(chat_id, "edit" if turn.action == "tick" else "send")
         start = time.perf_counter()
-        if action == "say" and arg.startswith("/"):
-            tg.push_command(chat_id, arg)
-        elif action == "say":
-            tg.push_message(chat_id, arg)
-        else:
-            press(tg, chat_id, arg)
+        act(tg, chat_id, turn)
         await asyncio.wait_for(answered, TURN_TIMEOUT)
         timings.append(time.perf_counter() - start)
     return timings
@@ -232,8 +233,10 @@ async def totals_by_token(url: str, chats: list[Chat]) -> dict[str, int]:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    fake = _fake_class()
-    async with database(args.database, DEFAULT_POSTGRES_URL, "webchat-") as url, fake() as tg:
+    async with (
+        database(args.database, DEFAULT_POSTGRES_URL, "webchat-") as url,
+        BenchTelegram() as tg,
+    ):
         port = free_port()
         env = {
             **os.environ,
@@ -264,7 +267,7 @@ async def bench(args: argparse.Namespace) -> None:
             active = [Chat(socket_url, origin) for _ in range(args.active)]
             for chat in active:
                 await chat.open()
-            reconnect_at = len(SCRIPT) // 2
+            reconnect_at = len(script()) // 2
             web_start = time.perf_counter()
             web = await asyncio.gather(*(web_enquirer(c, reconnect_at) for c in active))
             web_wall = time.perf_counter() - web_start
@@ -273,9 +276,8 @@ async def bench(args: argparse.Namespace) -> None:
                 *(telegram_enquirer(tg, 900_000 + i) for i in range(args.active))
             )
             tg_wall = time.perf_counter() - tg_start
-            finished = sum(
-                1 for c in active if any(DONE_MARK in m.get("text", "") for m in c.messages)
-            )
+            mark = confirmation_mark()
+            finished = sum(1 for c in active if any(mark in m.get("text", "") for m in c.messages))
 
             # Every idle socket dropped and reconnected at once: nothing lost or repeated.
             for chat in idle:
