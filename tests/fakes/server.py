@@ -181,6 +181,8 @@ class FakeApiServer(abc.ABC):
         try:
             await response.prepare(request)
             await response.write_eof()
+        except ConnectionResetError:  # the client hung up (a service stopping mid long-poll)
+            pass
         finally:
             self._changed()
         return response
