@@ -8,12 +8,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.core import open_core
 from bot.services.housekeeping import Housekeeping
 from bot.settings import Settings
 from flows.messages import Inbound
 from tests.support.cli import helpline
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
+
+pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
 CHAT = "424242"
 EMAIL = "dsl@school.example.org.uk"
