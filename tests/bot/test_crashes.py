@@ -17,6 +17,7 @@ import pytest
 
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.keys import DATA_KEY
 from tests.support.paths import ROOT
 from tests.support.telegram import complete_enquiry, free_port, press, say
 
@@ -41,6 +42,7 @@ def service_env(
         "TELEGRAM_CHAT_RATE": "1000",
         "TELEGRAM_CHAT_BURST": "1000",
         "HELPLINE_DATABASE_URL": database_url,
+        "HELPLINE_DATA_KEY": DATA_KEY,
         "HELPLINE_HTTP_PORT": str(free_port()),
         "HELPLINE_LEASE_SECONDS": "1",
         "HELPLINE_OUTBOX_POLL_SECONDS": "0.05",

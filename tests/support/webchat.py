@@ -100,7 +100,7 @@ class ChatClient:
 
     async def open(self, *, after: int | None = None) -> Frame:
         mark = len(self.frames)
-        self.ws = await connect(self.url, origin=self.origin)
+        self.ws = await connect(self.url, origin=self.origin)  # type: ignore[arg-type]
         await self.send(
             {"type": "hello", "token": self.token, "after": self.last if after is None else after}
         )

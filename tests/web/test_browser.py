@@ -51,17 +51,17 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def open_chat(browser: Browser, service: WebService, **options: object) -> Page:
-    page = await browser.new_page(**options)
+    page = await browser.new_page(**options)  # type: ignore[arg-type]
     problems: list[str] = []
     watch_policy(page, problems)
-    page.problems = problems
+    page.problems = problems  # type: ignore[attr-defined]
     await page.goto(service.base + "/chat")
     await page.locator("#choices button").first.wait_for(timeout=10_000)
     return page
 
 
 def blocked(page: Page) -> list[str]:
-    problems = page.problems
+    problems = page.problems  # type: ignore[attr-defined]
     assert isinstance(problems, list)
     return problems
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from storage import db
 from storage.models import Case
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.keys import DATA_KEY
 from tests.support.paths import ROOT
 from tests.support.telegram import free_port, say, tap
 
@@ -30,6 +31,7 @@ def start_service(tg: FakeTelegram, database_url: str, cwd: Path) -> subprocess.
         "TELEGRAM_BOT_TOKEN": tg.token,
         "TELEGRAM_API_BASE_URL": tg.base_url,
         "HELPLINE_DATABASE_URL": database_url,
+        "HELPLINE_DATA_KEY": DATA_KEY,
         "HELPLINE_HTTP_PORT": str(free_port()),
         "PYTHONPATH": str(ROOT),
     }
