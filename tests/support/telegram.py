@@ -15,10 +15,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.app import build
 from bot.app import running as service_running
 from bot.settings import Settings
 from bot.telegram.processing import PerChatUpdateProcessor
+from storage import db
+from storage.models import Case
 from tests.fakes.telegram_api import FakeTelegram
 
 # The processor of the service running in this process against each fake, by id(fake).
@@ -165,3 +169,13 @@ def webhook_settings(
 def local(settings: Settings, path: str = "/telegram/webhook") -> str:
     """Where the webhook really listens in a test (the public URL is not reachable)."""
     return f"http://127.0.0.1:{settings.http_port}{path}"
+
+
+async def cases_in(database_url: str) -> list[Case]:
+    """Every case in the database, read from a connection of its own (the service holds its own)."""
+    engine = db.create_engine(database_url)
+    try:
+        async with db.session_factory(engine)() as session:
+            return list((await session.execute(select(Case))).scalars().all())
+    finally:
+        await engine.dispose()

@@ -19,7 +19,6 @@ from flows.copy import default_copy
 from flows.messages import Command, InboundKind, Option, Reply
 from storage import db
 from storage.models import (
-    Case,
     ConversationRecord,
     InboxUpdate,
     OutboxMessage,
@@ -28,6 +27,7 @@ from storage.models import (
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.telegram import (
     WEBHOOK_SECRET,
+    cases_in,
     complete_enquiry,
     local,
     next_handled,
@@ -43,15 +43,6 @@ pytestmark = pytest.mark.e2e  # the service, a process or a real server: see REA
 
 CHAT = 4242
 SECRET = WEBHOOK_SECRET
-
-
-async def cases_in(database_url: str) -> list[Case]:
-    engine = db.create_engine(database_url)
-    try:
-        async with db.session_factory(engine)() as session:
-            return list((await session.execute(select(Case))).scalars().all())
-    finally:
-        await engine.dispose()
 
 
 async def count(database_url: str, model: type) -> int:

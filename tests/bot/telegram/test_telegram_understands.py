@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from storage import db
-from storage.models import Case, TranscriptEntry
+from storage.models import TranscriptEntry
 from tests.fakes.telegram_api import FakeTelegram
-from tests.support.telegram import buttons, press, running, say, settings_for, tap
+from tests.support.telegram import buttons, cases_in, press, running, say, settings_for, tap
 
 pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
@@ -17,15 +17,6 @@ OPENING = (
     "Hi, I'm the DSL at a secondary in York, a fake Snapchat account is posting our staff's "
     "photos with vile captions, we reported it and nothing happened"
 )
-
-
-async def cases_in(database_url: str) -> list[Case]:
-    engine = db.create_engine(database_url)
-    try:
-        async with db.session_factory(engine)() as session:
-            return list((await session.execute(select(Case))).scalars().all())
-    finally:
-        await engine.dispose()
 
 
 async def transcript_rows(database_url: str) -> int:
