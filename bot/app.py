@@ -88,6 +88,7 @@ def build(
     web = build_web(settings, core) if settings.web_chat else None
     chats, replies = telegram.chat_senders()
     if web is not None:
+        core.metrics.count_web_chats(lambda: web.hub.open_chats)
         web_chats, web_replies = web.senders()
         chats, replies = {**chats, **web_chats}, {**replies, **web_replies}
     by_row = {email_channel: email.sender} if email and email.sender else {}

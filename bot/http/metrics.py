@@ -32,19 +32,13 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 """Seconds: a turn takes a few milliseconds; a slow database shows in the upper buckets."""
 
 
-def no_web_chats() -> int:
-    """Open web chats until the web channel exists (it passes its own count instead)."""
-    return 0
-
-
 class Metrics:
     """The instruments, the callbacks that feed them, and the route that shows them."""
 
-    def __init__(self, *, web_chats: Callable[[], int] = no_web_chats) -> None:
-        """``web_chats``: how many web chats are open in this process now (a hook for
-        the web channel)."""
+    def __init__(self) -> None:
+        """The instruments, registered in a registry of their own (not the global one)."""
         self.registry = CollectorRegistry(auto_describe=True)
-        self._web_chats = web_chats
+        self._web_chats: Callable[[], int] = lambda: 0
         r = self.registry
         self.updates = Counter(
             "helpline_updates_handled",
@@ -92,6 +86,11 @@ class Metrics:
         self.web_chats = Gauge(
             "helpline_web_chats_open", "Web chats open on this replica.", registry=r
         )
+
+    def count_web_chats(self, count: Callable[[], int]) -> None:
+        """Where ``helpline_web_chats_open`` is read from: the web channel's hub, which is
+        built after the metrics (none built: the gauge stays 0)."""
+        self._web_chats = count
 
     # What the services call --------------------------------------------------------
 

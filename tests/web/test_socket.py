@@ -393,3 +393,25 @@ async def test_web_socket_closes_on_a_frame_far_too_big(database_url: str) -> No
         await asyncio.wait_for(client.ws.wait_closed(), timeout=10)
         assert client.ws.close_code == 1009  # message too big: nothing of it was taken
         await client.close()
+
+
+async def test_open_web_chats_are_counted_in_the_metrics(database_url: str) -> None:
+    async def open_chats(service_url: str) -> float:
+        async with httpx.AsyncClient() as http:
+            body = (await http.get(f"{service_url}/metrics")).text
+        line = next(x for x in body.splitlines() if x.startswith("helpline_web_chats_open "))
+        return float(line.split()[1])
+
+    async with web_service(database_url) as service:
+        assert await open_chats(service.base) == 0
+        first, second = client_for(service), client_for(service)
+        await first.open()
+        await second.open()
+        assert await open_chats(service.base) == 2
+        await first.close()
+        await second.close()
+        for _ in range(100):  # the server notices a closed socket a moment later
+            if await open_chats(service.base) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await open_chats(service.base) == 0
