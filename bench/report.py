@@ -55,7 +55,7 @@ from bench.common import database
 from bot import logs
 from bot.text import normalise
 from flows.conversation import CaseStatus
-from flows.taxonomy import Taxonomy, default_taxonomy
+from flows.taxonomy import default_taxonomy
 from storage import db
 from storage.report import Period, analysis
 from storage.transfer import COLUMNS, Vocabulary, import_cases
@@ -343,13 +343,6 @@ def rss_mb() -> float:
     return now if now is not None else 0.0
 
 
-def vocabulary(tax: Taxonomy) -> Vocabulary:
-    """The vocabulary ``helpline import`` uses (``bot.cli._vocabulary``)."""
-    names = ("enquirer_type", "setting", "region", "platform_type", "category", "outcome")
-    tables = {name: tax[name].labels for name in names}
-    return Vocabulary.of({**tables, "social_platform": tax["platform"].labels})
-
-
 @dataclass
 class Outcome:
     kind: str
@@ -367,7 +360,7 @@ class Outcome:
 
 async def run_one(kind: str, csv_path: Path, n: int, postgres_url: str) -> Outcome:
     tax = default_taxonomy()
-    vocab = vocabulary(tax)
+    vocab = Vocabulary.of_taxonomy(tax)
     labels = tax["category"].labels
     async with database(kind, postgres_url, "helpline-bench-report-") as url:
         engine = db.create_engine(url)

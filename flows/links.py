@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from flows.taxonomy import Taxonomy, default_taxonomy, load_toml
+from flows.validate import find_links
 
 KEY_LIMIT = 300
 """Longest key kept (a key is an address without its scheme, often much shorter)."""
@@ -209,6 +210,17 @@ def case_keys(
     for text in texts:
         keys.update(mention_keys(_without_links(text), platform_id, patterns))
     return tuple(sorted(keys))
+
+
+def text_keys(
+    texts: Sequence[str], platform_id: str | None, patterns: AccountPatterns | None = None
+) -> tuple[str, ...]:
+    """The keys of a case known only by what it says (an imported case: its title and
+    description, with no separate links), its links found in the text."""
+    if not any("@" in text or "." in text for text in texts):
+        return ()  # most imported rows: nothing that could be a link or a name
+    links = [link for text in texts for link in find_links(text)]
+    return case_keys(links, texts=texts, platform_id=platform_id, patterns=patterns)
 
 
 def _without_links(text: str) -> str:

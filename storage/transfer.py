@@ -25,8 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from flows.conversation import CaseStatus
+from flows.links import text_keys
+from flows.taxonomy import Taxonomy
+from storage import links as link_store
 from storage import subject_words
-from storage.models import Case, CaseCategory
+from storage.encryption import BLIND_INDEXES, keys_of
+from storage.models import Case, CaseCategory, CaseLink
 
 COLUMNS = (
     "reference",
@@ -44,6 +48,8 @@ COLUMNS = (
     "outcome",
     "status",
 )
+IMPORTED_TABLES = ("enquirer_type", "setting", "region", "platform_type", "category", "outcome")
+"""The taxonomy tables whose labels an import checks (and ``social_platform``, the platforms)."""
 STATUSES = tuple(status.value for status in CaseStatus)
 LABELLED = ("enquirer_type", "setting", "region", "platform_type", "platform", "outcome")
 BATCH = 5_000
@@ -112,6 +118,8 @@ class Vocabulary:
     """The labels an import accepts, per column (canonical spelling by lower case)."""
 
     labels: Mapping[str, Mapping[str, str]]
+    platform_ids: Mapping[str, str] = field(default_factory=dict)
+    """A platform's id by its label: what its "@names" are (see :func:`flows.links.text_keys`)."""
 
     @classmethod
     def of(cls, tables: Mapping[str, Iterable[str]]) -> Vocabulary:
@@ -119,6 +127,14 @@ class Vocabulary:
         return cls(
             {name: {label.casefold(): label for label in labels} for name, labels in tables.items()}
         )
+
+    @classmethod
+    def of_taxonomy(cls, taxonomy: Taxonomy) -> Vocabulary:
+        """What ``helpline import`` accepts: the labels of the taxonomy's tables."""
+        tables = {name: taxonomy[name].labels for name in IMPORTED_TABLES}
+        vocabulary = cls.of({**tables, "social_platform": taxonomy["platform"].labels})
+        ids = {term.label: term.id for term in taxonomy["platform"].terms}
+        return cls(vocabulary.labels, ids)
 
 
 def _row_values(
@@ -230,7 +246,7 @@ async def import_cases(
         report.errors.append(f"line {line}: reference {ref} is already in the database")
     if report.errors:
         return report
-    await _insert(session, rows, cats)
+    await _insert(session, rows, cats, vocab.platform_ids)
     report.rows = len(rows)
     return report
 
@@ -422,34 +438,69 @@ SQLITE_IMPORT_CACHE_KIB = 256 * 1024  # page cache while importing (restored aft
 
 
 async def _insert(
-    session: AsyncSession, rows: list[tuple[Any, ...]], cats: list[Sequence[str]]
+    session: AsyncSession,
+    rows: list[tuple[Any, ...]],
+    cats: list[Sequence[str]],
+    platform_ids: Mapping[str, str],
 ) -> None:
-    """Bulk insert with ids assigned here, so categories need no round trip per case."""
+    """Bulk insert with ids assigned here, so categories and link keys need no round trip
+    per case."""
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
         await session.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))
     first = (
         int((await session.execute(select(func.coalesce(func.max(Case.id), 0)))).scalar_one()) + 1
     )
-    links = (
+    categories = (
         (first + i, category, position)
-        for i, categories in enumerate(cats)
-        for position, category in enumerate(categories)
+        for i, names in enumerate(cats)
+        for position, category in enumerate(names)
     )
-    if dialect.name == "postgresql":
-        await _copy_postgres(session, _case_records(dialect, first, rows), links)
+    if dialect.name not in _BULK:
+        await _insert_orm(session, first, rows, cats)  # the ORM counts the words itself
+        for case_id, key in _case_link_keys(first, rows, platform_ids):
+            await link_store.remember(session, case_id, [key])
+        return
+    bulk = _BULK[dialect.name]
+    await bulk(session, "cases", _CASE_COLUMNS, _case_records(dialect, first, rows))
+    await bulk(session, "case_categories", ("case_id", "category", "position"), categories)
+    links = _link_records(dialect, first, rows, platform_ids)
+    await bulk(session, "case_links", _LINK_COLUMNS, links)
+    if dialect.name == "postgresql":  # the ids were ours: the sequence follows them
         await session.execute(
             text(
                 "SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"
             )
         )
-    elif dialect.name == "sqlite":
-        await _insert_sqlite(session, _case_records(dialect, first, rows), links)
-    else:
-        await _insert_orm(session, first, rows, cats)  # the ORM counts the words itself
-        return
     # The report's subject words, counted as they come in (received_at, subject).
     await subject_words.add(session, subject_words.tally((row[1], row[-2]) for row in rows))
+
+
+_PLATFORM = FIELDS.index("platform")
+((_LINK_INDEX, (_LINK_SOURCE, _LINK_KIND)),) = BLIND_INDEXES["case_links"].items()
+_LINK_COLUMNS = ("case_id", _LINK_INDEX, _LINK_SOURCE)
+
+
+def _case_link_keys(
+    first: int, rows: list[tuple[Any, ...]], platform_ids: Mapping[str, str]
+) -> Iterator[tuple[int, str]]:
+    """(case id, key) for what each imported case reports: the accounts and links in its
+    title and description, so later reports of them are linked to it."""
+    for i, row in enumerate(rows):
+        platform = platform_ids.get(row[_PLATFORM] or "")
+        for key in text_keys([row[-2] or "", row[-1] or ""], platform):
+            yield first + i, key
+
+
+def _link_records(
+    dialect: Dialect, first: int, rows: list[tuple[Any, ...]], platform_ids: Mapping[str, str]
+) -> Iterator[tuple[Any, ...]]:
+    """``_LINK_COLUMNS`` as the driver takes them: the key's blind index and the key
+    sealed, as :class:`CaseLink`'s own writes do."""
+    blind = keys_of(dialect).blind
+    shown = _processor(CaseLink.__table__.c[_LINK_SOURCE], dialect)
+    for case_id, key in _case_link_keys(first, rows, platform_ids):
+        yield case_id, blind(_LINK_KIND, key), shown(key)
 
 
 def _case_records(
@@ -484,39 +535,37 @@ def _same(value: Any) -> Any:
 
 
 async def _copy_postgres(
-    session: AsyncSession, cases: Iterable[tuple[Any, ...]], links: Iterable[tuple[Any, ...]]
+    session: AsyncSession, table: str, columns: Sequence[str], records: Iterable[tuple[Any, ...]]
 ) -> None:
     """COPY (asyncpg's binary copy) on the session's own connection, so in its transaction."""
     raw = await (await session.connection()).get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    await driver.copy_records_to_table("cases", records=cases, columns=list(_CASE_COLUMNS))
-    await driver.copy_records_to_table(
-        "case_categories", records=links, columns=["case_id", "category", "position"]
-    )
+    await driver.copy_records_to_table(table, records=records, columns=list(columns))
 
 
 async def _insert_sqlite(
-    session: AsyncSession, cases: Iterator[tuple[Any, ...]], links: Iterator[tuple[Any, ...]]
+    session: AsyncSession, table: str, columns: Sequence[str], records: Iterable[tuple[Any, ...]]
 ) -> None:
     """executemany on the session's own aiosqlite connection, with a bigger page cache."""
     raw = await (await session.connection()).get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    names = ", ".join(_CASE_COLUMNS)
-    marks = ", ".join("?" * len(_CASE_COLUMNS))
-    insert_case = f"INSERT INTO cases ({names}) VALUES ({marks})"
-    insert_link = "INSERT INTO case_categories (case_id, category, position) VALUES (?, ?, ?)"
+    marks = ", ".join("?" * len(columns))
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
     async with driver.execute("PRAGMA cache_size") as cursor:
         cache_size = (await cursor.fetchone())[0]
     await driver.execute(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
     try:
-        while batch := list(islice(cases, SQLITE_BATCH)):
-            await driver.executemany(insert_case, batch)
-        while batch := list(islice(links, SQLITE_BATCH)):
-            await driver.executemany(insert_link, batch)
+        pending = iter(records)
+        while batch := list(islice(pending, SQLITE_BATCH)):
+            await driver.executemany(statement, batch)
     finally:
         await driver.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+_BULK = {"postgresql": _copy_postgres, "sqlite": _insert_sqlite}
+"""How each database takes many rows fast; any other gets SQLAlchemy's bulk INSERT."""
 
 
 async def _insert_orm(

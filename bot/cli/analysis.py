@@ -68,15 +68,6 @@ async def _report(core: Core, args: argparse.Namespace) -> int:
     return 0
 
 
-def _vocabulary(core: Core) -> Vocabulary:
-    tax = core.flow.taxonomy
-    tables = {
-        name: tax[name].labels
-        for name in ("enquirer_type", "setting", "region", "platform_type", "category", "outcome")
-    }
-    return Vocabulary.of({**tables, "social_platform": tax["platform"].labels})
-
-
 async def _import(core: Core, args: argparse.Namespace) -> int:
     try:
         handle = args.file.open(encoding="utf-8-sig", newline="")
@@ -86,7 +77,11 @@ async def _import(core: Core, args: argparse.Namespace) -> int:
     with handle:
         async with core.sessions() as session, session.begin():
             result = await import_cases(
-                session, handle, _vocabulary(core), core.calendar.zone, clean=normalise
+                session,
+                handle,
+                Vocabulary.of_taxonomy(core.flow.taxonomy),
+                core.calendar.zone,
+                clean=normalise,
             )
             if not result.ok:
                 await session.rollback()

@@ -13,15 +13,7 @@ LONDON = ZoneInfo("Europe/London")
 YEAR = Period(date(2022, 9, 1), date(2023, 8, 31), LONDON)
 TAX = default_taxonomy()
 CATEGORIES = TAX["category"].labels
-VOCAB = Vocabulary.of(
-    {
-        **{
-            n: TAX[n].labels
-            for n in ("enquirer_type", "setting", "region", "platform_type", "category", "outcome")
-        },
-        "social_platform": TAX["platform"].labels,
-    }
-)
+VOCAB = Vocabulary.of_taxonomy(TAX)
 HEADER = ",".join(COLUMNS)
 # Edge cases on purpose: the first and last day around midnight London time (BST in
 # summer, so 00:30 London is 23:30 UTC the day before), several categories per case,
