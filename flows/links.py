@@ -27,6 +27,8 @@ _SUBDOMAINS = ("www.", "m.", "mobile.", "web.")
 """Prefixes of a host that change nothing about what it shows."""
 _FIELD = re.compile(r"\{(\w+)\}")
 _MENTION = re.compile(r"(?<![\w@./])@([A-Za-z0-9_][A-Za-z0-9._-]{0,99})")
+_MIGHT_LINK = re.compile(r"@|/|www\.", re.I)
+"""What every address :func:`flows.validate.find_links` finds, and every "@name", contains."""
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 
 
@@ -217,7 +219,7 @@ def text_keys(
 ) -> tuple[str, ...]:
     """The keys of a case known only by what it says (an imported case: its title and
     description, with no separate links), its links found in the text."""
-    if not any("@" in text or "." in text for text in texts):
+    if not any(_MIGHT_LINK.search(text) for text in texts):
         return ()  # most imported rows: nothing that could be a link or a name
     links = [link for text in texts for link in find_links(text)]
     return case_keys(links, texts=texts, platform_id=platform_id, patterns=patterns)

@@ -78,6 +78,7 @@ class DataKeys:
         self.source = source
         self._keys = list(keys)
         self._ciphers = {self._key_id(k): AESGCM(k) for k in self._keys}
+        self._ids = [self._key_id(k) for k in self._keys]  # sealing is hot: said once here
         self._index_keys = [
             hmac.new(k, b"helpline blind index", hashlib.sha256).digest() for k in self._keys
         ]
@@ -103,7 +104,7 @@ class DataKeys:
     def current_id(self) -> str:
         """The id of the key new values are sealed with (the newest)."""
         self._need()
-        return self._key_id(self._keys[0])
+        return self._ids[0]
 
     def _need(self) -> None:
         if not self._keys:
@@ -115,7 +116,7 @@ class DataKeys:
     def seal(self, plain: str) -> str:
         """``plain`` encrypted with the current key (a fresh nonce each time)."""
         self._need()
-        kid = self._key_id(self._keys[0])
+        kid = self._ids[0]
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._ciphers[kid].encrypt(nonce, plain.encode("utf-8"), None)
         return f"{PREFIX}{kid}:{base64.b64encode(nonce + sealed).decode('ascii')}"
