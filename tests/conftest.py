@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -9,11 +10,41 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import db
 
-POSTGRES_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL")
+
+def _worker_url(url: str | None) -> str | None:
+    """Each pytest-xdist worker gets a database of its own (``test_gw0``…), so tests
+    running side by side never wipe each other's schema or share an advisory lock."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(False)
+
+
+BASE_POSTGRES_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL")
+POSTGRES_URL = _worker_url(BASE_POSTGRES_URL)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The worker's own PostgreSQL database, created once if it is missing."""
+    if POSTGRES_URL and POSTGRES_URL != BASE_POSTGRES_URL:
+        assert BASE_POSTGRES_URL
+        asyncio.run(_create_database(BASE_POSTGRES_URL, make_url(POSTGRES_URL).database or ""))
+
+
+async def _create_database(base_url: str, name: str) -> None:
+    engine = db.create_engine(base_url)
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        found = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not found:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
 
 
 @pytest.fixture(autouse=True)

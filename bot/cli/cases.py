@@ -15,7 +15,6 @@ from flows.conversation import CaseStatus
 from flows.privacy import AuditAction, AuditChannel
 from storage import cases as case_store
 from storage import desk as desk_store
-from storage import links as link_store
 
 CLI = AuditChannel.CLI
 
@@ -24,14 +23,14 @@ if TYPE_CHECKING:
 
 
 async def _cases_list(core: Core, args: argparse.Namespace) -> int:
-    async with core.sessions() as session:
-        found = await case_store.list_cases(
-            session,
-            status=args.status,
-            overdue_by=core.clock() if args.overdue else None,
-            due_before=args.due_before,
-        )
-        rows = [case_store.case_to_dict(c) for c in found]
+    rows = await core.desk.listed(
+        args.actor,
+        CLI,
+        AuditAction.CASE_EXPORTED if args.json else AuditAction.CASE_LISTED,
+        status=args.status,
+        overdue_by=core.clock() if args.overdue else None,
+        due_before=args.due_before,
+    )
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -72,12 +71,11 @@ async def _cases_show(core: Core, args: argparse.Namespace) -> int:
 
 async def _cases_linked(core: Core, args: argparse.Namespace) -> int:
     """Other reports of the accounts and links of one case, newest first."""
-    async with core.sessions() as session:
-        case = await case_store.get_case(session, args.reference)
-        if case is None:
-            print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)
-            return 1
-        found = await link_store.linked(session, case.id)
+    linked = await core.desk.linked(args.reference, args.actor, CLI)
+    if linked is None:
+        print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)
+        return 1
+    case, found = linked
     if args.json:
         rows = [{"reference": f.case.reference, "shared": list(f.shared)} for f in found]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -162,22 +160,21 @@ def register(commands: Commands, settings: Settings) -> None:
     listing.add_argument(
         "--due-before", type=moment, metavar="ISO-DATETIME", help="open cases due before this"
     )
-    needs_core(listing, _cases_list)
     show = actions.add_parser("show", help="show one case with its transcript")
     show.add_argument("reference")
     show.add_argument("--json", action="store_true")
-    show.add_argument(
-        "--as",
-        dest="actor",
-        default=f"cli:{getpass.getuser()}",
-        metavar="NAME",
-        help="who you are, for the audit trail (default: your login name)",
-    )
-    needs_core(show, _cases_show)
     linked = actions.add_parser("linked", help="other cases reporting the same accounts or links")
     linked.add_argument("reference")
     linked.add_argument("--json", action="store_true")
-    needs_core(linked, _cases_linked)
+    for disclosing, run in ((listing, _cases_list), (show, _cases_show), (linked, _cases_linked)):
+        disclosing.add_argument(
+            "--as",
+            dest="actor",
+            default=f"cli:{getpass.getuser()}",
+            metavar="NAME",
+            help="who you are, for the audit trail (default: your login name)",
+        )
+        needs_core(disclosing, run)
 
     outcomes = "referred, advice, signposted, escalated, nfa"
     for name, help_text in (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,7 @@ from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import desk as desk_store
 from storage import home as home_store
+from storage import links as link_store
 from storage.models import Case
 
 REPLY_LIMIT = 3_500
@@ -219,6 +221,45 @@ class DeskService:
             if case is not None:
                 self._audit(session, actor, action, via, case.reference, self._clock())
             return case
+
+    async def listed(
+        self,
+        actor: str,
+        via: AuditChannel,
+        action: AuditAction,
+        *,
+        status: CaseStatus | None = None,
+        overdue_by: datetime | None = None,
+        due_before: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Cases newest first (see :func:`storage.cases.list_cases`), as dicts.
+
+        A list shows each case's title (the JSON shows everything): a disclosure of every
+        case in it, audited as ``action`` by ``actor`` with the list itself.
+        """
+        async with self._sessions() as session, session.begin():
+            found = await case_store.list_cases(
+                session, status=status, overdue_by=overdue_by, due_before=due_before
+            )
+            now = self._clock()
+            for case in found:
+                self._audit(session, actor, action, via, case.reference, now)
+            return [case_store.case_to_dict(c) for c in found]
+
+    async def linked(
+        self, reference: str, actor: str, via: AuditChannel
+    ) -> tuple[Case, list[link_store.Linked]] | None:
+        """The case and the other cases sharing its accounts or links (None: no such case).
+
+        The shared accounts identify people: showing them is audited on the case.
+        """
+        async with self._sessions() as session, session.begin():
+            case = await case_store.get_case(session, reference)
+            if case is None:
+                return None
+            found = await link_store.linked(session, case.id)
+            self._audit(session, actor, AuditAction.LINKS_SHOWN, via, case.reference, self._clock())
+            return case, found
 
     async def note(
         self, *, card: str, actor: str, text: str, dedupe: tuple[str, str]

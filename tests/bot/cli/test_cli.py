@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import POSTGRES_URL
 from tests.support.cli import helpline
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
@@ -76,13 +76,14 @@ def test_cli_uses_helpline_database_url(workdir: Path) -> None:
     assert (workdir / "other.db").exists() and not (workdir / "helpline.db").exists()
 
 
-@pytest.mark.skipif(not os.environ.get("HELPLINE_TEST_POSTGRES_URL"), reason="no PostgreSQL")
+@pytest.mark.skipif(not POSTGRES_URL, reason="no PostgreSQL")
 def test_cli_works_on_postgresql(workdir: Path) -> None:
     import asyncio
 
     from tests.conftest import _reset_postgres
 
-    url = os.environ["HELPLINE_TEST_POSTGRES_URL"]
+    url = POSTGRES_URL
+    assert url
     asyncio.run(_reset_postgres(url))
     env = {"HELPLINE_DATABASE_URL": url}
     lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"

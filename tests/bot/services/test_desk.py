@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.services.desk import DeskService
 from flows.conversation import CaseDraft, CaseStatus
 from flows.intake import IntakeFlow
+from flows.privacy import AuditAction, AuditChannel
+from storage import audit
 from storage import cases as case_store
 from storage import outbox
 from storage.models import Case, CaseEvent, OutboxMessage
@@ -95,3 +97,27 @@ async def test_desk_bad_input_gets_a_clear_answer(
     assert "Unknown outcome" in (await service.resolve("HL-RACE01", "sam", "bananas")).message
     assert "needs some text" in (await service.reply("HL-RACE01", "sam", "   ")).message
     assert "keep it under" in (await service.reply("HL-RACE01", "sam", "x" * 5000)).message
+
+
+async def test_desk_listing_cases_or_their_links_is_audited_per_case_shown(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await new_case(sessions, "HL-LIST01")
+    await new_case(sessions, "HL-LIST02")
+    service = desk(sessions)
+    rows = await service.listed("cli:sam", AuditChannel.CLI, AuditAction.CASE_LISTED)
+    assert [r["reference"] for r in rows] == ["HL-LIST02", "HL-LIST01"]
+    none = await service.listed(
+        "cli:sam", AuditChannel.CLI, AuditAction.CASE_EXPORTED, status=CaseStatus.RESOLVED
+    )
+    linked = await service.linked("hl-list01", "cli:kim", AuditChannel.CLI)
+    missing = await service.linked("HL-NOPE01", "cli:kim", AuditChannel.CLI)
+    assert none == [] and missing is None
+    assert linked is not None and linked[0].reference == "HL-LIST01" and linked[1] == []
+    async with sessions() as session:
+        trail = [(e.actor, e.action, e.case_reference) for e in await audit.entries(session)]
+    assert sorted(trail) == [
+        ("cli:kim", "links_shown", "HL-LIST01"),
+        ("cli:sam", "case_listed", "HL-LIST01"),
+        ("cli:sam", "case_listed", "HL-LIST02"),
+    ]
