@@ -12,9 +12,8 @@ from bot.services.desk import DeskService
 from flows.conversation import CaseDraft, CaseStatus
 from flows.intake import IntakeFlow
 from flows.privacy import AuditAction, AuditChannel
-from storage import audit
+from storage import audit, outbox
 from storage import cases as case_store
-from storage import outbox
 from storage.models import Case, CaseEvent, OutboxMessage
 
 NOW = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
