@@ -238,7 +238,11 @@ def own_words(text: str, *, forwarded: bool = False) -> tuple[str, str]:
 
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read ``raw`` (one message as fetched); never raises on malformed mail."""
-    message = message_from_bytes(raw, policy=policy.default)
+    try:
+        message = message_from_bytes(raw, policy=policy.default)
+    except Exception:  # the standard parser fails on some junk headers (`Content-Type: x;0*`)
+        # compat32 keeps headers as text it does not parse: the rest is read as before.
+        message = message_from_bytes(raw, policy=policy.compat32)
     headers: dict[str, str] = {}
     for header_name in message:
         lowered = header_name.lower()

@@ -138,6 +138,13 @@ def test_any_bytes_parse_without_raising(raw: bytes) -> None:
     classify(parsed, OWN)
 
 
+def test_a_content_type_the_standard_parser_trips_on_still_parses() -> None:
+    raw = b"From: a@b.example\r\nSubject: hi\r\nContent-Type: 0;0*\r\n\r\nHello there"
+    parsed = parse_email(raw)
+    assert parsed.sender == "a@b.example" and parsed.subject == "hi"
+    assert parsed.text == "Hello there"
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=500), st.text(max_size=200))
 def test_any_headers_and_body_parse_without_raising(body: str, subject: str) -> None:

@@ -46,7 +46,7 @@ def start_service(tg: FakeTelegram, database_url: str, cwd: Path) -> subprocess.
 
 async def polling(tg: FakeTelegram, since: int) -> None:
     """Wait until a newly started process begins polling (it deletes any webhook first)."""
-    await tg.wait_for(lambda t: len(t.calls_of("deleteWebhook")) > since, timeout=20)
+    await tg.wait_for(lambda t: len(t.calls_of("deleteWebhook")) > since, timeout=90)
     await asyncio.sleep(0.3)
 
 
