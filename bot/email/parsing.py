@@ -238,6 +238,7 @@ def own_words(text: str, *, forwarded: bool = False) -> tuple[str, str]:
 
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read ``raw`` (one message as fetched); never raises on malformed mail."""
+    message: Message
     try:
         message = message_from_bytes(raw, policy=policy.default)
     except Exception:  # the standard parser fails on some junk headers (`Content-Type: x;0*`)
