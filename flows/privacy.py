@@ -1,4 +1,5 @@
-"""Data protection rules that are pure logic: when a subject access request is due.
+"""Data protection rules that are pure logic: when a subject access request is due, and
+how a chat asks an enquirer to confirm erasing what they told us.
 
 The ICO's rule (UK GDPR Art. 12(3)): a request is answered within one calendar month of
 receipt, counted from the day it arrives to the corresponding day of the next month; if
@@ -10,9 +11,12 @@ allows until the next working day: :func:`answer_by` applies that when given a c
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from enum import StrEnum
+
+from flows.copy import Copy
+from flows.messages import Option, Reply
 
 ONE_MONTH = 1
 EXTENSION_MONTHS = 2
@@ -60,6 +64,32 @@ def answer_by(
 def is_overdue(due: date, today: date) -> bool:
     """Past its due day: a request due today is answered in time if answered today."""
     return today > due
+
+
+ERASE = "erase"
+"""The question of an enquirer's delete confirmation (answered by the channel, not the flow)."""
+ERASE_YES, ERASE_NO = "yes", "no"
+
+
+def erase_confirmation(copy: Copy, question: str = ERASE) -> Reply:
+    """What a chat asks before erasing what the enquirer told us (Telegram's /delete, the
+    web chat's "Delete what I told you"): nothing is erased without their Yes."""
+    options = (
+        Option(ERASE_YES, copy("data_protection.delete_yes")),
+        Option(ERASE_NO, copy("data_protection.delete_no")),
+    )
+    return Reply(copy("data_protection.delete_confirm"), options, question=question)
+
+
+def erased_text(copy: Copy, references: Sequence[str], key: str = "data_protection.deleted") -> str:
+    """What the enquirer is told once their chat is erased, naming the enquiries erased
+    with it (``key``: the channel's wording, whose ``{cases}`` takes them)."""
+    cases = (
+        copy("data_protection.deleted_cases", references=", ".join(references))
+        if references
+        else ""
+    )
+    return copy(key, cases=cases)
 
 
 class AuditAction(StrEnum):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 from flows.privacy import Identity, RequestKind
 from storage import links as link_store
 from storage import outbox
+from storage import web as web_store
 from storage.encryption import DataKeys
 from storage.models import (
     Case,
@@ -200,11 +201,16 @@ async def erase_cases(session: AsyncSession, ids: Sequence[int], now: datetime) 
 
 
 async def erase_conversations(
-    session: AsyncSession, conversations: Sequence[ConversationRecord]
+    session: AsyncSession, conversations: Sequence[ConversationRecord], *, blank: str
 ) -> None:
-    """Forget chats: their progress, what was said in them, and what waits to be sent."""
+    """Forget chats: their progress, what was said in them, and what waits to be sent. A
+    web chat's own copy of what it showed keeps its numbering, every message ``blank``."""
     if not conversations:
         return
+    web = CHANNEL_OF[Identity.WEB_SESSION]
+    await web_store.blank_all(
+        session, [c.chat_id for c in conversations if c.channel == web], blank
+    )
     ids = [c.id for c in conversations]
     await session.execute(delete(TranscriptEntry).where(TranscriptEntry.conversation_id.in_(ids)))
     streams = [outbox.chat_stream(c.channel, c.chat_id) for c in conversations]

@@ -125,6 +125,37 @@ async def redact_own(session: AsyncSession, chat_id: str, text: str) -> int:
     return redacted
 
 
+async def blank_all(session: AsyncSession, chat_ids: Sequence[str], text: str) -> int:
+    """Blank everything shown in the chats (an erasure: the bot's summary and the desk's
+    replies quote the enquirer too): each message keeps its number and who it was from,
+    its words and buttons become ``text``. How many messages were blanked."""
+    if not chat_ids:
+        return 0
+    rows = (
+        await session.execute(select(WebMessage).where(WebMessage.chat_id.in_(list(chat_ids))))
+    ).scalars()
+    blanked = 0
+    for row in rows:
+        kept = {"from": row.payload.get("from", "bot"), "text": text}
+        if row.payload != kept:
+            row.payload = kept
+            blanked += 1
+    await session.flush()
+    return blanked
+
+
+async def from_bot(session: AsyncSession, chat_id: str, scan: int = 50) -> list[Numbered]:
+    """The bot's messages among the chat's last ``scan``, newest first: the newest is the
+    one whose buttons the page shows (the payloads are sealed, so they are read here)."""
+    rows = await session.execute(
+        select(WebMessage.seq, WebMessage.payload)
+        .where(WebMessage.chat_id == chat_id)
+        .order_by(WebMessage.seq.desc())
+        .limit(scan)
+    )
+    return [Numbered(int(s), dict(p)) for s, p in rows if dict(p).get("from") == "bot"]
+
+
 async def after(session: AsyncSession, chat_id: str, seq: int, limit: int = 500) -> list[Numbered]:
     """The chat's messages numbered above ``seq``, in order (at most ``limit``)."""
     rows = await session.execute(

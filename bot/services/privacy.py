@@ -216,9 +216,7 @@ class PrivacyService:
                 )
             if dry_run:
                 return Erased(plan, done=False)
-            await privacy_store.erase_cases(session, [c.id for c in found.cases], now)
-            await privacy_store.erase_conversations(session, found.conversations)
-            self._cards_erased(session, found, now, by="request")
+            await self._erase(session, found, now, by="request")
             today = self.today()
             request = privacy_store.add_request(
                 session,
@@ -232,30 +230,38 @@ class PrivacyService:
             )
         return Erased(plan, done=True, request=request.reference)
 
-    async def erase_chat(self, channel: str, chat_id: str) -> list[str]:
-        """The enquirer asked in their chat: erase it and their cases; the references erased."""
+    async def erase_chat(
+        self, channel: str, chat_id: str, *, within: AsyncSession | None = None
+    ) -> list[str]:
+        """The enquirer asked in their chat: erase it and their cases; the references erased.
+
+        ``within``: in the caller's transaction (the web chat writes its answer in the same
+        one, so an erasure and what the chat says of it are never apart)."""
+        if within is None:
+            async with self._sessions() as session, session.begin():
+                return await self.erase_chat(channel, chat_id, within=session)
         now = self._clock()
         identity = {"telegram": Identity.TELEGRAM_USER, "web": Identity.WEB_SESSION}[channel]
-        async with self._sessions() as session, session.begin():
-            found = await privacy_store.find(session, self._keys(), identity, chat_id)
-            for reference in _or_none(found.references):
-                audit.record(
-                    session,
-                    at=now,
-                    actor="enquirer",
-                    action=AuditAction.ERASED_BY_ENQUIRER,
-                    channel=AuditChannel(channel),
-                    case_reference=reference,
-                )
-            await privacy_store.erase_cases(session, [c.id for c in found.cases], now)
-            await privacy_store.erase_conversations(session, found.conversations)
-            self._cards_erased(session, found, now, by="enquirer")
+        found = await privacy_store.find(within, self._keys(), identity, chat_id)
+        for reference in _or_none(found.references):
+            audit.record(
+                within,
+                at=now,
+                actor="enquirer",
+                action=AuditAction.ERASED_BY_ENQUIRER,
+                channel=AuditChannel(channel),
+                case_reference=reference,
+            )
+        await self._erase(within, found, now, by="enquirer")
         return found.references
 
-    @staticmethod
-    def _cards_erased(session: AsyncSession, found: Found, now: datetime, *, by: str) -> None:
-        """The cards of the erased cases say so (queued after the erasure removed the
-        cases' other outbox rows)."""
+    async def _erase(self, session: AsyncSession, found: Found, now: datetime, *, by: str) -> None:
+        """Erase what ``found`` holds (every erasure the same way), then the cards of the
+        erased cases say so (queued after the erasure removed the cases' other outbox rows)."""
+        await privacy_store.erase_cases(session, [c.id for c in found.cases], now)
+        await privacy_store.erase_conversations(
+            session, found.conversations, blank=self._copy("web.deleted")
+        )
         for case in found.cases:
             outbox.enqueue(
                 session, outbox.SLACK_ERASED, now=now, case_id=case.id, payload={"by": by}

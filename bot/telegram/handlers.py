@@ -31,12 +31,13 @@ from telegram.ext import (
 from bot import logs
 from bot.services.intake import Handled, IntakeService
 from bot.telegram.processing import current_outcome
-from bot.telegram.rendering import ERASE, SEP, inbound_from_button, keyboard
+from bot.telegram.rendering import SEP, inbound_from_button, keyboard
 from bot.telegram.sending import CHANNEL, ReplySender, unchanged
 from bot.text import normalise
 from flows.conversation import reference_in
 from flows.copy import Copy
-from flows.messages import Command, Inbound, Option, Reply
+from flows.messages import Command, Inbound, Reply
+from flows.privacy import ERASE, ERASE_YES, erase_confirmation, erased_text
 
 log = logging.getLogger(__name__)
 MAX_ALBUMS = 1_000  # media_group_ids remembered, so an album gets one refusal
@@ -49,7 +50,6 @@ FLOW_COMMANDS = {
     "cancel": Command.CANCEL,
 }
 MENU = ("start", "help", "back", "restart", "cancel", "status", "privacy", "delete")
-ERASE_YES, ERASE_NO = "yes", "no"
 MEDIA = (
     filters.PHOTO
     | filters.VIDEO
@@ -253,12 +253,7 @@ class TelegramChannel:
         assert chat is not None
         if self._erase_chat is None:
             return await self.on_privacy(update, context)
-        options = (
-            Option(ERASE_YES, self.copy("data_protection.delete_yes")),
-            Option(ERASE_NO, self.copy("data_protection.delete_no")),
-        )
-        confirm = Reply(self.copy("data_protection.delete_confirm"), options, question=ERASE)
-        await self._sender.send(context.bot, chat.id, [confirm])
+        await self._sender.send(context.bot, chat.id, [erase_confirmation(self.copy)])
 
     async def _on_erase_answer(self, bot: Bot, chat_id: int, answer: str) -> None:
         """Yes erases (again, harmlessly, if pressed twice); anything else keeps."""
@@ -266,15 +261,8 @@ class TelegramChannel:
             await self._sender.send(bot, chat_id, [Reply(self.copy("data_protection.delete_kept"))])
             return
         references = await self._erase_chat(CHANNEL, str(chat_id))
-        cases = (
-            self.copy("data_protection.deleted_cases", references=", ".join(references))
-            if references
-            else ""
-        )
         log.info("an enquirer erased their chat and %d case(s)", len(references))
-        await self._sender.send(
-            bot, chat_id, [Reply(self.copy("data_protection.deleted", cases=cases))]
-        )
+        await self._sender.send(bot, chat_id, [Reply(erased_text(self.copy, references))])
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A handler failed: log the kind of error, and tell whoever fed the update in (the webhook

@@ -12,10 +12,9 @@ from telegram.constants import MessageLimit
 
 from flows.copy import Copy
 from flows.messages import Command, Inbound, Reply
+from flows.privacy import ERASE
 
 NAV = "nav"
-ERASE = "erase"
-"""The question of the /delete confirmation (answered by the channel, not the flow)."""
 SEP = "|"
 Outgoing = list[tuple[str, InlineKeyboardMarkup | None]]
 

@@ -49,6 +49,7 @@ def build_web(settings: Settings, core: Core) -> WebApp:
         copy=core.flow.copy,
         clock=core.clock,
         retention_days=settings.retention_days,
+        erase_chat=core.privacy.erase_chat,
     )
     origins = Origins(settings.web_origins)
     socket = ChatSocket(

@@ -6,16 +6,20 @@ through the intake service like every channel's (same lock, same transaction, de
 the browser's message id), and the turn's replies are stored as the chat's next numbered
 messages in the same transaction that closes their outbox row, so a crash in between
 shows them once (the outbox worker sends them) and never loses them.
+
+Erasure on request ("Delete what I told you", or ``/delete`` typed) is answered here, not
+by the flow, as Telegram's ``/delete`` is: a confirmation, then on Yes the erasure, the
+blanked chat and the answer in one transaction, under the chat's lock like a turn.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from uuid import uuid4
 
 from sqlalchemy.exc import IntegrityError
@@ -29,9 +33,17 @@ from bot.services.leases import Leases
 from bot.services.outbox import GiveUp, Result, Retry, Sent
 from bot.text import normalise
 from bot.web.hub import Hub
-from bot.web.rendering import bot_message, option_label, own_message, practitioner_message
+from bot.web.rendering import (
+    bot_message,
+    erase_question,
+    option_label,
+    own_message,
+    practitioner_message,
+)
 from flows.copy import Copy
 from flows.messages import Command, Inbound, InboundKind, Reply
+from flows.privacy import ERASE, ERASE_YES, erase_confirmation, erased_text
+from storage import conversations as convo_store
 from storage import outbox
 from storage import web as web_store
 
@@ -39,7 +51,19 @@ log = logging.getLogger(__name__)
 CHANNEL = "web"
 MAX_TEXT = 4_000  # characters in one message (about a page)
 COMMANDS = {c.value: c for c in Command}
+DELETE = "delete"  # the command frame, or "/delete" typed, that asks to erase the chat
 Message = tuple[str, dict[str, Any]]  # (origin, payload)
+T = TypeVar("T")
+
+
+class EraseChat(Protocol):
+    """:meth:`~bot.services.privacy.PrivacyService.erase_chat`: the references erased."""
+
+    async def __call__(
+        self, channel: str, chat_id: str, *, within: AsyncSession | None = None
+    ) -> list[str]:
+        """Erase the chat and its cases' personal data (in ``within``'s transaction)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +74,19 @@ class Taken:
     """It had been taken already (a resend): nothing changed."""
     forgot: bool = False
     """The conversation was deleted: the browser blanks what the enquirer wrote."""
+    everything: bool = False
+    """With ``forgot``: the chat was erased, so the browser blanks every message it drew."""
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """A frame about erasing the chat: a request (``answer`` None), or the answer to the
+    confirmation asking ``question``."""
+
+    echo: str | None = None
+    """What the request reads as in the enquirer's chat (the button's name, or as typed)."""
+    answer: str | None = None
+    question: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +110,10 @@ class WebChat:
         copy: Copy,
         clock: Clock,
         retention_days: int,
+        erase_chat: EraseChat,
     ) -> None:
+        """``erase_chat``: the privacy service's, for the enquirer's own erasure request."""
+        self._erase_chat = erase_chat
         self._intake = intake
         self._sessions = sessions
         self._leases = leases
@@ -144,6 +184,67 @@ class WebChat:
                 return "web.attachment_refused"
         return "web.not_understood"
 
+    def erasure(self, frame: dict[str, Any]) -> Erasure | None:
+        """The erasure a frame asks for or answers; None: the frame is for the flow."""
+        kind, question, text = frame.get("type"), frame.get("question"), frame.get("text")
+        match kind:
+            case "command" if frame.get("command") == DELETE:
+                return Erasure(echo=self.copy("commands.delete"))
+            case "say" if isinstance(text, str) and text.strip().casefold() == f"/{DELETE}":
+                return Erasure(echo=text.strip())
+            case "choose" if isinstance(question, str) and erase_question(question[:64]):
+                option = frame.get("option")
+                return Erasure(answer=str(option)[:64], question=question[:64])
+        return None
+
+    async def erase(self, chat_id: str, erasure: Erasure, client_id: str) -> Taken:
+        """Ask to confirm; on Yes to the confirmation the chat shows last, erase the chat and
+        its cases (the cards say so) and blank what it showed. Anything else erases nothing:
+        No, a confirmation that has passed, one this chat was never asked, a resent frame."""
+        async with self._locks.hold(chat_id):  # never in the middle of one of its turns
+            taken = await self._write(
+                chat_id, lambda s: self._erasing(s, chat_id, erasure, client_id)
+            )
+        if taken.everything:
+            self._intake.on_enqueued()  # the cards' "erased" are waiting in the outbox
+        return taken
+
+    async def _erasing(
+        self, session: AsyncSession, chat_id: str, erasure: Erasure, client_id: str
+    ) -> tuple[list[Message], Taken]:
+        """One erasure frame, in the transaction that stores what the chat says of it."""
+        if not await convo_store.first_time(
+            session, f"web:{chat_id}", client_id[:100], self._clock()
+        ):
+            return [], Taken(duplicate=True)
+        tag = f"r:{client_id}"  # unique in the chat: the id was taken once, just now
+        if erasure.answer is None:
+            confirm = erase_confirmation(self.copy, f"{ERASE}:{secrets.token_hex(4)}")
+            echo = [(f"in:{client_id}", own_message(erasure.echo or "", client_id))]
+            return [*echo, (f"{tag}:0", bot_message(confirm))], Taken(duplicate=False)
+        shown = await web_store.from_bot(session, chat_id)
+        if not shown or shown[0].payload.get("question") != erasure.question:
+            stale = bot_message(Reply(self.copy("web.erase_stale")))
+            return [(f"{tag}:0", stale)], Taken(duplicate=False)
+        label = option_label(shown[0].payload, erasure.answer) or ""
+        echo = [(f"in:{client_id}", own_message(label, client_id))] if label else []
+        if erasure.answer != ERASE_YES:
+            kept = [bot_message(Reply(self.copy("data_protection.delete_kept")))]
+            # The question the confirmation covered is asked again, with its buttons.
+            earlier = next(
+                (m for m in shown[1:] if not erase_question(m.payload.get("question"))), None
+            )
+            if earlier is not None and (
+                earlier.payload.get("options") or earlier.payload.get("question")
+            ):
+                kept.append({k: v for k, v in earlier.payload.items() if k != "update"})
+            said = [(f"{tag}:{i}", m) for i, m in enumerate(kept)]
+            return [*echo, *said], Taken(duplicate=False)
+        references = await self._erase_chat(CHANNEL, chat_id, within=session)
+        log.info("an enquirer erased their web chat and %d case(s)", len(references))
+        done = bot_message(Reply(erased_text(self.copy, references, "web.erased")))
+        return [*echo, (f"{tag}:0", done)], Taken(duplicate=False, forgot=True, everything=True)
+
     async def take(self, chat_id: str, inbound: Inbound, client_id: str) -> Taken:
         """Handle one message from the browser."""
         echo = await self._echo(chat_id, inbound)
@@ -189,8 +290,10 @@ class WebChat:
         await self._store(chat_id, messages)
 
     async def status(self, chat_id: str) -> None:
-        """The enquirer asked where their enquiry is: answered at once, not as a turn."""
-        await self.say_directly(chat_id, await self._intake.status(CHANNEL, chat_id))
+        """The enquirer asked where their enquiry is: answered at once, not as a turn (but
+        under the chat's lock: it may resume the conversation)."""
+        async with self._locks.hold(chat_id):
+            await self.say_directly(chat_id, await self._intake.status(CHANNEL, chat_id))
 
     # The outbox's senders ------------------------------------------------------------
 
@@ -256,11 +359,28 @@ class WebChat:
         """Number and store messages (closing the turn's outbox row in the same
         transaction; with ``redact``, first blanking what the enquirer wrote), then wake
         the chat's sockets."""
+
+        async def work(session: AsyncSession) -> tuple[list[Message], None]:
+            if redact:
+                await web_store.redact_own(session, chat_id, self.copy("web.deleted"))
+            return messages, None
+
+        await self._write(chat_id, work, acknowledge=acknowledge)
+
+    async def _write(
+        self,
+        chat_id: str,
+        work: Callable[[AsyncSession], Awaitable[tuple[list[Message], T]]],
+        *,
+        acknowledge: int | None = None,
+    ) -> T:
+        """Run ``work`` and number and store the messages it returns in one transaction
+        (closing the turn's outbox row in it too), then wake the chat's sockets; what
+        ``work`` returned beside its messages."""
         for attempt in range(5):
             try:
                 async with self._sessions() as session, session.begin():
-                    if redact:
-                        await web_store.redact_own(session, chat_id, self.copy("web.deleted"))
+                    messages, outcome = await work(session)
                     await web_store.append(session, chat_id, messages, self._clock())
                     if acknowledge is not None:
                         await outbox.acknowledge(session, [acknowledge])
@@ -272,3 +392,4 @@ class WebChat:
         if acknowledge is not None:
             self._leases.drop_outbox([acknowledge])
         self._hub.notify(chat_id)
+        return outcome

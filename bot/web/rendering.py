@@ -8,8 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from flows.messages import Reply
+from flows.privacy import ERASE
 
 FIRST_QUESTION = "role_group"  # nothing before it to go back to (as on Telegram)
+
+
+def erase_question(question: str | None) -> bool:
+    """A delete confirmation's question (``erase:<nonce>``): the channel answers it, not
+    the flow, and it has no Back."""
+    return bool(question) and (question or "").split(":")[0] == ERASE
 
 
 def bot_message(reply: Reply, *, update: bool = False) -> dict[str, Any]:
@@ -23,7 +30,7 @@ def bot_message(reply: Reply, *, update: bool = False) -> dict[str, Any]:
         ]
     if reply.question:
         payload["question"] = reply.question
-        payload["back"] = reply.question != FIRST_QUESTION
+        payload["back"] = reply.question != FIRST_QUESTION and not erase_question(reply.question)
     if reply.multiple:
         payload["multiple"] = True
         payload["done"] = reply.done_id or ""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot import logs
-from bot.web.chat import MAX_TEXT, Opened, WebChat
+from bot.web.chat import MAX_TEXT, Erasure, Opened, WebChat
 from bot.web.hub import Hub
 from bot.web.limits import MinuteLimit
 from flows.messages import Reply
@@ -177,13 +177,17 @@ class ChatSocket:
                 await stream.flush()
                 await send({"type": "ack", "id": client_id, "duplicate": False})
                 continue
-            inbound = self._chat.inbound(frame)
+            erasure = self._chat.erasure(frame)
+            inbound = self._chat.inbound(frame) if erasure is None else erasure
             if isinstance(inbound, str):  # refused: say why, take nothing
                 await send({"type": "notice", "id": client_id, "text": copy(inbound)})
                 await send({"type": "ack", "id": client_id, "duplicate": False})
                 continue
             try:
-                taken = await self._chat.take(chat_id, inbound, client_id)
+                if isinstance(inbound, Erasure):
+                    taken = await self._chat.erase(chat_id, inbound, client_id)
+                else:
+                    taken = await self._chat.take(chat_id, inbound, client_id)
             except Exception as error:  # not acknowledged: the browser sends it again
                 log.error("web chat turn failed: %s", logs.kind(error), exc_info=error)
                 await send(
@@ -196,7 +200,9 @@ class ChatSocket:
                 )
                 continue
             if taken.forgot:
-                await send({"type": "forgotten", "text": copy("web.deleted")})
+                await send(
+                    {"type": "forgotten", "text": copy("web.deleted"), "all": taken.everything}
+                )
             await stream.flush()  # the turn's messages go before its ack
             await send({"type": "ack", "id": client_id, "duplicate": taken.duplicate})
 

@@ -70,3 +70,46 @@ async def test_web_redaction_blanks_only_what_the_enquirer_wrote(
     async with sessions() as session:
         shown = [m.payload["text"] for m in await web_store.after(session, "w1", 0)]
     assert shown == ["Who are you?", "(deleted)"]
+
+
+async def test_web_blanking_an_erased_chat_keeps_numbers_and_speakers_only(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    asked = {"from": "bot", "text": "Anything else?", "options": [{"id": "y"}], "question": "q"}
+    async with sessions() as session, session.begin():
+        await web_store.append(
+            session,
+            "w1",
+            [("a", asked), ("b", {"from": "you", "text": "Ann", "id": "c1"})],
+            NOW,
+        )
+        await web_store.append(session, "w2", [("a", {"from": "you", "text": "Bea"})], NOW)
+        assert await web_store.blank_all(session, ["w1"], "(deleted)") == 2
+        assert await web_store.blank_all(session, ["w1"], "(deleted)") == 0
+    async with sessions() as session:
+        erased = [(m.seq, m.payload) for m in await web_store.after(session, "w1", 0)]
+        other = [m.payload["text"] for m in await web_store.after(session, "w2", 0)]
+    assert erased == [
+        (1, {"from": "bot", "text": "(deleted)"}),
+        (2, {"from": "you", "text": "(deleted)"}),
+    ]
+    assert other == ["Bea"]
+
+
+async def test_web_bot_messages_newest_first(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session, session.begin():
+        await web_store.append(
+            session,
+            "w1",
+            [
+                ("a", {"from": "bot", "text": "one"}),
+                ("b", {"from": "you", "text": "mine"}),
+                ("c", {"from": "practitioner", "text": "desk"}),
+                ("d", {"from": "bot", "text": "two"}),
+            ],
+            NOW,
+        )
+    async with sessions() as session:
+        found = await web_store.from_bot(session, "w1")
+        assert [(m.seq, m.payload["text"]) for m in found] == [(4, "two"), (1, "one")]
+        assert await web_store.from_bot(session, "w2") == []

@@ -18,6 +18,7 @@ from aiohttp import web
 from playwright.async_api import Browser, Page
 from sqlalchemy import func, select
 
+from storage import cases as case_store
 from storage.models import Case, TranscriptEntry, WebMessage, WebSession
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.browser import (
@@ -36,6 +37,7 @@ from tests.support.webchat import DESK, WebService, serving, web_service, web_se
 
 pytestmark = pytest.mark.e2e
 DOCS = ROOT / "docs"
+DESCRIPTION = "Someone set up an account pretending to be the school."
 
 
 @pytest.fixture
@@ -165,6 +167,65 @@ async def test_browser_quick_exit_replaces_the_page_and_forgets_the_chat(
                     shown = await session.scalar(select(func.count()).select_from(WebMessage))
                 assert shown == 0
                 await page.close()
+
+
+async def test_browser_delete_what_i_told_you_asks_then_erases_the_chat_and_case(
+    sqlite_url: str, browser: Browser
+) -> None:
+    async with web_service(sqlite_url, slack=True) as service:
+        page = await open_chat(browser, service, viewport={"width": 1280, "height": 900})
+        reference = await whole_enquiry(page)
+        assert service.slack is not None
+        await service.slack.wait_for(
+            lambda s: any(reference in json.dumps(c) for c in s.messages(DESK)), timeout=10
+        )
+        erase = page.get_by_role("button", name="Delete what I told you", exact=True)
+        yes = page.locator("#choices").get_by_role("button", name="Yes, delete it", exact=True)
+        # By mouse: asked first, and "No, keep it" keeps everything.
+        await erase.click()
+        await yes.wait_for(timeout=10_000)
+        assert "can't be undone" in await page.locator("#log .msg.bot").last.inner_text()
+        assert await serious_violations(page) == []
+        DOCS.mkdir(exist_ok=True)
+        await page.emulate_media(reduced_motion="reduce")  # the log scrolled, not scrolling
+        await page.locator("#log .msg.bot").last.scroll_into_view_if_needed()
+        await page.screenshot(path=str(DOCS / "webchat-delete.png"))
+        await press(page, "No, keep it")
+        assert "nothing has been deleted" in " ".join(
+            await page.locator("#log .msg.bot").all_inner_texts()
+        )
+        assert DESCRIPTION in await page.locator("#log").inner_text()
+        async with service.helpline.core.sessions() as session:
+            case = await case_store.get_case(session, reference)
+        assert case is not None and case.description == DESCRIPTION
+
+        # By keyboard: the control, then its question's first button, each with Enter.
+        await erase.focus()
+        await page.keyboard.press("Enter")
+        await page.locator("#choices button:focus", has_text="Yes, delete it").wait_for()
+        before = await bot_count(page)
+        await page.keyboard.press("Enter")
+        await answered(page, before)
+        said = await page.locator("#log .msg.bot").last.inner_text()
+        assert "I've deleted what you told me" in said and reference in said
+        shown = await page.locator("#log").inner_text()
+        assert DESCRIPTION not in shown and "not_our_school" not in shown
+        mine = await page.locator("#log .msg.you").all_inner_texts()
+        assert mine[-1].endswith("Yes, delete it")
+        assert all(text.endswith("(deleted)") for text in mine[:-1])
+        async with service.helpline.core.sessions() as session:
+            case = await case_store.get_case(session, reference)
+        assert case is not None and case.description is None and case.erased_at is not None
+        await service.slack.wait_for(
+            lambda s: "the enquirer asked for it in the chat" in json.dumps(s.messages(DESK)),
+            timeout=10,
+        )
+        # A reload replays the blanked chat, not what was said.
+        await page.reload()
+        await page.locator("#log .msg.bot", has_text="I've deleted").wait_for(timeout=10_000)
+        assert DESCRIPTION not in await page.locator("#log").inner_text()
+        assert await serious_violations(page) == []
+        assert blocked(page) == []
 
 
 async def test_browser_pasted_image_is_refused_and_never_sent(

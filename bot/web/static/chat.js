@@ -14,6 +14,7 @@
   var form = document.getElementById("composer");
   var box = document.getElementById("message");
   var keep = document.getElementById("keep");
+  var erase = document.getElementById("erase");
   var TOKEN = "helpline.chat.token";
   var KEPT = "helpline.chat.kept";
   var LINK = /https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
@@ -106,7 +107,8 @@
 
   function showChoices(message) {
     var active = document.activeElement;
-    var hadFocus = !active || active === body || choices.contains(active);
+    // Keyboard users carry on where the answer is (after "Delete what I told you", its question).
+    var hadFocus = !active || active === body || active === erase || choices.contains(active);
     choices.textContent = "";
     var options = Array.isArray(message.options) ? message.options : [];
     if (!options.length && !message.back) {
@@ -136,7 +138,7 @@
     }
     choices.setAttribute("aria-labelledby", "m" + message.seq);
     choices.hidden = false;
-    // Keyboard users carry on where the answer is: the first option (or the textbox).
+    // The first option (or the textbox).
     if (hadFocus) {
       var first = options.length ? choices.firstElementChild : box;
       if (first) { first.focus(); }
@@ -208,8 +210,9 @@
           pending = pending.filter(function (f) { return f.id !== frame.id; });
         }
       } else if (frame.type === "forgotten") {
-        // The conversation was deleted: what the enquirer wrote goes from the page too.
-        Array.prototype.forEach.call(log.querySelectorAll(".msg.you"), function (item) {
+        // The conversation was deleted: what the enquirer wrote goes from the page too
+        // (after an erasure, everything the chat showed: the summary quoted them).
+        Array.prototype.forEach.call(log.querySelectorAll(frame.all ? ".msg" : ".msg.you"), function (item) {
           var who = item.firstChild;
           item.textContent = "";
           item.appendChild(who);
@@ -288,6 +291,10 @@
   });
   document.getElementById("restart").addEventListener("click", function () {
     send({ type: "command", command: "restart" });
+  });
+  // Erasure on request: the server asks to confirm (Yes, delete / No, keep it) first.
+  erase.addEventListener("click", function () {
+    send({ type: "command", command: "delete" });
   });
 
   // Quick exit: the page goes at once, the browser forgets the chat, the server ends it.
