@@ -54,7 +54,8 @@ class Helpline:
 
     settings: Settings
     core: Core
-    telegram: TelegramApp
+    telegram: TelegramApp | None
+    """None when no ``TELEGRAM_BOT_TOKEN`` is set (the web chat and email run without it)."""
     slack: SlackDeskApp | None
     """None when Slack is not configured (cases wait in the database)."""
     worker: OutboxWorker
@@ -82,11 +83,15 @@ def build(
     :func:`bot.telegram.app.build_application`); ``clock`` for tests.
     """
     core = build_core(settings, clock=clock)
-    telegram = build_telegram(settings, core, processor=update_processor, rate_limited=rate_limited)
+    telegram = (
+        build_telegram(settings, core, processor=update_processor, rate_limited=rate_limited)
+        if settings.telegram_enabled
+        else None
+    )
     slack = build_slack(settings, core) if settings.slack_enabled else None
     email = build_email(settings, core) if settings.email_enabled else None
     web = build_web(settings, core) if settings.web_chat else None
-    chats, replies = telegram.chat_senders()
+    chats, replies = telegram.chat_senders() if telegram else ({}, {})
     if web is not None:
         core.metrics.count_web_chats(lambda: web.hub.open_chats)
         web_chats, web_replies = web.senders()
@@ -125,7 +130,7 @@ def build(
         core.metrics.route(
             sessions=core.sessions, clock=core.clock, timeout=settings.health_timeout_seconds
         ),
-        *telegram.routes,
+        *(telegram.routes if telegram else ()),
         *(slack.routes if slack else ()),
         *(web.routes if web else ()),
     ]
@@ -199,7 +204,8 @@ async def running(helpline: Helpline) -> AsyncIterator[None]:
         await stack.enter_async_context(background(core.replies.run))
         if helpline.web is not None:
             await stack.enter_async_context(background(helpline.web.run))
-        await stack.enter_async_context(started(helpline.telegram))
+        if helpline.telegram is not None:
+            await stack.enter_async_context(started(helpline.telegram))
         if helpline.slack is not None:
             await stack.enter_async_context(started(helpline.slack))
         for job in (helpline.worker.run, helpline.timers.run, helpline.housekeeping.run):
@@ -208,13 +214,19 @@ async def running(helpline: Helpline) -> AsyncIterator[None]:
             await stack.enter_async_context(background(helpline.email.poller.run))
         log.info(
             "helpline service running (telegram %s, slack %s, http on %s:%d)",
-            "webhook" if helpline.telegram.webhook else "polling",
+            _telegram_mode(helpline.telegram),
             "on" if helpline.slack else "off",
             settings.http_host,
             settings.http_port,
         )
         yield
         log.info("shutting down")
+
+
+def _telegram_mode(telegram: TelegramApp | None) -> str:
+    if telegram is None:
+        return "off (no TELEGRAM_BOT_TOKEN)"
+    return "webhook" if telegram.webhook else "polling"
 
 
 async def serve(

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         return key.get_secret_value() if key is not None and given(key) else None
 
     @property
+    def telegram_enabled(self) -> bool:
+        """Telegram intake runs when a bot token is set (the web chat and email need none)."""
+        return given(self.telegram_bot_token)
+
+    @property
     def slack_enabled(self) -> bool:
         """Slack is used when a bot token and a channel are set."""
         return given(self.slack_bot_token) and bool(self.slack_channel_id)
@@ -152,9 +157,13 @@ class Settings(BaseSettings):
         missing = []
         if not self.database_url.startswith("sqlite") and not given(self.data_key):
             missing.append("HELPLINE_DATA_KEY")
-        if not given(self.telegram_bot_token):
-            missing.append("TELEGRAM_BOT_TOKEN")
-        if self.telegram_webhook_url and not given(self.telegram_webhook_secret):
+        if not (self.telegram_enabled or self.web_chat or self.email_enabled):
+            missing.append("TELEGRAM_BOT_TOKEN")  # no way in for enquirers at all
+        if (
+            self.telegram_enabled
+            and self.telegram_webhook_url
+            and not given(self.telegram_webhook_secret)
+        ):
             missing.append("TELEGRAM_WEBHOOK_SECRET")
         socket_mode = given(self.slack_app_token)
         if self.slack_enabled and not socket_mode and not given(self.slack_signing_secret):

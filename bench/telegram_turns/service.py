@@ -208,6 +208,7 @@ async def serve_ours(
     # flow step): a stopwatch on this instance's method, which the channel calls.
     intake = helpline.core.intake
     intake.handle = stopwatch(intake.handle, intake_samples)  # type: ignore[method-assign]
+    assert helpline.telegram is not None  # the benchmark passes a token
     async with running(helpline):
         app = helpline.telegram.application
         await protocol.commands(Reporter(app, processor, intake_samples))

@@ -57,6 +57,7 @@ async def running(
 ) -> AsyncIterator[Settings]:
     """The service running in this event loop until the block ends."""
     helpline = build(settings, clock=clock) if clock else build(settings)
+    assert helpline.telegram is not None, "these tests run the Telegram channel"
     processor = helpline.telegram.application.update_processor
     assert isinstance(processor, PerChatUpdateProcessor)
     started = "setWebhook" if settings.telegram_webhook_url else "getUpdates"

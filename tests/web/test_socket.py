@@ -415,3 +415,18 @@ async def test_open_web_chats_are_counted_in_the_metrics(database_url: str) -> N
                 break
             await asyncio.sleep(0.05)
         assert await open_chats(service.base) == 0
+
+
+async def test_the_web_chat_runs_without_telegram(database_url: str) -> None:
+    async with FakeTelegram() as tg:
+        settings = web_settings(tg, database_url, telegram_bot_token=None)
+        async with serving(settings) as service:
+            assert service.helpline.telegram is None
+            client = client_for(service)
+            await client.open()
+            reference = reference_in(await complete_enquiry(client))
+            await client.close()
+            async with service.helpline.core.sessions() as session:
+                case = (await session.execute(select(Case))).scalars().one()
+        assert not tg.calls  # nothing was asked of Telegram
+    assert (case.reference, case.channel) == (reference, "web")

@@ -41,3 +41,21 @@ def test_server_urls_are_read_and_passwords_never_printed() -> None:
         imap_server("http://x.test/")
     with pytest.raises(ValueError):
         smtp_server("imap://x.test/")
+
+
+def test_telegram_is_one_way_in_among_others_not_a_requirement() -> None:
+    mail = {
+        "imap_url": IMAP,
+        "smtp_url": "smtp://helpline:pw@smtp.test/",
+        "email_from": "helpline@school.example",
+    }
+    assert Settings(web_chat=False, **mail).missing_for_run() == []  # email only
+    assert Settings(web_chat=True).missing_for_run() == []  # the web chat only
+    nothing = Settings(web_chat=False)
+    assert not nothing.telegram_enabled and nothing.missing_for_run() == ["TELEGRAM_BOT_TOKEN"]
+    # A webhook's secret is only asked for when Telegram runs at all.
+    hook = {"telegram_webhook_url": "https://helpline.example/telegram"}
+    assert Settings(**hook).missing_for_run() == []
+    assert Settings(telegram_bot_token="1:x", **hook).missing_for_run() == [
+        "TELEGRAM_WEBHOOK_SECRET"
+    ]
