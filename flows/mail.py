@@ -7,6 +7,9 @@ correct it by replying. The remit is the chat's: a child writing about themselve
 adult whose own intimate images were shared, is signposted and only a record with nothing
 personal in it is kept; risk puts 999 and the crisis lines first and makes the case urgent.
 
+The acknowledgement offers a copy of what was recorded: a reply asking for one
+(:func:`copy_request`) gets :func:`case_copy`.
+
 Pure: the channel (``bot/email``) parses the mail and sends what this returns.
 """
 

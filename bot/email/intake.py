@@ -7,8 +7,10 @@ the same Message-ID under another UID) changes nothing and is only flagged again
 
 What the email becomes is decided by :func:`bot.email.classify.classify` (never answer a
 robot), by threading (a reply to our mail, or our reference in the subject from the same
-sender, is a follow-up) and otherwise by :func:`flows.mail.read_email` (the case, or a
-signpost, and the acknowledgement). Everything to send goes through the outbox.
+sender, is a follow-up; one whose first line asks for a copy, from the case's own
+address, gets the case emailed back: :func:`flows.mail.copy_request`) and otherwise by
+:func:`flows.mail.read_email` (the case, or a signpost, and the acknowledgement).
+Everything to send goes through the outbox.
 """
 
 from __future__ import annotations
