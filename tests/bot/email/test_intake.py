@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.email.intake import EmailIntake
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
-from storage import audit, outbox
+from storage import outbox
 from storage.models import Case, EmailRecord, OutboxMessage, TranscriptEntry
+from tests.support.audit import trail
 
 CORPUS = Path(__file__).parent / "corpus"
 OWN = "helpline@helpline.test"
@@ -267,12 +268,6 @@ def reply_saying(
     return raw.replace(own, body.encode())
 
 
-async def audit_trail(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, ...]]:
-    async with sessions() as session:
-        found = await audit.entries(session)
-    return [(e.actor, e.action, e.channel, e.case_reference or "") for e in found]
-
-
 async def test_the_acknowledgement_says_how_to_get_a_copy(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -301,7 +296,7 @@ async def test_replying_copy_gets_the_case_emailed_back_and_audited(
     assert "DSL" in text and "https://www.tiktok.com/@mrs_fake_teacher" in text
     notes = [r for r in await rows(sessions, OutboxMessage) if r.kind == outbox.SLACK_THREAD]
     assert notes == [], "a request for a copy is not news for the desk"
-    assert await audit_trail(sessions) == [("enquirer", "copy_emailed", "email", case.reference)]
+    assert await trail(sessions) == [("enquirer", "copy_emailed", "email", case.reference)]
 
 
 async def test_a_copy_request_with_more_to_say_goes_to_the_thread_as_well(
@@ -328,7 +323,7 @@ async def test_copy_from_anyone_but_the_cases_own_address_is_only_a_follow_up(
     reply = reply_saying(ack, "copy", sender=b"colleague@hilltop.sch.uk")
     assert await intake.handle(reply, mailbox_key="I:1:2") == "follow_up"
     assert len(await acknowledgements(sessions)) == 1
-    assert await audit_trail(sessions) == []
+    assert await trail(sessions) == []
 
 
 async def test_copies_by_email_keep_to_the_hourly_limit(

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.services.intake import Handled, IntakeService
 from flows.intake import IntakeFlow
 from flows.messages import Inbound
-from storage import audit, db, outbox
 from storage import cases as case_store
+from storage import db, outbox
 from storage.models import Case, ConversationRecord, EmailRecord, OutboxMessage
+from tests.support.audit import trail
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 from tests.support.dumps import dump, sqlite_files
 
@@ -49,12 +50,6 @@ async def emails(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessa
     async with sessions() as session:
         query = select(OutboxMessage).where(OutboxMessage.kind == outbox.ENQUIRER_MESSAGE)
         return list((await session.execute(query.order_by(OutboxMessage.id))).scalars())
-
-
-async def trail(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str, str, str]]:
-    async with sessions() as session:
-        found = await audit.entries(session)
-    return [(e.actor, e.action, e.channel, e.case_reference or "") for e in found]
 
 
 async def test_a_copy_is_queued_by_email_with_its_case_and_audited(
