@@ -80,6 +80,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         on_enqueued=wakeup.set,
         on_handled=metrics.handled,
         retention=timedelta(days=settings.retention_days),
+        email_from=settings.email_outgoing,
     )
     replies = ReplyLedger(sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set)
     desk = DeskService(

@@ -152,6 +152,12 @@ class Settings(BaseSettings):
         user = unquote(urlsplit(self.imap_url.get_secret_value()).username or "")
         return user.lower() if "@" in user else None
 
+    @property
+    def email_outgoing(self) -> str | None:
+        """The helpline's address when it sends email (the mailbox and ``HELPLINE_SMTP_URL``
+        both set), else None: a copy asked for in a chat is emailed only then."""
+        return self.email_address if self.email_enabled and given(self.smtp_url) else None
+
     def missing_for_run(self) -> list[str]:
         """Settings without which ``helpline run`` cannot start, by their environment names."""
         missing = []

@@ -17,7 +17,7 @@ from flows.messages import Option
 from flows.questions import is_answered, offered
 from flows.remit import Audience
 from flows.routing import EDITABLE, ahead, walk
-from flows.turn import Context
+from flows.turn import Context, CopyEmailed
 
 SUMMARY_DESCRIPTION = 600
 """Characters of the description shown in the review (the case keeps all of it)."""
@@ -55,10 +55,10 @@ def label(k: Knowledge, table: str, term_id: Any) -> str | None:
     return term.label if term else None
 
 
-def _values(conv: Conversation, k: Knowledge, *, complete: bool) -> dict[str, str | None]:
-    """Each editable answer as the enquirer should read it back (``complete``: every valid
-    answer, not only those on the path so far)."""
-    draft = draft_of(conv, Context(now=datetime.min, reference=""), k, complete=complete)
+def draft_values(draft: CaseDraft, k: Knowledge, *, whole: bool = False) -> dict[str, str | None]:
+    """Each field of a case as the enquirer reads it back, in the review's wording.
+
+    ``whole``: the description in full (a copy to keep), not cut short for the chat."""
     c = k.copy
     none = c("review.none")
     contact = {
@@ -67,8 +67,10 @@ def _values(conv: Conversation, k: Knowledge, *, complete: bool) -> dict[str, st
         ReplyVia.PHONE: c("review.reply_phone", phone=draft.contact_phone),
     }
     description = draft.description or none
-    if len(description) > SUMMARY_DESCRIPTION:
+    if len(description) > SUMMARY_DESCRIPTION and not whole:
         description = description[:SUMMARY_DESCRIPTION].rstrip() + "…"
+    known = draft.already_reported
+    reported = None if known is None else ("yes" if known else "no")
     return {
         "enquirer_type": draft.enquirer_type,
         "setting": draft.setting,
@@ -79,31 +81,66 @@ def _values(conv: Conversation, k: Knowledge, *, complete: bool) -> dict[str, st
         "subject": draft.subject,
         "description": description,
         "links": "\n".join(draft.links) or none,
-        "already_reported": option_label(Step.ALREADY_REPORTED, conv.answers, k),
-        "danger": option_label(Step.DANGER, conv.answers, k),
+        "already_reported": option_label(
+            Step.ALREADY_REPORTED, {Step.ALREADY_REPORTED.value: reported}, k
+        ),
+        "danger": None,  # a case keeps only whether it is urgent, not the answer
         "reply_via": contact[draft.reply_via] if draft.reply_via else None,
         "name": draft.contact_name or c("review.skipped"),
     }
 
 
-def summary(conv: Conversation, k: Knowledge) -> str:
-    """The review: every answer on the enquirer's path, as they will be sent."""
-    return _lines(conv, k, set(path(conv.answers, k)))
+def _values(
+    conv: Conversation, k: Knowledge, *, complete: bool, whole: bool = False
+) -> dict[str, str | None]:
+    """Each editable answer as the enquirer should read it back (``complete``: every valid
+    answer, not only those on the path so far), with the options exactly as chosen."""
+    draft = draft_of(conv, Context(now=datetime.min, reference=""), k, complete=complete)
+    return draft_values(draft, k, whole=whole) | {
+        "already_reported": option_label(Step.ALREADY_REPORTED, conv.answers, k),
+        "danger": option_label(Step.DANGER, conv.answers, k),
+    }
+
+
+def summary(conv: Conversation, k: Knowledge, *, whole: bool = False) -> str:
+    """The review: every answer on the enquirer's path, as they will be sent (``whole``:
+    the description in full)."""
+    return _lines(_values(conv, k, complete=False, whole=whole), k, set(path(conv.answers, k)))
 
 
 def understood_summary(conv: Conversation, k: Knowledge) -> str:
     """What was taken from their own words (not asked), for them to check."""
     coming = set(ahead(conv.answers, k)) - {Step.DESCRIPTION, Step.LINKS}  # their own words
     valid = {s for s in steps_of(conv.understood) if is_answered(s, k, conv.answers)}
-    return _lines(conv, k, valid & coming, complete=True)
+    return _lines(_values(conv, k, complete=True), k, valid & coming)
 
 
-def _lines(conv: Conversation, k: Knowledge, steps: set[Step], *, complete: bool = False) -> str:
-    values = _values(conv, k, complete=complete)
+def draft_summary(draft: CaseDraft, k: Knowledge) -> str:
+    """What a stored case holds, in the review's words and order, description in full: the
+    copy an enquirer who wrote by email gets (there was no review to show them)."""
+    return _lines(draft_values(draft, k, whole=True), k, {step for _, step in EDITABLE})
+
+
+def _lines(values: Mapping[str, str | None], k: Knowledge, steps: set[Step]) -> str:
     return "\n".join(
         k.copy("review.line", field=k.copy(f"fields.{name}"), value=values[name])
         for name, step in EDITABLE
         if step in steps and values[name] is not None
+    )
+
+
+def copy_email(
+    k: Knowledge, *, reference: str, to: str, name: str | None, intro: str, summary: str
+) -> CopyEmailed:
+    """The email a copy of an enquiry goes out in: greeting, ``intro``, the summary, and
+    how to write back (a reply to it reaches the case)."""
+    c = k.copy
+    greeting = c("email.greeting_named", name=name) if name else c("email.greeting")
+    return CopyEmailed(
+        reference=reference,
+        to=to,
+        subject=c("email.copy_subject", reference=reference),
+        text="\n\n".join([greeting, intro, summary, c("email.copy_signoff")]),
     )
 
 

@@ -53,6 +53,8 @@ from flows.turn import (
     AttachmentRefused,
     CaseSubmitted,
     Context,
+    CopyEmailed,
+    CopyShown,
     Effect,
     FollowUp,
     Forget,
@@ -61,7 +63,7 @@ from flows.turn import (
     Turn,
 )
 from flows.understanding import Field, Understander, Understanding
-from flows.validate import find_links
+from flows.validate import find_links, mask_email
 
 __all__ = [
     "MACHINE",
@@ -70,6 +72,8 @@ __all__ = [
     "AttachmentRefused",
     "CaseSubmitted",
     "Context",
+    "CopyEmailed",
+    "CopyShown",
     "Effect",
     "FollowUp",
     "Forget",
@@ -90,6 +94,9 @@ WHICH_CASE = "which_case"
 TO_CASE = "case:"
 """Option id prefix of the answer "about HL-…"; the other answer is :data:`TO_CURRENT`."""
 TO_CURRENT = "current"
+COPY_EMAILED = "copy_emailed"
+"""Kept in a submitted conversation's answers once its copy was emailed: one email a case,
+so an address nobody checked can never be sent the enquiry again and again."""
 
 FIELDS: dict[Step, Field] = {
     Step(step): question.field for step, question in QUESTIONS.items() if question.field is not None
@@ -680,18 +687,12 @@ class IntakeFlow:
         conv = turn.conversation
         if inbound.kind is InboundKind.CHOOSE and NEW_ENQUIRY in inbound.option_ids:
             return self._begin(turn, welcome=True)
-        if (
-            inbound.kind is InboundKind.CHOOSE
-            and SEND_COPY in inbound.option_ids
-            and conv.step is Step.SUBMITTED
-            and conv.reference
-        ):
-            # What they sent, as they reviewed it: the answers stay with the conversation
-            # until a new enquiry begins (or the chat is erased).
-            text = self.copy("data_protection.your_copy", reference=conv.reference)
-            summary = casefile.summary(conv, self.knowledge)
-            turn.replies.append(Reply(f"{text}\n\n{summary}", after_submit_options(self.copy)))
-            return
+        asks_copy = (inbound.kind is InboundKind.CHOOSE and SEND_COPY in inbound.option_ids) or (
+            inbound.kind is InboundKind.TEXT
+            and self.knowledge.understander.is_copy_request(inbound.text)
+        )
+        if asks_copy and conv.step is Step.SUBMITTED and conv.reference:
+            return self._send_copy(turn, conv.reference)
         if conv.step is Step.SUBMITTED and conv.reference and inbound.kind is InboundKind.TEXT:
             turn.effects.append(FollowUp(conv.reference, inbound.text))
             turn.say(self.copy("outcome.followup_added", reference=conv.reference))
@@ -707,6 +708,36 @@ class IntakeFlow:
             else (Option(NEW_ENQUIRY, self.copy("options.new_enquiry")),)
         )
         turn.replies.append(Reply(text, options))
+
+    def _send_copy(self, turn: Turn, reference: str) -> None:
+        """What they sent, as they reviewed it (the answers stay with the conversation until
+        a new enquiry begins, or the chat is erased), and by email once, to the address
+        they gave, when the helpline can send email."""
+        conv, k = turn.conversation, self.knowledge
+        turn.effects.append(CopyShown(reference))
+        draft = casefile.draft_of(conv, turn.context, k)
+        address = draft.contact_email
+        intro = self.copy("data_protection.your_copy", reference=reference)
+        if address:
+            note = "data_protection.copy_no_email"
+            if conv.answers.get(COPY_EMAILED):
+                note = "data_protection.copy_emailed_before"
+            elif turn.context.email_copies:
+                conv.answers[COPY_EMAILED] = True
+                note = "data_protection.copy_emailing"
+                turn.effects.append(
+                    casefile.copy_email(
+                        k,
+                        reference=reference,
+                        to=address,
+                        name=draft.contact_name,
+                        intro=intro,
+                        summary=casefile.summary(conv, k, whole=True),
+                    )
+                )
+            intro += " " + self.copy(note, address=mask_email(address))
+        summary = casefile.summary(conv, k)
+        turn.replies.append(Reply(f"{intro}\n\n{summary}", after_submit_options(self.copy)))
 
     def _choose_edit(self, turn: Turn, inbound: Inbound) -> None:
         conv = turn.conversation

@@ -27,7 +27,8 @@ from flows.turn import CaseSubmitted, Forget, Signposted, Turn
 
 NEW_ENQUIRY = "new"
 SEND_COPY = "copy"
-"""After submitting: "Send me a copy" shows what was sent (a summary, in the chat)."""
+"""After submitting: "Send me a copy" shows what was sent (a summary, in the chat), and
+emails it once to the address they gave, when they gave one and the helpline sends email."""
 
 
 def _show_concern_services(turn: Turn) -> None:

@@ -7,6 +7,9 @@ correct it by replying. The remit is the chat's: a child writing about themselve
 adult whose own intimate images were shared, is signposted and only a record with nothing
 personal in it is kept; risk puts 999 and the crisis lines first and makes the case urgent.
 
+The acknowledgement offers a copy of what was recorded: a reply asking for one
+(:func:`copy_request`) gets :func:`case_copy`.
+
 Pure: the channel (``bot/email``) parses the mail and sends what this returns.
 """
 
@@ -22,7 +25,7 @@ from flows.machine import CALLBACKS
 from flows.questions import DESCRIPTION_LIMIT, SUBJECT_LIMIT
 from flows.remit import RISK_ROUTES, Audience, Route
 from flows.signposting import show_route
-from flows.turn import Context, Turn
+from flows.turn import Context, CopyEmailed, Turn
 from flows.validate import find_links
 
 REFERENCE = re.compile(r"\[?\b(HL-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6})\b\]?", re.I)
@@ -55,6 +58,38 @@ class EmailReading:
     text: str
     """The acknowledgement, plain text; every section is a paragraph."""
     sections: tuple[str, ...]
+
+
+COURTESY_WORDS = 5
+"""Words after a request for a copy that are only a sign-off ("Thanks, Jane"): not news
+for the desk. More, and the rest of the reply goes to the case's thread as well."""
+
+
+def copy_request(flow: IntakeFlow, text: str) -> str | None:
+    """Whether a reply asks for a copy of the enquiry (its first line does: "COPY", "please
+    send me a copy"), and if so what else it says for the desk ("" for only a sign-off).
+    None: it does not ask, and is a follow-up like any other."""
+    first, _, rest = text.strip().partition("\n")
+    if not flow.knowledge.understander.is_copy_request(first):
+        return None
+    rest = rest.strip()
+    return rest if len(rest.split()) > COURTESY_WORDS else ""
+
+
+def case_copy(flow: IntakeFlow, draft: CaseDraft) -> CopyEmailed | None:
+    """The copy an enquirer who wrote by email asked for: what their case holds, whole.
+    None when the case has no address (it was erased)."""
+    k = flow.knowledge
+    if not draft.contact_email:
+        return None
+    return casefile.copy_email(
+        k,
+        reference=draft.reference,
+        to=draft.contact_email,
+        name=draft.contact_name,
+        intro=k.copy("email.copy_recorded", reference=draft.reference),
+        summary=casefile.draft_summary(draft, k),
+    )
 
 
 def clean_subject(subject: str) -> str:
@@ -127,7 +162,7 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
     sections += [r.text for r in turn.replies[shown:]]
     if help_text := casefile.while_you_wait(conversation, k, audience):
         sections.append(help_text)
-    sections.append(copy("email.signoff"))
+    sections += [copy("email.copy_offer"), copy("email.signoff")]
     draft = casefile.draft_of(conversation, context, k, complete=True)
     draft = replace(draft, urgent=draft.urgent or bool(reading.risks))
     return EmailReading(

@@ -118,6 +118,10 @@ class AuditAction(StrEnum):
     REQUEST_EXTENDED = "request_extended"
     REFUSED = "refused"
     """Someone who is not a practitioner pressed a card's button."""
+    COPY_SHOWN = "copy_shown"
+    """The enquirer was shown a copy of their enquiry in their chat."""
+    COPY_EMAILED = "copy_emailed"
+    """A copy of an enquiry was emailed to the address its enquirer gave."""
 
 
 class AuditChannel(StrEnum):
@@ -127,4 +131,16 @@ class AuditChannel(StrEnum):
     CLI = "cli"
     TELEGRAM = "telegram"
     WEB = "web"
+    EMAIL = "email"
+    TERMINAL = "terminal"
+    """``helpline chat``: an enquirer's conversation in a terminal."""
     SYSTEM = "system"
+
+
+def audit_channel(channel: str) -> AuditChannel:
+    """The audit channel of an enquirer's chat channel (one the audit does not name, as a
+    test's own, counts as the system's rather than failing the turn)."""
+    try:
+        return AuditChannel(channel)
+    except ValueError:
+        return AuditChannel.SYSTEM

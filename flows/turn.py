@@ -47,7 +47,26 @@ class FollowUp:
     None: every turn not yet on a case."""
 
 
-Effect = CaseSubmitted | Signposted | AttachmentRefused | Forget | FollowUp
+@dataclass(frozen=True, slots=True)
+class CopyShown:
+    """The enquirer was shown a copy of what they sent: a disclosure, for the audit trail."""
+
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class CopyEmailed:
+    """Email a copy of the enquiry to the address the enquirer gave (once per case)."""
+
+    reference: str
+    to: str
+    subject: str
+    text: str
+
+
+Effect = (
+    CaseSubmitted | Signposted | AttachmentRefused | Forget | FollowUp | CopyShown | CopyEmailed
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +82,9 @@ class Context:
     awaiting: str | None = None
     """An earlier case of this chat that a practitioner wrote to since the enquirer last
     wrote: a message now may be their answer to it."""
+    email_copies: bool = False
+    """The helpline can send email: a copy asked for in the chat also goes to the address
+    the enquirer gave. False: the chat says so, and nothing is queued that cannot go."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,8 @@ class Understander:
         self._unsure = self._phrases(_section(lexicon, "unsure"), "says", "[unsure]")
         self._greeting = self._phrases(_section(lexicon, "greeting"), "says", "[greeting]")
         self._own_images = self._phrases(_section(lexicon, "own_images"), "says", "[own_images]")
+        copy_request = _section(lexicon, "copy_request")
+        self._copy_request = self._phrases(copy_request, "says", "[copy_request]")
         answers = _section(lexicon, "answers")
         self.answers: Mapping[str, tuple[str, ...]] = {
             key: tuple(_list(answers, key, "[answers]")) for key in answers
@@ -518,6 +520,10 @@ class Understander:
     def is_unsure(self, text: str) -> bool:
         """The whole message means "I don't know"."""
         return _whole(self._unsure, text)
+
+    def is_copy_request(self, text: str) -> bool:
+        """The whole message asks for a copy of their enquiry ("copy", "send me a copy")."""
+        return _whole(self._copy_request, text)
 
     def is_greeting(self, text: str) -> bool:
         """The whole message only says hello (or asks for help without saying what with)."""

@@ -32,6 +32,13 @@ def clean_email(text: str) -> str | None:
     return value
 
 
+def mask_email(address: str) -> str:
+    """The address as the chat shows it when saying a copy went there (``j…@school.org.uk``):
+    enough to recognise it, not enough for someone looking over a shoulder to read it."""
+    local, _, domain = address.strip().rpartition("@")
+    return f"{local[:1]}…@{domain}" if local else address
+
+
 def clean_phone(text: str) -> str | None:
     """A UK or international number with 7 to 15 digits, spacing kept as typed."""
     value = " ".join(text.split())

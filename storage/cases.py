@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from flows.conversation import OPEN_STATUSES, CaseDraft, CaseStatus
+from flows.conversation import OPEN_STATUSES, CaseDraft, CaseStatus, ReplyVia
 from storage.models import Case, CaseCategory, TranscriptEntry
 
 # No 0/O, 1/I/L: a reference is read out over the phone and typed from an email.
@@ -70,6 +70,31 @@ def create_case(
     )
     session.add(case)
     return case
+
+
+def as_draft(case: Case) -> CaseDraft:
+    """A stored case as the flow reads one (its categories loaded): for a copy of it."""
+    return CaseDraft(
+        reference=case.reference,
+        status=case.status,
+        received_at=case.received_at,
+        enquirer_type=case.enquirer_type,
+        setting=case.setting,
+        region=case.region,
+        platform_type=case.platform_type,
+        platform=case.platform,
+        categories=tuple(c.category for c in case.categories),
+        subject=case.subject,
+        description=case.description,
+        links=tuple(str(link) for link in case.links or ()),
+        already_reported=case.already_reported,
+        urgent=case.urgent,
+        reply_via=ReplyVia(case.reply_via) if case.reply_via else None,
+        contact_email=case.contact_email,
+        contact_phone=case.contact_phone,
+        contact_name=case.contact_name,
+        signposted_to=tuple(str(s) for s in case.signposted_to or ()),
+    )
 
 
 async def get_case(session: AsyncSession, reference: str) -> Case | None:

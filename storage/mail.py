@@ -2,12 +2,15 @@
 
 Nothing an email said is stored here (the case holds the description); only where the
 message sat in the mailbox, its Message-ID, what became of it and, for the per-sender
-limit on acknowledgements, a hash of the sender's address.
+limit on acknowledgements, a hash of the sender's address. An email we send is queued
+by :func:`queue_email`: its Message-ID kept and its outbox row (sealed, as every outbox
+payload is) written in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -16,10 +19,24 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import outbox
 from storage.models import Case, EmailRecord
 
+CHANNEL = "email"
+"""The enquirer channel of everything sent by email (what the outbox's sender goes by)."""
 INBOUND = "in"
 OUTBOUND = "out"
+
+
+def message_id(token: str, domain: str) -> str:
+    """One of our Message-IDs: ``<hl-TOKEN@domain>`` (``hl-`` marks it as ours)."""
+    safe = re.sub(r"[^A-Za-z0-9.\-]", "-", token)[:120]
+    return f"<hl-{safe}@{domain}>"
+
+
+def domain_of(address: str) -> str:
+    """The domain our Message-IDs use: the helpline's own address's."""
+    return address.rsplit("@", 1)[-1] if "@" in address else "helpline.invalid"
 
 
 def sender_key(address: str) -> str:
@@ -114,6 +131,47 @@ async def record_outbound(
     await session.execute(insert(EmailRecord).values(values).on_conflict_do_nothing())
 
 
+async def queue_email(
+    session: AsyncSession,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    message_id: str,
+    case_id: int | None,
+    outcome: str,
+    at: datetime,
+    in_reply_to: str = "",
+    references: Sequence[str] = (),
+    acknowledged: bool = False,
+) -> None:
+    """An automatic email to an enquirer, in the caller's transaction: its Message-ID kept
+    (so their answer threads onto the case; ``acknowledged`` counts it for the hourly
+    limit) and the whole message in the outbox, whose email sender delivers it as it is.
+    The Message-ID is fixed here, so every attempt sends the same email."""
+    await record_outbound(
+        session,
+        message_id=message_id,
+        case_id=case_id,
+        outcome=outcome,
+        at=at,
+        recipient=to,
+        acknowledged=acknowledged,
+    )
+    payload: dict[str, object] = {
+        "channel": CHANNEL,
+        "chat_id": chat_of(to),
+        "to": to,
+        "subject": subject,
+        "text": text,
+        "message_id": message_id,
+        "in_reply_to": in_reply_to,
+        "references": list(references),
+        "automatic": True,
+    }
+    outbox.enqueue(session, outbox.ENQUIRER_MESSAGE, now=at, case_id=case_id, payload=payload)
+
+
 async def acknowledgements_since(session: AsyncSession, address: str, since: datetime) -> int:
     """How many acknowledgements went to this address since ``since`` (the loop guard)."""
     query = select(func.count()).where(
@@ -177,5 +235,5 @@ async def last_inbound(session: AsyncSession, case_id: int) -> str | None:
 
 async def case_by_reference(session: AsyncSession, reference: str) -> Case | None:
     """The case a subject line's reference names (only cases opened by email count)."""
-    query = select(Case).where(Case.reference == reference.upper(), Case.channel == "email")
+    query = select(Case).where(Case.reference == reference.upper(), Case.channel == CHANNEL)
     return (await session.execute(query)).scalar_one_or_none()

@@ -16,18 +16,11 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
+from storage.mail import domain_of, message_id
+
+__all__ = ["as_html", "compose", "domain_of", "message_id"]
+
 _LINK = re.compile(r"https?://[^\s<>\"']+")
-
-
-def message_id(token: str, domain: str) -> str:
-    """One of our Message-IDs: ``<hl-TOKEN@domain>`` (``hl-`` marks it as ours)."""
-    safe = re.sub(r"[^A-Za-z0-9.\-]", "-", token)[:120]
-    return f"<hl-{safe}@{domain}>"
-
-
-def domain_of(address: str) -> str:
-    """The domain our Message-IDs use: the helpline's own address's."""
-    return address.rsplit("@", 1)[-1] if "@" in address else "helpline.invalid"
 
 
 def as_html(text: str) -> str:

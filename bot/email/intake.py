@@ -7,8 +7,10 @@ the same Message-ID under another UID) changes nothing and is only flagged again
 
 What the email becomes is decided by :func:`bot.email.classify.classify` (never answer a
 robot), by threading (a reply to our mail, or our reference in the subject from the same
-sender, is a follow-up) and otherwise by :func:`flows.mail.read_email` (the case, or a
-signpost, and the acknowledgement). Everything to send goes through the outbox.
+sender, is a follow-up; one whose first line asks for a copy, from the case's own
+address, gets the case emailed back: :func:`flows.mail.copy_request`) and otherwise by
+:func:`flows.mail.read_email` (the case, or a signpost, and the acknowledgement).
+Everything to send goes through the outbox.
 """
 
 from __future__ import annotations
@@ -29,22 +31,32 @@ from bot.email.parsing import ParsedEmail, parse_email
 from flows.conversation import CaseStatus
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
-from flows.mail import EmailEnquiry, EmailReading, read_email, reference_in
+from flows.mail import (
+    EmailEnquiry,
+    EmailReading,
+    case_copy,
+    copy_request,
+    read_email,
+    reference_in,
+)
+from flows.privacy import AuditAction, AuditChannel
 from flows.timing import Expectation, expectation
 from flows.turn import Context
+from storage import audit, outbox
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import mail as mail_store
-from storage import outbox
 from storage.models import Case
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "email"
+CHANNEL = mail_store.CHANNEL
 
 OUTCOME_CASE = "case"
 OUTCOME_SIGNPOSTED = "signposted"
 OUTCOME_FOLLOW_UP = "follow_up"
+OUTCOME_COPY = "copy"
+"""A reply asking for a copy of the enquiry, which was emailed back."""
 OUTCOME_OVERSIZED = "oversized"
 OUTCOME_DUPLICATE = "duplicate"
 
@@ -110,7 +122,7 @@ class EmailIntake:
                 log.info("email not answered: %s", kind.value)
                 outcome = kind.value
             elif case := await self._thread(session, mail):
-                outcome = self._follow_up(session, mail, case, now, oversized)
+                outcome = await self._follow_up(session, mail, case, now, oversized)
                 self._record(session, mail, mailbox_key, outcome, now, case.id)
             elif oversized:
                 outcome = await self._refuse_oversized(session, mail, mailbox_key, now)
@@ -134,7 +146,7 @@ class EmailIntake:
             return None  # a signposted record has no desk thread: read it afresh
         return case
 
-    def _follow_up(
+    async def _follow_up(
         self, session: AsyncSession, mail: ParsedEmail, case: Case, now: datetime, oversized: bool
     ) -> str:
         copy = self._flow.copy
@@ -149,13 +161,50 @@ class EmailIntake:
             text=text,
             at=now,
         )
-        note = outbox.desk_note("email.follow_up_thread", text=text)
-        outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=note)
+        outcome = OUTCOME_FOLLOW_UP
+        rest = None if oversized else copy_request(self._flow, text)
+        if rest is not None and await self._send_copy(session, mail, case, now):
+            outcome, text = OUTCOME_COPY, rest
+        if text:
+            note = outbox.desk_note("email.follow_up_thread", text=text)
+            outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=note)
         if mail.attachments:
             refused = outbox.desk_note("email.follow_up_attachments", count=str(mail.attachments))
             outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=refused)
-        log.info("email follow-up on case %s", case.reference)
-        return OUTCOME_FOLLOW_UP
+        log.info("email %s on case %s", outcome.replace("_", "-"), case.reference)
+        return outcome
+
+    async def _send_copy(
+        self, session: AsyncSession, mail: ParsedEmail, case: Case, now: datetime
+    ) -> bool:
+        """The case's copy by email (audited), to the address the case came from only: an
+        acknowledgement forwarded to a colleague must not let them ask for the enquiry.
+        Whether it was queued (not for an erased case, nor past the hourly limit)."""
+        if case.erased_at is not None or (case.contact_email or "").lower() != mail.sender:
+            return False
+        loaded = await case_store.get_case(session, case.reference)  # with its categories
+        email = case_copy(self._flow, case_store.as_draft(loaded)) if loaded else None
+        if email is None or not await self._send_automatic(
+            session, mail, case.id, email.subject, email.text, now, f"{case.reference}-copy", "copy"
+        ):
+            return False
+        convo_store.add_turn(
+            session,
+            conversation_id=case.conversation_id,
+            case_id=case.id,
+            sender="bot",
+            text=email.text,
+            at=now,
+        )
+        audit.record(
+            session,
+            at=now,
+            actor="enquirer",
+            action=AuditAction.COPY_EMAILED,
+            channel=AuditChannel.EMAIL,
+            case_reference=case.reference,
+        )
+        return True
 
     async def _new_case(
         self, session: AsyncSession, mail: ParsedEmail, mailbox_key: str, now: datetime
@@ -266,35 +315,29 @@ class EmailIntake:
         text: str,
         now: datetime,
         token: str,
+        outcome: str = "acknowledgement",
     ) -> bool:
+        """Queue an automatic email in answer to ``mail``, unless its sender has had
+        ``acks_per_hour`` of them in the last hour (a loop guard); whether it was queued."""
         hour_ago = now - timedelta(hours=1)
         if await mail_store.acknowledgements_since(session, mail.sender, hour_ago) >= (
             self._acks_per_hour
         ):
             log.info("acknowledgement skipped: sender over the hourly limit")
             return False
-        ours = message_id(f"{token}-{uuid4().hex[:12]}", self._domain)
-        await mail_store.record_outbound(
+        await mail_store.queue_email(
             session,
-            message_id=ours,
+            to=mail.sender,
+            subject=subject,
+            text=text,
+            message_id=message_id(f"{token}-{uuid4().hex[:12]}", self._domain),
             case_id=case_id,
-            outcome="acknowledgement",
+            outcome=outcome,
             at=now,
-            recipient=mail.sender,
+            in_reply_to=mail.message_id or "",
+            references=mail.references,
             acknowledged=True,
         )
-        payload: dict[str, object] = {
-            "channel": CHANNEL,
-            "chat_id": mail_store.chat_of(mail.sender),
-            "to": mail.sender,
-            "subject": subject,
-            "text": text,
-            "message_id": ours,
-            "in_reply_to": mail.message_id or "",
-            "references": list(mail.references),
-            "automatic": True,
-        }
-        outbox.enqueue(session, outbox.ENQUIRER_MESSAGE, now=now, case_id=case_id, payload=payload)
         return True
 
     async def _bounced(self, session: AsyncSession, mail: ParsedEmail, now: datetime) -> None:

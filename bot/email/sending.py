@@ -1,7 +1,8 @@
 """Sending the helpline's email from the outbox, by SMTP (aiosmtplib).
 
-One sender for every email on the ``email`` channel: acknowledgements (the row carries
-the whole message: recipient, subject, text, our Message-ID) and desk messages, a
+One sender for every email on the ``email`` channel: acknowledgements and copies of an
+enquiry (the row carries the whole message, :func:`storage.mail.queue_email`: recipient,
+subject, text, our Message-ID) and desk messages, a
 practitioner's reply or a notice (the row carries the text; the recipient, subject and
 threading come from the case). The Message-ID is fixed per row before the first attempt
 and stored, so a resend after a timeout is the same email (mail clients show it once)

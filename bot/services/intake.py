@@ -26,6 +26,8 @@ from flows.intake import (
     AttachmentRefused,
     CaseSubmitted,
     Context,
+    CopyEmailed,
+    CopyShown,
     Effect,
     FollowUp,
     Forget,
@@ -34,12 +36,14 @@ from flows.intake import (
 )
 from flows.links import case_keys
 from flows.messages import Command, Inbound, InboundKind, Reply
+from flows.privacy import AuditAction, audit_channel
 from flows.timing import Expectation, expectation
+from storage import audit, outbox
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import inbox as inbox_store
 from storage import links as link_store
-from storage import outbox
+from storage import mail as mail_store
 from storage.conversations import Saved
 from storage.models import Case
 from storage.privacy import chat_identity
@@ -96,12 +100,15 @@ class IntakeService:
         on_enqueued: Callable[[], None] = lambda: None,
         on_handled: Callable[[str, float], None] = lambda channel, seconds: None,
         retention: timedelta | None = None,
+        email_from: str | None = None,
     ) -> None:
         """``engine`` runs each turn on a plain connection; ``sessions`` (on the same
         engine) serve the rest. ``leases``: this process's, needed for durable replies
         (``deliver=True``).
         ``on_enqueued`` is called after a transaction wrote outbox rows for the worker;
-        ``on_handled(channel, seconds)`` after each message that was not a duplicate."""
+        ``on_handled(channel, seconds)`` after each message that was not a duplicate.
+        ``email_from``: the helpline's address when it sends email (copies asked for in a
+        chat are emailed too); None: it does not, and the chat says so."""
         self.on_enqueued = on_enqueued
         self._on_handled = on_handled
         self._calendar = calendar or WorkingCalendar.default()
@@ -116,6 +123,8 @@ class IntakeService:
         self._leases = leases
         self._retention = retention
         """How long a case's personal data is kept (its ``erase_after``); None: no date."""
+        self._email_domain = mail_store.domain_of(email_from) if email_from else None
+        """Our Message-IDs' domain when the helpline sends email; None when it does not."""
 
     async def handle(
         self,
@@ -222,6 +231,7 @@ class IntakeService:
                 reply_note=timing.note,
                 out_of_hours=not timing.open_now,
                 awaiting=awaiting,
+                email_copies=self._email_domain is not None,
             )
             result = self._flow.handle(before, inbound, context)
             await self._record_turns(connection, record, before, inbound, result.replies, now)
@@ -246,7 +256,7 @@ class IntakeService:
                 )
         if fast and delivery is not None and self._leases is not None:
             self._leases.hold_outbox([delivery])  # renewed until the channel closes it
-        woke = any(isinstance(e, (CaseSubmitted, FollowUp)) for e in result.effects)
+        woke = any(isinstance(e, (CaseSubmitted, FollowUp, CopyEmailed)) for e in result.effects)
         if woke or (delivery is not None and not fast):
             self.on_enqueued()
         return Handled(
@@ -331,9 +341,55 @@ class IntakeService:
                         outbox.enqueue(
                             session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=note
                         )
+                case CopyShown(reference):
+                    self._audit_copy(session, AuditAction.COPY_SHOWN, reference, channel, now)
+                case CopyEmailed():
+                    await self._email_copy(session, record, effect, channel, now)
                 case AttachmentRefused():
                     log.info("attachment refused on %s (not downloaded)", channel)
         return created
+
+    async def _email_copy(
+        self, session: AsyncSession, record: Saved, copy: CopyEmailed, channel: str, now: datetime
+    ) -> None:
+        """Queue the copy's email with its case (audited as disclosed), once per case.
+
+        Its Message-ID is the case's own copy id, fixed before the first attempt: a resend
+        is the same email (mail clients show it once), and a second request finds it taken.
+        """
+        case = await case_store.get_case(session, copy.reference)
+        # Only a case this chat sent (as for follow-ups), and only if email can go at all.
+        if self._email_domain is None or case is None or case.conversation_id != record.id:
+            return
+        ours = mail_store.message_id(f"{case.reference}-copy", self._email_domain)
+        if await mail_store.ours(session, [ours]) is not None:
+            return
+        await mail_store.queue_email(
+            session,
+            to=copy.to,
+            subject=copy.subject,
+            text=copy.text,
+            message_id=ours,
+            case_id=case.id,
+            outcome="copy",
+            at=now,
+        )
+        self._audit_copy(session, AuditAction.COPY_EMAILED, case.reference, channel, now)
+        log.info("copy of case %s queued by email", case.reference)
+
+    @staticmethod
+    def _audit_copy(
+        session: AsyncSession, action: AuditAction, reference: str, channel: str, now: datetime
+    ) -> None:
+        """A copy is a disclosure of personal data: the audit names the case, not its text."""
+        audit.record(
+            session,
+            at=now,
+            actor="enquirer",
+            action=action,
+            channel=audit_channel(channel),
+            case_reference=reference,
+        )
 
     async def _link(self, session: AsyncSession, case: Case, now: datetime) -> None:
         """Record what the case reports and note it in the threads of earlier reports.

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.services.intake import IntakeService
@@ -20,6 +20,7 @@ from storage import privacy as privacy_store
 from storage.encryption import DataKeyError, DataKeys
 from storage.models import Base
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
+from tests.support.dumps import dump, sqlite_files
 
 WORDS = (
     "insulting",
@@ -39,17 +40,6 @@ async def submit(sessions: async_sessionmaker[AsyncSession], chat: str = "777") 
     handled = await intake.handle("telegram", chat, Inbound.typed("send"))
     assert handled.case is not None
     return handled.case.reference
-
-
-async def dump(engine: AsyncEngine) -> str:
-    """Every row of every table as text, as a database dump would show them."""
-    async with engine.connect() as connection:
-        names = await connection.run_sync(lambda c: inspect(c).get_table_names())
-        rows = []
-        for name in names:
-            result = await connection.execute(text(f'SELECT * FROM "{name}"'))
-            rows += [repr(tuple(row)) for row in result]
-    return "\n".join(rows)
 
 
 async def test_a_dump_of_the_tables_shows_none_of_the_conversation(
@@ -72,7 +62,7 @@ async def test_the_sqlite_file_itself_shows_none_of_the_conversation(tmp_path: P
     await db.upgrade(engine)
     await submit(db.session_factory(engine))
     await engine.dispose()  # the last connection closing checkpoints the WAL into the file
-    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("helpline.db"))
+    raw = sqlite_files(path)
     assert b"Example High" not in raw.replace(b"\x00", b"")
     for word in WORDS:
         assert word.encode() not in raw, word

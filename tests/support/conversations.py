@@ -21,11 +21,14 @@ class Enquirer:
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     last: StepResult | None = None
+    email_copies: bool = False
+    """Whether the helpline can send email (the flow's Context says so)."""
 
     def send(self, inbound: Inbound | str) -> StepResult:
         if isinstance(inbound, str):
             inbound = Inbound.typed(inbound)
-        result = self.flow.handle(self.conversation, inbound, Context(NOW, "HL-TEST01"))
+        context = Context(NOW, "HL-TEST01", email_copies=self.email_copies)
+        result = self.flow.handle(self.conversation, inbound, context)
         self.conversation = result.conversation
         self.replies = list(result.replies)
         self.effects.extend(result.effects)

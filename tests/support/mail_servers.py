@@ -6,7 +6,8 @@ stopped and started again on the same port and mail (a restart mid-poll). Mail i
 the mailbox with IMAP APPEND, as a mail server's delivery would leave it.
 
 :class:`SmtpRecorder` is an aiosmtpd server that keeps every message it accepts and can
-be told to refuse the next few (``451``, try again later) or a recipient (``550``).
+be told to refuse the next few (``451``, try again later) or a recipient (``550``), or to
+keep the next few and answer too late (the sender times out not knowing they arrived).
 """
 
 from __future__ import annotations
@@ -178,6 +179,10 @@ class _Handler:
     messages: list[EmailMessage] = field(default_factory=list)
     refuse_next: int = 0
     refuse_recipients: set[str] = field(default_factory=set)
+    stall_next: int = 0
+    """Keep the next few messages but answer only after ``stall_seconds``: a sender that
+    gives up waiting first does not know they arrived."""
+    stall_seconds: float = 3.0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -194,6 +199,9 @@ class _Handler:
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
+        if self.stall_next > 0:
+            self.stall_next -= 1
+            await asyncio.sleep(self.stall_seconds)
         return "250 Message accepted for delivery"
 
 

@@ -27,8 +27,9 @@ from storage import db
 from storage.models import Case, EmailRecord, OutboxMessage
 from tests.fakes.slack_api import FakeSlack, block_action_body, post_signed, view_submission_body
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 from tests.support.mail_servers import USER, Dovecot, SmtpRecorder, html_of, text_of
-from tests.support.telegram import running, settings_for
+from tests.support.telegram import next_handled, replies_settle, running, say, settings_for
 
 pytestmark = pytest.mark.e2e
 CORPUS = Path(__file__).parent / "corpus"
@@ -56,6 +57,7 @@ class Mail:
     slack: FakeSlack
     dovecot: Dovecot
     smtp: SmtpRecorder
+    telegram: FakeTelegram
 
     def cards(self) -> list[dict[str, Any]]:
         return self.slack.messages(DESK)
@@ -131,7 +133,7 @@ async def service(
             **changes,
         )
         async with running(settings, tg):
-            yield Mail(settings, slack, dovecot, smtp)
+            yield Mail(settings, slack, dovecot, smtp, tg)
 
 
 def only_ack(smtp: SmtpRecorder) -> EmailMessage:
@@ -369,3 +371,50 @@ async def test_new_mail_is_read_at_once_with_idle_not_at_the_next_poll(
         await asyncio.to_thread(dovecot.deliver, eml("html_only.eml"))
         await m.handled(2)
         assert len(await m.cases()) == 2
+
+
+async def ask_for_copy(tg: FakeTelegram, chat: int) -> list[str]:
+    """Press "Send me a copy" on the latest message offering it (the confirmation; the
+    "while you wait" advice follows it)."""
+    for message in reversed(tg.bot_messages(chat)):
+        markup = message.get("reply_markup") or {}
+        for button in [b for row in markup.get("inline_keyboard", []) for b in row]:
+            if button["text"] == "Send me a copy":
+                before, handled = len(tg.sent_texts(chat)), next_handled(tg)
+                tg.push_callback(chat, button["callback_data"])
+                return await replies_settle(tg, chat, before, handled)
+    raise AssertionError("no message offers a copy")
+
+
+async def test_a_telegram_enquirer_gets_their_copy_by_email_and_can_answer_it(
+    database_url: str, dovecot: Dovecot, smtp: SmtpRecorder
+) -> None:
+    async with service(database_url, dovecot, smtp) as m:
+        chat = 5150
+        for text in (*PROFESSIONAL_TO_REVIEW, "send"):
+            await say(m.telegram, chat, text)
+        (case,) = await m.cases()
+        said = await ask_for_copy(m.telegram, chat)
+        assert "I'm emailing it to d…@school.example.org.uk too." in said[-1]
+        (copy,) = await smtp.wait_for(1)
+        assert copy["To"] == "dsl@school.example.org.uk"
+        assert copy["Message-ID"] == f"<hl-{case.reference}-copy@helpline.test>"
+        assert "edited photos of staff" in text_of(copy)
+        said = await ask_for_copy(m.telegram, chat)
+        assert "It was emailed to d…@school.example.org.uk already." in said[-1]
+
+        # "To add to your enquiry, reply to this email": the reply reaches the case's thread.
+        reply = EmailMessage()
+        reply["From"] = "Sam Jones <dsl@school.example.org.uk>"
+        reply["To"] = USER
+        reply["Subject"] = f"Re: {copy['Subject']}"
+        reply["Message-ID"] = "<sam-reply-1@school.example.org.uk>"
+        reply["In-Reply-To"] = copy["Message-ID"]
+        reply.set_content("The account has changed its name to @fake_school_two.")
+        await asyncio.to_thread(dovecot.deliver, reply.as_bytes())
+        await until(
+            lambda: any("fake_school_two" in t for t in m.thread_texts(case.reference)),
+            "the answer to the copy in the case's thread",
+        )
+        assert len(await m.cases()) == 1
+    assert len(smtp.messages) == 1

@@ -14,6 +14,7 @@ from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from storage import outbox
 from storage.models import Case, EmailRecord, OutboxMessage, TranscriptEntry
+from tests.support.audit import trail
 
 CORPUS = Path(__file__).parent / "corpus"
 OWN = "helpline@helpline.test"
@@ -253,3 +254,90 @@ async def test_a_reused_message_id_from_another_sender_is_not_taken_for_a_copy(
     assert await intake.handle(first, mailbox_key="INBOX:1:1") == "case"
     assert await intake.handle(other, mailbox_key="INBOX:1:2") == "case"
     assert len(await rows(sessions, Case)) == 2
+
+
+def reply_saying(
+    ack: OutboxMessage, body: str, sender: bytes = b"jane.smith@hilltop.sch.uk"
+) -> bytes:
+    """Jane's reply to our acknowledgement, saying ``body`` (above the quoted history)."""
+    raw = eml("gmail_reply.eml").replace(
+        b"<hl-HL-ABCDEF-ack-1a2b3c@helpline.test>", ack.payload["message_id"].encode()
+    )
+    raw = raw.replace(b"jane.smith@hilltop.sch.uk", sender)
+    own = b"Thanks. A second account has appeared: https://www.tiktok.com/@mrs_fake_two"
+    return raw.replace(own, body.encode())
+
+
+async def test_the_acknowledgement_says_how_to_get_a_copy(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await intake_for(sessions, Clock()).handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
+    (ack,) = await acknowledgements(sessions)
+    assert "reply with the word COPY" in ack.payload["text"]
+
+
+async def test_replying_copy_gets_the_case_emailed_back_and_audited(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
+    (ack,) = await acknowledgements(sessions)
+    reply = reply_saying(ack, "COPY please\n\nThanks\nJane")
+    assert await intake.handle(reply, mailbox_key="I:1:2") == "copy"
+    (case,) = await rows(sessions, Case)
+    _, copy = await acknowledgements(sessions)
+    assert copy.case_id == case.id and copy.payload["to"] == "jane.smith@hilltop.sch.uk"
+    assert copy.payload["subject"] == f"[{case.reference}] A copy of your enquiry"
+    assert copy.payload["in_reply_to"] == "<CAFx8zP4a1Bq=reply1@mail.gmail.com>"
+    text = copy.payload["text"]
+    assert f"Here is a copy of what we recorded for enquiry {case.reference}" in text
+    assert case.description and case.description in text, "the description whole"
+    assert "Fake TikTok account impersonating a member of staff" in text
+    assert "DSL" in text and "https://www.tiktok.com/@mrs_fake_teacher" in text
+    notes = [r for r in await rows(sessions, OutboxMessage) if r.kind == outbox.SLACK_THREAD]
+    assert notes == [], "a request for a copy is not news for the desk"
+    assert await trail(sessions) == [("enquirer", "copy_emailed", "email", case.reference)]
+
+
+async def test_a_copy_request_with_more_to_say_goes_to_the_thread_as_well(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
+    (ack,) = await acknowledgements(sessions)
+    news = "A second account has appeared today and it is posting about the head teacher too."
+    reply = reply_saying(ack, f"Please send me a copy.\n{news}")
+    assert await intake.handle(reply, mailbox_key="I:1:2") == "copy"
+    assert len(await acknowledgements(sessions)) == 2
+    (note,) = [r for r in await rows(sessions, OutboxMessage) if r.kind == outbox.SLACK_THREAD]
+    assert note.payload["values"]["text"] == news
+
+
+async def test_copy_from_anyone_but_the_cases_own_address_is_only_a_follow_up(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """An acknowledgement forwarded to a colleague must not let them ask for the enquiry."""
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
+    (ack,) = await acknowledgements(sessions)
+    reply = reply_saying(ack, "copy", sender=b"colleague@hilltop.sch.uk")
+    assert await intake.handle(reply, mailbox_key="I:1:2") == "follow_up"
+    assert len(await acknowledgements(sessions)) == 1
+    assert await trail(sessions) == []
+
+
+async def test_copies_by_email_keep_to_the_hourly_limit(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake = intake_for(sessions, Clock(), acks_per_hour=2)
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
+    (ack,) = await acknowledgements(sessions)
+    outcomes = [
+        await intake.handle(
+            reply_saying(ack, "copy").replace(b"reply1@", f"reply{uid}@".encode()),
+            mailbox_key=f"I:1:{uid}",
+        )
+        for uid in (2, 3)
+    ]
+    assert outcomes == ["copy", "follow_up"], "past the limit it is a note for the desk"
+    assert len(await acknowledgements(sessions)) == 2
