@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.email.servers import imap_server, smtp_server
@@ -44,7 +46,7 @@ def test_server_urls_are_read_and_passwords_never_printed() -> None:
 
 
 def test_telegram_is_one_way_in_among_others_not_a_requirement() -> None:
-    mail = {
+    mail: dict[str, Any] = {
         "imap_url": IMAP,
         "smtp_url": "smtp://helpline:pw@smtp.test/",
         "email_from": "helpline@school.example",
@@ -54,7 +56,7 @@ def test_telegram_is_one_way_in_among_others_not_a_requirement() -> None:
     nothing = Settings(web_chat=False)
     assert not nothing.telegram_enabled and nothing.missing_for_run() == ["TELEGRAM_BOT_TOKEN"]
     # A webhook's secret is only asked for when Telegram runs at all.
-    hook = {"telegram_webhook_url": "https://helpline.example/telegram"}
+    hook: dict[str, Any] = {"telegram_webhook_url": "https://helpline.example/telegram"}
     assert Settings(**hook).missing_for_run() == []
     assert Settings(telegram_bot_token="1:x", **hook).missing_for_run() == [
         "TELEGRAM_WEBHOOK_SECRET"
