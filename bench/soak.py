@@ -39,6 +39,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -174,7 +175,7 @@ async def web_enquire(chat: Chat, script: Script | None = None) -> tuple[str | N
             await chat.act(turn)  # acknowledged: its messages came first, unless it was
             if script is not None:  # taken by a replica that died before storing them
                 await chat.until(answers(chat, before, script[index][1]), PATIENCE)
-        except (TimeoutError, LookupError, OSError):
+        except (TimeoutError, LookupError, OSError, WebSocketException):
             unanswered += 1
             continue
         made.append((turn, shown(chat) - before))
@@ -208,29 +209,42 @@ def practitioner(chat: Chat) -> int:
     return len({m["seq"] for m in chat.messages if m.get("from") == "practitioner"})
 
 
-def tally_web(
-    tally: Tally, outcomes: list[WebOutcome], script: Script, odd: Counter[str]
-) -> tuple[int, int]:
-    """Web messages lost and duplicated (by what a fault-free chat shows, plus the reply;
-    ``odd`` gets which); also frames drawn twice (a resend after a reconnect, dropped by
-    its number, as the page does) and the chats that reconnected."""
+def late(lost: int, never: int) -> str:
+    """Lost replies told apart: never arrived, or only after the enquirer stopped waiting."""
+    return f"of the {lost} lost, {never} never arrived, the rest after {PATIENCE:.0f} s"
+
+
+@dataclass
+class WebCounts:
+    """What the web chats' tally found beyond lost and duplicated."""
+
+    never: int = 0
+    """Messages lost that never arrived (the rest came after the enquirer's patience)."""
+    repeated: int = 0
+    """Messages drawn twice (a resend after a reconnect, dropped by number as the page does)."""
+    reconnected: int = 0
+    odd: Counter[str] = field(default_factory=Counter)
+    """Which messages were missing or extra (the flow's wording and the script's)."""
+
+
+def tally_web(tally: Tally, outcomes: list[WebOutcome], script: Script) -> WebCounts:
+    """Web messages lost and duplicated, by what a fault-free chat shows, plus the reply."""
     expected = sum((wanted for _, wanted in script), Counter[str]())
-    repeated = reconnected = 0
+    counts = WebCounts()
     for chat, reference, unanswered in outcomes:
         got = shown(chat)
         replies = practitioner(chat)
         got = Counter({k: n for k, n in got.items() if not k.startswith("practitioner")})
         missing, extra = expected - got, got - expected
-        odd.update({f"missing {k}": n for k, n in missing.items()})
-        odd.update({f"extra {k}": n for k, n in extra.items()})
-        tally.replies_lost += max(unanswered, sum(missing.values()))
-        tally.replies_duplicated += sum(extra.values())
-        if reference:
-            tally.replies_lost += max(0, 1 - replies)
-        tally.replies_duplicated += max(0, replies - 1)
-        repeated += len(chat.seqs) - len(set(chat.seqs))
-        reconnected += chat.reconnects > 0
-    return repeated, reconnected
+        counts.odd.update({f"missing {k}": n for k, n in missing.items()})
+        counts.odd.update({f"extra {k}": n for k, n in extra.items()})
+        unreplied = max(0, 1 - replies) if reference else 0
+        tally.replies_lost += max(unanswered, sum(missing.values())) + unreplied
+        tally.replies_duplicated += sum(extra.values()) + max(0, replies - 1)
+        counts.never += sum(missing.values()) + unreplied
+        counts.repeated += len(chat.seqs) - len(set(chat.seqs))
+        counts.reconnected += chat.reconnects > 0
+    return counts
 
 
 async def soak(args: argparse.Namespace) -> list[Tally]:
@@ -317,12 +331,16 @@ async def soak(args: argparse.Namespace) -> list[Tally]:
                 web_references = [r for _, r, _ in web]
                 await wait_for_cards(slack, references + web_references, 120)
                 await asyncio.sleep(2)  # replies still owed would arrive meanwhile
+                tg_never = 0
                 for chat_id, (_, unanswered) in zip(chats, outcomes, strict=True):
                     got = len(tg.sent_texts(chat_id))
                     tg_tally.replies_lost += max(unanswered, args.per_chat - got)
+                    tg_never += max(0, args.per_chat - got)
                     tg_tally.replies_duplicated += max(0, got - args.per_chat)
-                odd: Counter[str] = Counter()
-                repeated, reconnected = tally_web(web_tally, web, args.web_script, odd)
+                counts = tally_web(web_tally, web, args.web_script)
+                for tally, never in ((tg_tally, tg_never), (web_tally, counts.never)):
+                    if tally.replies_lost:
+                        tally.notes.insert(0, late(tally.replies_lost, never))
                 stored = await totals_by_token(url, web_chats)
                 lost, _ = lost_and_repeated(web_chats, stored)
                 for web_chat in web_chats:
@@ -338,8 +356,8 @@ async def soak(args: argparse.Namespace) -> list[Tally]:
                     f"{rate_limited} x 429 from Slack"
                 )
                 web_tally.notes.append(
-                    f"{held} chats open on the killed replica, {reconnected} of {len(web)} "
-                    f"reconnected; {repeated} messages "
+                    f"{held} chats open on the killed replica, {counts.reconnected} of "
+                    f"{len(web)} reconnected; {counts.repeated} messages "
                     f"drawn twice after a reconnect (dropped by number); {lost} in the "
                     f"database never drawn; {sum(replied_across)} of {len(replied_across)} "
                     "replies sent from the replica the chat was not on"
@@ -348,7 +366,7 @@ async def soak(args: argparse.Namespace) -> list[Tally]:
                 print(f"  a web enquiry's turns: {seconds(web_turns)}")
                 print(f"  a card after the enquiry's last turn: {seconds(card_delay)}")
                 print(f"  a practitioner's reply in the browser: {seconds(reply_delay)}")
-                for what, n in sorted(odd.items()):  # the flow's wording and the script's
+                for what, n in sorted(counts.odd.items()):  # the flow's wording and the script's
                     print(f"  web chat message {what!r} x {n}")
     tg_tally.seconds = web_tally.seconds = time.monotonic() - started
     return [tg_tally, web_tally]
