@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,11 +65,13 @@ from storage import db
 from storage.models import Case
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.keys import DATA_KEY
 from tests.support.telegram import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DESK = "C0DESK"
 SECRET = "faults-webhook-secret"
+SIGNING_SECRET = "bench"  # Slack's, for requests the benchmark signs as Slack
 REFERENCE = re.compile(r"HL-[A-Z0-9]{6}")
 DEFAULT_POSTGRES_URL = os.environ.get(
     "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_faults"
@@ -83,7 +85,14 @@ PATIENCE = 60.0  # how long a step may wait for its reply (a restart included)
 class Service:
     """`helpline run` in a child process, killed and restarted at will."""
 
-    def __init__(self, tg: FakeTelegram, slack: FakeSlack, database_url: str, cwd: Path) -> None:
+    def __init__(
+        self,
+        tg: FakeTelegram,
+        slack: FakeSlack,
+        database_url: str,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.env = {
             **{
@@ -98,10 +107,11 @@ class Service:
             "TELEGRAM_CHAT_RATE": "1000",
             "TELEGRAM_CHAT_BURST": "1000",
             "SLACK_BOT_TOKEN": slack.token,
-            "SLACK_SIGNING_SECRET": "bench",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_CHANNEL_ID": DESK,
             "SLACK_API_URL": slack.base_url,
             "HELPLINE_DATABASE_URL": database_url,
+            "HELPLINE_DATA_KEY": DATA_KEY,  # PostgreSQL needs one; one for every process
             "HELPLINE_HTTP_PORT": str(self.port),
             "HELPLINE_LEASE_SECONDS": "2",
             "HELPLINE_OUTBOX_POLL_SECONDS": "0.1",
@@ -109,6 +119,7 @@ class Service:
             "HELPLINE_OUTBOX_BACKOFF_CAP_SECONDS": "1",
             "HELPLINE_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
+            **(env or {}),
         }
         self.tg = tg
         self.cwd = cwd
@@ -119,6 +130,18 @@ class Service:
     @property
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/telegram/webhook"
+
+    @property
+    def socket_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/chat/socket"
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    @property
+    def up(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     async def start(self) -> None:
         before = len(self.tg.calls_of("setWebhook"))
@@ -246,15 +269,15 @@ class Tally:
     notes: list[str] = field(default_factory=list)
 
 
-async def count_cases(database_url: str) -> Counter[str]:
-    engine = db.create_engine(database_url)
+async def count_cases(database_url: str, channel: str | None = None) -> Counter[str]:
+    """Cases stored, by reference (those of one ``channel``, or all)."""
+    engine = db.create_engine(database_url, data_key=DATA_KEY)
+    query = select(Case.reference, func.count()).where(Case.status != CaseStatus.SIGNPOSTED)
+    if channel is not None:
+        query = query.where(Case.channel == channel)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                select(Case.reference, func.count())
-                .where(Case.status != CaseStatus.SIGNPOSTED)
-                .group_by(Case.reference)
-            )
+            rows = await conn.execute(query.group_by(Case.reference))
             return Counter({ref: int(n) for ref, n in rows})
     finally:
         await engine.dispose()
@@ -271,16 +294,23 @@ def cards(slack: FakeSlack) -> Counter[str]:
 
 
 async def tally_cases_and_cards(
-    tally: Tally, database_url: str, slack: FakeSlack, references: list[str | None]
+    tally: Tally,
+    database_url: str,
+    slack: FakeSlack,
+    references: list[str | None],
+    channel: str | None = None,
 ) -> None:
-    """Every reference an enquirer got is one case with one card; nothing else exists."""
-    stored = await count_cases(database_url)
+    """Every reference an enquirer got is one case with one card; nothing else exists (on
+    ``channel``, when the enquirers of several channels share the database)."""
+    stored = await count_cases(database_url, channel)
     given = [r for r in references if r]
     tally.cases = len(stored)
     tally.cases_lost = sum(1 for r in given if stored[r] == 0) + references.count(None)
     tally.cases_duplicated = sum(n - 1 for n in stored.values() if n > 1)
     tally.cases_duplicated += sum(1 for r in stored if r not in given)  # a case nobody was told
     posted = cards(slack)
+    if channel is not None:  # the other channels' cards are theirs to count
+        posted = Counter({r: n for r, n in posted.items() if r in stored})
     tally.cards_lost = sum(1 for r in stored if posted[r] == 0)
     tally.cards_duplicated = sum(n - 1 for n in posted.values() if n > 1)
 
@@ -405,33 +435,35 @@ SCENARIOS: list[tuple[str, Scenario]] = [
 ]
 
 
-async def fault_free(kind: str, postgres_url: str) -> Script:
-    """One enquiry with nothing going wrong: what each action is answered with."""
+@contextlib.asynccontextmanager
+async def one_service(
+    kind: str, postgres_url: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[tuple[FakeTelegram, FakeSlack, Service, str]]:
+    """A fresh database and the fakes, with one service taking Telegram's webhook."""
     async with fresh(kind, postgres_url) as url, FakeTelegram() as tg, FakeSlack() as slack:
         with tempfile.TemporaryDirectory() as cwd:
-            svc = Service(tg, slack, url, Path(cwd))
+            svc = Service(tg, slack, url, Path(cwd), env)
             await svc.start()
             tg.push_to_webhook(svc.webhook_url)
             try:
-                _, _, script = await enquire(tg, 999)
-                return script
+                yield tg, slack, svc, url
             finally:
                 await svc.stop()
+
+
+async def fault_free(kind: str, postgres_url: str) -> Script:
+    """One enquiry with nothing going wrong: what each action is answered with."""
+    async with one_service(kind, postgres_url) as (tg, _, _, _):
+        _, _, script = await enquire(tg, 999)
+        return script
 
 
 async def run_scenario(name: str, scenario: Scenario, kind: str, args: argparse.Namespace) -> Tally:
     tally = Tally(name, kind)
     started = time.monotonic()
-    async with fresh(kind, args.postgres_url) as url, FakeTelegram() as tg, FakeSlack() as slack:
-        with tempfile.TemporaryDirectory() as cwd:
-            svc = Service(tg, slack, url, Path(cwd))
-            await svc.start()
-            tg.push_to_webhook(svc.webhook_url)
-            try:
-                await scenario(tg, slack, svc, url, tally, args)
-            finally:
-                await svc.stop()
-            tally.restarts = svc.starts - 1
+    async with one_service(kind, args.postgres_url) as (tg, slack, svc, url):
+        await scenario(tg, slack, svc, url, tally, args)
+    tally.restarts = svc.starts - 1
     tally.seconds = time.monotonic() - started
     return tally
 

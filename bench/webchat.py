@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
-import socket
+import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,23 +30,26 @@ from uuid import uuid4
 
 import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
 from bench.common import database
 from bench.enquiry import Turn, confirmation_mark, script
 from bench.telegram_turns.drivers import TURN_TIMEOUT, BenchTelegram, act
 from bench.telegram_turns.service import TOKEN
+from tests.support.keys import DATA_KEY
+from tests.support.telegram import free_port
 
 DEFAULT_POSTGRES_URL = os.environ.get(
     "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_webchat"
 )
 TARGET_IDLE_KB = 50.0
 OPENING_AT_ONCE = 50  # sockets opened concurrently while filling up the idle chats
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+RECONNECT_FIRST, RECONNECT_CAP = 0.5, 10.0  # the page's backoff between reconnects (seconds)
+RETRY_NOTICE_WAIT = 2.0  # the page sends a frame again this long after a retry notice
+UNLIMITED = {  # every chat comes from 127.0.0.1, far faster than people type
+    "HELPLINE_WEB_SESSION_RATE": "100000",
+    "HELPLINE_WEB_ADDRESS_RATE": "100000000",
+}
 
 
 def rss_kb(pid: int) -> int:
@@ -64,28 +69,68 @@ def percentile(values: list[float], q: float) -> float:
 
 @dataclass
 class Chat:
-    """One browser: its socket, token and the numbered messages it has drawn."""
+    """One browser: its socket, token and the numbered messages it has drawn.
 
-    url: str
-    origin: str
+    It behaves as the page does (``bot/web/static/chat.js``): a socket that closes under it
+    is opened again (backing off from half a second), with ``after`` the last message it
+    drew, and every frame not yet acknowledged is sent again after ``welcome`` with the same
+    id. With several ``urls`` each connection goes to the next one (a load balancer without
+    stickiness), so a chat whose replica dies carries on on another.
+    """
+
+    urls: list[str]
     token: str | None = None
     seqs: list[int] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     ws: ClientConnection | None = None
-    acks: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)
     news: asyncio.Event = field(default_factory=asyncio.Event)
     reader: asyncio.Task[None] | None = None
+    start: int = 0
+    """Which of ``urls`` the first connection goes to."""
+    connections: int = 0
+    reconnects: int = 0
+    resets: int = 0
+    replica: int = 0
+    """Which of ``urls`` the current connection went to."""
+    _later: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def last(self) -> int:
         return max(self.seqs, default=0)
 
-    async def open(self) -> None:
-        self.ws = await connect(self.url, origin=self.origin, max_size=2**20)  # type: ignore[arg-type]
-        await self.ws.send(json.dumps({"type": "hello", "token": self.token, "after": self.last}))
-        welcome = json.loads(await self.ws.recv())
-        self.token = welcome.get("token", self.token)
-        self.reader = asyncio.create_task(self._read(self.ws))
+    async def open(self, patience: float = TURN_TIMEOUT) -> None:
+        """Connect (to the next of ``urls``) and say hello; tried again until ``patience``."""
+        loop = asyncio.get_running_loop()
+        deadline, wait = loop.time() + patience, RECONNECT_FIRST
+        while True:
+            self.replica = (self.start + self.connections) % len(self.urls)
+            self.connections += 1
+            try:
+                await self._connect(self.urls[self.replica])
+                return
+            except (OSError, WebSocketException, TimeoutError):
+                if loop.time() + wait > deadline:
+                    raise
+            await asyncio.sleep(wait * random.uniform(1.0, 1.5))
+            wait = min(wait * 2, RECONNECT_CAP)
+
+    async def _connect(self, url: str) -> None:
+        origin = "http" + url.removeprefix("ws").split("/chat/", 1)[0]
+        ws = await connect(url, origin=origin, max_size=2**20, open_timeout=10)  # type: ignore[arg-type]
+        try:
+            await ws.send(json.dumps({"type": "hello", "token": self.token, "after": self.last}))
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        except BaseException:
+            await ws.close()
+            raise
+        if welcome.get("reset"):  # never expected: the page would start afresh
+            self.resets += 1
+        self.ws, self.token = ws, welcome.get("token", self.token)
+        self.reader = asyncio.create_task(self._read(ws))
+        for frame in list(self.pending.values()):  # not acknowledged: again, same id
+            await self._send(frame)
 
     async def drop(self) -> None:
         if self.ws is not None:
@@ -93,24 +138,88 @@ class Chat:
         if self.reader is not None:
             await asyncio.gather(self.reader, return_exceptions=True)
 
+    @property
+    def closed(self) -> bool:
+        """The socket is gone (the server closed it, or died)."""
+        return self.reader is None or self.reader.done()
+
     async def _read(self, ws: ClientConnection) -> None:
-        async for raw in ws:
-            frame = json.loads(raw)
-            if frame["type"] == "message":
-                self.seqs.append(frame["seq"])  # every one kept: repeats are counted
-                self.messages.append(frame)
+        try:
+            async for raw in ws:
+                frame = json.loads(raw)
+                kind, frame_id = frame["type"], frame.get("id")
+                if kind == "message":
+                    self.seqs.append(frame["seq"])  # every one kept: repeats are counted
+                    self.messages.append(frame)
+                elif kind == "ack" and frame_id in self.pending:
+                    del self.pending[frame_id]
+                    self.answers[frame_id] = "duplicate" if frame.get("duplicate") else "ack"
+                elif kind == "notice" and frame_id in self.pending:
+                    if frame.get("retry"):  # a fault on the server's side: again, later
+                        self._resend_later(frame_id)
+                    else:
+                        del self.pending[frame_id]
+                        self.answers[frame_id] = "notice"
                 self.news.set()
-            elif frame["type"] in ("ack", "notice") and frame.get("id") in self.acks:
-                self.acks.pop(frame["id"]).set_result(None)
+        except WebSocketException:
+            pass  # the connection was lost: whoever waits reconnects
+        finally:
+            self.news.set()
+
+    def _resend_later(self, frame_id: str) -> None:
+        async def again() -> None:
+            await asyncio.sleep(RETRY_NOTICE_WAIT)
+            if frame_id in self.pending and not self.closed:
+                await self._send(self.pending[frame_id])
+
+        task = asyncio.create_task(again())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if self.ws is None:
+            return
+        with contextlib.suppress(WebSocketException):  # kept in pending: sent after welcome
+            await self.ws.send(json.dumps(frame))
+
+    async def until(self, done: Callable[[], bool], timeout: float = TURN_TIMEOUT) -> None:
+        """Wait for ``done()``, reconnecting whenever the socket closes meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            if self.closed:
+                self.reconnects += 1
+                await self.open(patience=remaining)
+                continue
+            self.news.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.news.wait(), remaining)
+
+    def asked(self) -> dict[str, Any] | None:
+        """The newest bot message that asks a question."""
+        for message in reversed(self.messages):
+            if message.get("from") == "bot" and message.get("question"):
+                found: dict[str, Any] = message
+                return found
+        return None
 
     async def question(self) -> dict[str, Any]:
-        while True:
-            for message in reversed(self.messages):
-                if message.get("from") == "bot" and message.get("question"):
-                    asked: dict[str, Any] = message
-                    return asked
-            self.news.clear()
-            await asyncio.wait_for(self.news.wait(), TURN_TIMEOUT)
+        await self.until(lambda: self.asked() is not None)
+        asked = self.asked()
+        assert asked is not None
+        return asked
+
+    async def send(self, frame: dict[str, Any]) -> str:
+        """Send a frame with a new id until it is answered: ``ack``, ``duplicate`` (taken
+        before, by a connection that was lost before it could say so) or ``notice``."""
+        frame = {**frame, "id": uuid4().hex}
+        self.pending[frame["id"]] = frame
+        await self._send(frame)
+        await self.until(lambda: frame["id"] in self.answers)
+        return self.answers.pop(frame["id"])
 
     async def act(self, turn: Turn) -> float:
         """One turn of the script; seconds from sending it to its acknowledgement (which
@@ -124,25 +233,21 @@ class Chat:
         if turn.action == "say" and turn.text == "/start":
             await self.question()
             return float("nan")  # the chat started when it opened
-        frame: dict[str, Any] = {"id": uuid4().hex}
+        frame: dict[str, Any]
         if turn.action == "say":
-            frame |= {"type": "say", "text": turn.text}
+            frame = {"type": "say", "text": turn.text}
         else:
             asked = await self.question()
             if turn.option is None:
-                frame |= {"type": "done", "question": asked["question"]}
+                frame = {"type": "done", "question": asked["question"]}
             else:
                 offered = {o["id"] for o in asked.get("options", [])}
                 if turn.option not in offered:
                     raise LookupError(f"the question offers no option {turn.option!r}")
                 kind = "toggle" if turn.action == "tick" else "choose"
-                frame |= {"type": kind, "option": turn.option, "question": asked["question"]}
-        acked = asyncio.get_running_loop().create_future()
-        self.acks[frame["id"]] = acked
-        assert self.ws is not None
+                frame = {"type": kind, "option": turn.option, "question": asked["question"]}
         start = time.perf_counter()
-        await self.ws.send(json.dumps(frame))
-        await asyncio.wait_for(acked, TURN_TIMEOUT)
+        await self.send(frame)
         return time.perf_counter() - start
 
 
@@ -186,8 +291,8 @@ async def started(port: int, proc: asyncio.subprocess.Process) -> None:
     raise RuntimeError("the service did not start")
 
 
-async def open_idle(url: str, origin: str, count: int) -> list[Chat]:
-    chats = [Chat(url, origin) for _ in range(count)]
+async def open_idle(url: str, count: int) -> list[Chat]:
+    chats = [Chat([url]) for _ in range(count)]
     gate = asyncio.Semaphore(OPENING_AT_ONCE)
 
     async def one(chat: Chat) -> None:
@@ -218,7 +323,7 @@ async def totals_by_token(url: str, chats: list[Chat]) -> dict[str, int]:
     from storage.models import WebMessage, WebSession
     from storage.web import token_hash
 
-    engine = db.create_engine(url)
+    engine = db.create_engine(url, data_key=DATA_KEY)
     try:
         async with db.session_factory(engine)() as session:
             rows = await session.execute(
@@ -246,25 +351,25 @@ async def bench(args: argparse.Namespace) -> None:
             "TELEGRAM_API_BASE_URL": tg.base_url,
             "TELEGRAM_CHAT_RATE": "100000",
             "TELEGRAM_CHAT_BURST": "100000",
-            "HELPLINE_WEB_SESSION_RATE": "100000",
-            "HELPLINE_WEB_ADDRESS_RATE": "100000000",
+            "HELPLINE_DATA_KEY": DATA_KEY,
+            **UNLIMITED,
             "HELPLINE_LOG_LEVEL": "WARNING",
         }
         helpline = Path(sys.executable).with_name("helpline")
         proc = await asyncio.create_subprocess_exec(str(helpline), "run", env=env)
         try:
             await started(port, proc)
-            socket_url, origin = f"ws://127.0.0.1:{port}/chat/socket", f"http://127.0.0.1:{port}"
-            warm = await open_idle(socket_url, origin, 20)  # imports, caches, pools filled
+            socket_url = f"ws://127.0.0.1:{port}/chat/socket"
+            warm = await open_idle(socket_url, 20)  # imports, caches, pools filled
             for chat in warm:
                 await chat.drop()
             await asyncio.sleep(1.0)
             before = rss_kb(proc.pid)
-            idle = await open_idle(socket_url, origin, args.idle)
+            idle = await open_idle(socket_url, args.idle)
             await asyncio.sleep(1.0)
             per_idle_kb = (rss_kb(proc.pid) - before) / max(1, args.idle)
 
-            active = [Chat(socket_url, origin) for _ in range(args.active)]
+            active = [Chat([socket_url]) for _ in range(args.active)]
             for chat in active:
                 await chat.open()
             reconnect_at = len(script()) // 2

@@ -33,7 +33,7 @@ from bot.email import CHANNEL as email_channel
 from bot.email import EmailChannel, build_email
 from bot.http.health import HealthCheck, liveness_route
 from bot.http.server import build_http_app, serving
-from bot.services.delivery import EnquirerDelivery, RepliesDelivery
+from bot.services.delivery import EnquirerDelivery, RepliesDelivery, RowSender
 from bot.services.housekeeping import Housekeeping
 from bot.services.leader import Leadership
 from bot.services.outbox import OutboxWorker, Sender
@@ -92,11 +92,11 @@ def build(
     email = build_email(settings, core) if settings.email_enabled else None
     web = build_web(settings, core) if settings.web_chat else None
     chats, replies = telegram.chat_senders() if telegram else ({}, {})
+    by_row: dict[str, RowSender] = {email_channel: email.sender} if email and email.sender else {}
     if web is not None:
         core.metrics.count_web_chats(lambda: web.hub.open_chats)
-        web_chats, web_replies = web.senders()
-        chats, replies = {**chats, **web_chats}, {**replies, **web_replies}
-    by_row = {email_channel: email.sender} if email and email.sender else {}
+        web_rows, web_replies = web.senders()
+        by_row, replies = {**by_row, **web_rows}, {**replies, **web_replies}
     senders: dict[str, Sender] = {
         outbox_store.ENQUIRER_MESSAGE: EnquirerDelivery(
             channels=chats, clock=core.clock, row_channels=by_row

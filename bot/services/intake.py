@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,6 +83,11 @@ class Handled:
 
 DUPLICATE = Handled(replies=(), duplicate=True)
 
+WithTurn = Callable[[AsyncConnection, tuple[Reply, ...], bool], Awaitable[None]]
+"""A channel's own record of a turn (the web chat's numbered messages), given the turn's
+replies and whether it forgot the conversation; written in the turn's transaction, so a
+crash keeps the turn and the channel's record of it together, or neither."""
+
 
 class IntakeService:
     """Handles inbound messages for every channel, one chat at a time."""
@@ -135,6 +141,7 @@ class IntakeService:
         dedupe: tuple[str, str] | None = None,
         inbox: bool = False,
         deliver: bool = False,
+        with_turn: WithTurn | None = None,
     ) -> Handled:
         """Apply ``inbound`` to the chat's conversation and return what to say.
 
@@ -143,12 +150,15 @@ class IntakeService:
         update came through the webhook inbox under that key; its row is removed in this
         transaction. ``deliver``: the replies are written to the outbox with the turn
         (see :attr:`Handled.delivery`), so no crash between saving the turn and sending
-        its replies can lose them.
+        its replies can lose them. ``with_turn``: the channel's own record of the turn,
+        written in its transaction (see :data:`WithTurn`).
         """
         if deliver and self._leases is None:
             raise ValueError("durable replies need the process's leases")
         started = time.perf_counter()
-        handled = await self._handle_locked(channel, chat_id, inbound, dedupe, inbox, deliver)
+        handled = await self._handle_locked(
+            channel, chat_id, inbound, dedupe, inbox, deliver, with_turn
+        )
         if not handled.duplicate:
             self._on_handled(channel, time.perf_counter() - started)
         return handled
@@ -161,20 +171,27 @@ class IntakeService:
         dedupe: tuple[str, str] | None,
         inbox: bool,
         deliver: bool,
+        with_turn: WithTurn | None,
     ) -> Handled:
         async with self._locks.hold((channel, chat_id)):
             for attempt in range(3):
                 try:
                     return await self._handle_once(
-                        channel, chat_id, inbound, dedupe, inbox=inbox, deliver=deliver
+                        channel, chat_id, inbound, dedupe, inbox, deliver, with_turn
                     )
                 except IntegrityError:
-                    # A reference collided (one in a billion) or a replica raced us
-                    # creating the row: the transaction rolled back, so try again.
+                    # A reference collided (one in a billion), a replica raced us
+                    # creating the row, or numbering the channel's record of the turn:
+                    # the transaction rolled back, so try again.
                     log.warning("intake transaction conflict, retrying (attempt %d)", attempt + 1)
             return await self._handle_once(
-                channel, chat_id, inbound, dedupe, inbox=inbox, deliver=deliver
+                channel, chat_id, inbound, dedupe, inbox, deliver, with_turn
             )
+
+    def chat_lock(self, channel: str, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """The lock a chat's turns are handled under, for work on the chat that must never
+        run in the middle of one (the web chat's erasure); not to be held around a turn."""
+        return self._locks.hold((channel, chat_id))
 
     async def status(self, channel: str, chat_id: str) -> tuple[Reply, ...]:
         """Where the chat's latest enquiry stands (for /status), in the bot's words."""
@@ -201,9 +218,9 @@ class IntakeService:
         chat_id: str,
         inbound: Inbound,
         dedupe: tuple[str, str] | None,
-        *,
         inbox: bool,
         deliver: bool,
+        with_turn: WithTurn | None,
     ) -> Handled:
         now = self._clock()
         holder = self._leases.fast if deliver and self._leases else None
@@ -243,6 +260,9 @@ class IntakeService:
                     )
                     await session.flush()
             await convo_store.store(connection, record, result.conversation, now)
+            forgot = any(isinstance(e, (Forget, Signposted)) for e in result.effects)
+            if with_turn is not None:
+                await with_turn(connection, result.replies, forgot)
             if holder is not None and self._leases is not None and result.replies:
                 fast = not record.backlog
                 delivery = await outbox.add_replies(
@@ -265,7 +285,7 @@ class IntakeService:
             step=result.conversation.step.value,
             delivery=delivery,
             fast=fast,
-            forgot=any(isinstance(e, (Forget, Signposted)) for e in result.effects),
+            forgot=forgot,
         )
 
     async def _record_turns(

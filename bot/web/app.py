@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from starlette.routing import BaseRoute
 
 from bot.core import Core
-from bot.services.delivery import ChatSender, RepliesSender
+from bot.services.delivery import RepliesSender, RowSender
 from bot.settings import Settings
 from bot.web.chat import WebChat
 from bot.web.hub import Hub
@@ -29,8 +29,8 @@ class WebApp:
     hub: Hub
     routes: tuple[BaseRoute, ...]
 
-    def senders(self) -> tuple[dict[str, ChatSender], dict[str, RepliesSender]]:
-        """The outbox's senders for web chats: desk messages, and turns' replies."""
+    def senders(self) -> tuple[dict[str, RowSender], dict[str, RepliesSender]]:
+        """The outbox's senders for web chats: desk messages (by row), and turns' replies."""
         return self.chat.senders()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -44,7 +44,6 @@ def build_web(settings: Settings, core: Core) -> WebApp:
     chat = WebChat(
         intake=core.intake,
         sessions=core.sessions,
-        leases=core.leases,
         hub=hub,
         copy=core.flow.copy,
         clock=core.clock,

@@ -3,9 +3,11 @@ numbered messages in the database (what the socket then sends).
 
 No flow logic lives here. A frame becomes an :class:`~flows.messages.Inbound`, goes
 through the intake service like every channel's (same lock, same transaction, dedupe on
-the browser's message id), and the turn's replies are stored as the chat's next numbered
-messages in the same transaction that closes their outbox row, so a crash in between
-shows them once (the outbox worker sends them) and never loses them.
+the browser's message id), and what the chat shows of the turn (the enquirer's message,
+the replies, and what a cancel blanks) is stored as the chat's next numbered messages in
+that same transaction: storing them is delivering them, so a crash keeps the turn and
+its messages together or neither, and the browser's resend is taken then. Desk messages
+come through the outbox, numbered by their row, so a row sent again stores nothing twice.
 
 Erasure on request ("Delete what I told you", or ``/delete`` typed) is answered here, not
 by the flow, as Telegram's ``/delete`` is: a confirmation, then on Yes the erasure, the
@@ -23,13 +25,11 @@ from typing import Any, Protocol, TypeVar
 from uuid import uuid4
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.locks import KeyedLocks
-from bot.services.delivery import ChatSender, RepliesSender
-from bot.services.intake import Handled, IntakeService
-from bot.services.leases import Leases
+from bot.services.delivery import RepliesSender, RowSender
+from bot.services.intake import IntakeService
 from bot.services.outbox import GiveUp, Result, Retry, Sent
 from bot.text import normalise
 from bot.web.hub import Hub
@@ -44,15 +44,15 @@ from flows.copy import Copy
 from flows.messages import Command, Inbound, InboundKind, Reply
 from flows.privacy import ERASE, ERASE_YES, erase_confirmation, erased_text
 from storage import conversations as convo_store
-from storage import outbox
 from storage import web as web_store
+from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 CHANNEL = "web"
 MAX_TEXT = 4_000  # characters in one message (about a page)
 COMMANDS = {c.value: c for c in Command}
-DELETE = "delete"  # the command frame, or "/delete" typed, that asks to erase the chat
 Message = tuple[str, dict[str, Any]]  # (origin, payload)
+DELETE = "delete"  # the command frame, or "/delete" typed, that asks to erase the chat
 T = TypeVar("T")
 
 
@@ -105,7 +105,6 @@ class WebChat:
         *,
         intake: IntakeService,
         sessions: async_sessionmaker[AsyncSession],
-        leases: Leases,
         hub: Hub,
         copy: Copy,
         clock: Clock,
@@ -116,12 +115,10 @@ class WebChat:
         self._erase_chat = erase_chat
         self._intake = intake
         self._sessions = sessions
-        self._leases = leases
         self._hub = hub
         self.copy = copy
         self._clock = clock
         self._retention = timedelta(days=retention_days)
-        self._locks = KeyedLocks()
 
     # Sessions ------------------------------------------------------------------------
 
@@ -184,6 +181,41 @@ class WebChat:
                 return "web.attachment_refused"
         return "web.not_understood"
 
+    async def take(self, chat_id: str, inbound: Inbound, client_id: str) -> Taken:
+        """Handle one message from the browser."""
+        echo = await self._echo(chat_id, inbound)
+        return await self.turn(chat_id, inbound, client_id=client_id, echo=echo)
+
+    async def turn(
+        self, chat_id: str, inbound: Inbound, *, client_id: str, echo: str | None
+    ) -> Taken:
+        """Run the turn through intake, storing what the chat shows of it in the turn's
+        transaction (see the module docstring)."""
+
+        async def shown(
+            connection: AsyncConnection, replies: tuple[Reply, ...], forgot: bool
+        ) -> None:
+            messages: list[Message] = []
+            if echo is not None:
+                messages.append((f"in:{client_id}", own_message(echo, client_id)))
+            tag = f"r:{client_id}"  # unique in the chat: intake takes this id once
+            update = self._is_tick(inbound, replies)
+            messages += [
+                (f"{tag}:{i}", bot_message(r, update=update)) for i, r in enumerate(replies)
+            ]
+            async with AsyncSession(bind=connection) as session:
+                if forgot:
+                    await web_store.redact_own(session, chat_id, self.copy("web.deleted"))
+                await web_store.append(session, chat_id, messages, self._clock())
+
+        handled = await self._intake.handle(
+            CHANNEL, chat_id, inbound, dedupe=(f"web:{chat_id}", client_id[:100]), with_turn=shown
+        )
+        if handled.duplicate:
+            return Taken(duplicate=True)
+        self._hub.notify(chat_id)
+        return Taken(duplicate=False, forgot=handled.forgot)
+
     def erasure(self, frame: dict[str, Any]) -> Erasure | None:
         """The erasure a frame asks for or answers; None: the frame is for the flow."""
         kind, question, text = frame.get("type"), frame.get("question"), frame.get("text")
@@ -201,7 +233,7 @@ class WebChat:
         """Ask to confirm; on Yes to the confirmation the chat shows last, erase the chat and
         its cases (the cards say so) and blank what it showed. Anything else erases nothing:
         No, a confirmation that has passed, one this chat was never asked, a resent frame."""
-        async with self._locks.hold(chat_id):  # never in the middle of one of its turns
+        async with self._intake.chat_lock(CHANNEL, chat_id):  # never amid one of its turns
             taken = await self._write(
                 chat_id, lambda s: self._erasing(s, chat_id, erasure, client_id)
             )
@@ -245,44 +277,6 @@ class WebChat:
         done = bot_message(Reply(erased_text(self.copy, references, "web.erased")))
         return [*echo, (f"{tag}:0", done)], Taken(duplicate=False, forgot=True, everything=True)
 
-    async def take(self, chat_id: str, inbound: Inbound, client_id: str) -> Taken:
-        """Handle one message from the browser."""
-        echo = await self._echo(chat_id, inbound)
-        return await self.turn(chat_id, inbound, client_id=client_id, echo=echo)
-
-    async def turn(
-        self, chat_id: str, inbound: Inbound, *, client_id: str, echo: str | None
-    ) -> Taken:
-        """Run the turn through intake, then store its replies (see the module docstring)."""
-        async with self._locks.hold(chat_id):
-            handled = await self._intake.handle(
-                CHANNEL,
-                chat_id,
-                inbound,
-                dedupe=(f"web:{chat_id}", client_id[:100]),
-                deliver=True,
-            )
-            if handled.duplicate:
-                return Taken(duplicate=True)
-            messages: list[Message] = []
-            if echo is not None:
-                messages.append((f"in:{client_id}", own_message(echo, client_id)))
-            row = handled.delivery if handled.fast else None
-            if row is not None or not handled.delivery:  # otherwise the outbox sends them
-                tag = f"r:{client_id}"  # unique in the chat: intake took this id once
-                update = self._is_tick(inbound, handled)
-                messages += [
-                    (f"{tag}:{i}", bot_message(r, update=update))
-                    for i, r in enumerate(handled.replies)
-                ]
-            try:
-                await self._store(chat_id, messages, acknowledge=row, redact=handled.forgot)
-            except Exception:
-                if row is not None:  # its lease runs out and the outbox worker sends it
-                    self._leases.drop_outbox([row])
-                raise
-        return Taken(duplicate=False, forgot=handled.forgot)
-
     async def say_directly(self, chat_id: str, replies: Sequence[Reply]) -> None:
         """Replies that belong to no turn (/status, /privacy)."""
         tag = uuid4().hex
@@ -290,19 +284,21 @@ class WebChat:
         await self._store(chat_id, messages)
 
     async def status(self, chat_id: str) -> None:
-        """The enquirer asked where their enquiry is: answered at once, not as a turn (but
-        under the chat's lock: it may resume the conversation)."""
-        async with self._locks.hold(chat_id):
-            await self.say_directly(chat_id, await self._intake.status(CHANNEL, chat_id))
+        """The enquirer asked where their enquiry is: answered at once, not as a turn."""
+        await self.say_directly(chat_id, await self._intake.status(CHANNEL, chat_id))
 
     # The outbox's senders ------------------------------------------------------------
 
-    def senders(self) -> tuple[dict[str, ChatSender], dict[str, RepliesSender]]:
-        """For the outbox worker: a desk message to a web chat, and a turn's replies."""
-        return {CHANNEL: self._send_text}, {CHANNEL: self._send_replies}
+    def senders(self) -> tuple[dict[str, RowSender], dict[str, RepliesSender]]:
+        """For the outbox worker: a desk message to a web chat (by its row, whose id
+        numbers it once), and a turn's replies (rows written by a version that stored a
+        web turn's replies apart from the turn, met after an upgrade)."""
+        return {CHANNEL: self._send_row}, {CHANNEL: self._send_replies}
 
-    async def _send_text(self, chat_id: str, text: str) -> Result:
-        return await self._send(chat_id, [(f"m:{uuid4().hex}", practitioner_message(text))])
+    async def _send_row(self, row: OutboxMessage) -> Result:
+        payload = row.payload or {}
+        chat_id, text = str(payload.get("chat_id")), str(payload.get("text", ""))
+        return await self._send(chat_id, [(f"m:{row.id}", practitioner_message(text))])
 
     async def _send_replies(self, chat_id: str, replies: Sequence[Reply], done: int) -> Result:
         tag = uuid4().hex
@@ -338,9 +334,8 @@ class WebChat:
         return option_label(asked, inbound.option_ids[0])
 
     @staticmethod
-    def _is_tick(inbound: Inbound, handled: Handled) -> bool:
+    def _is_tick(inbound: Inbound, replies: tuple[Reply, ...]) -> bool:
         """A tick answered by the same question redrawn (as Telegram edits it in place)."""
-        replies = handled.replies
         return (
             inbound.kind is InboundKind.TOGGLE
             and len(replies) == 1
@@ -348,48 +343,28 @@ class WebChat:
             and replies[0].question == inbound.question
         )
 
-    async def _store(
-        self,
-        chat_id: str,
-        messages: list[Message],
-        *,
-        acknowledge: int | None = None,
-        redact: bool = False,
-    ) -> None:
-        """Number and store messages (closing the turn's outbox row in the same
-        transaction; with ``redact``, first blanking what the enquirer wrote), then wake
-        the chat's sockets."""
+    async def _store(self, chat_id: str, messages: list[Message]) -> None:
+        """Number and store messages that belong to no turn, then wake the chat's sockets."""
 
         async def work(session: AsyncSession) -> tuple[list[Message], None]:
-            if redact:
-                await web_store.redact_own(session, chat_id, self.copy("web.deleted"))
             return messages, None
 
-        await self._write(chat_id, work, acknowledge=acknowledge)
+        await self._write(chat_id, work)
 
     async def _write(
-        self,
-        chat_id: str,
-        work: Callable[[AsyncSession], Awaitable[tuple[list[Message], T]]],
-        *,
-        acknowledge: int | None = None,
+        self, chat_id: str, work: Callable[[AsyncSession], Awaitable[tuple[list[Message], T]]]
     ) -> T:
-        """Run ``work`` and number and store the messages it returns in one transaction
-        (closing the turn's outbox row in it too), then wake the chat's sockets; what
-        ``work`` returned beside its messages."""
+        """Run ``work`` and number and store the messages it returns in one transaction,
+        then wake the chat's sockets; what ``work`` returned beside its messages."""
         for attempt in range(5):
             try:
                 async with self._sessions() as session, session.begin():
                     messages, outcome = await work(session)
                     await web_store.append(session, chat_id, messages, self._clock())
-                    if acknowledge is not None:
-                        await outbox.acknowledge(session, [acknowledge])
                 break
             except IntegrityError:  # another writer numbered the chat first: again
                 log.info("web chat numbering collided, retrying (attempt %d)", attempt + 1)
         else:
             raise RuntimeError("web chat messages could not be numbered")
-        if acknowledge is not None:
-            self._leases.drop_outbox([acknowledge])
         self._hub.notify(chat_id)
         return outcome

@@ -30,7 +30,15 @@ from tests.fakes.slack_api import (
 )
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.telegram_api import FakeTelegram
-from tests.support.slack_desk import DESK, ENQUIRER, SECRET, Desk, desk, submitted_case
+from tests.support.slack_desk import (
+    DESK,
+    ENQUIRER,
+    SECRET,
+    Desk,
+    desk,
+    reply_values,
+    submitted_case,
+)
 from tests.support.telegram import running, say, settings_for
 
 pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
@@ -170,7 +178,7 @@ async def test_telegram_webhook_refuses_a_huge_body_before_reading_it(tmp_path: 
 async def test_slack_replayed_reply_submission_is_delivered_once(database_url: str) -> None:
     async with desk(database_url) as d:
         reference = await submitted_case(d)
-        values = {"reply": {"text": {"type": "plain_text_input", "value": "We are on it."}}}
+        values = reply_values("We are on it.")
         meta = json.dumps({"reference": reference, "channel": DESK})
         body = view_submission_body("reply_modal", values, meta, user_id="U1", user_name="sam")
         headers = signed_headers(SECRET, body)
@@ -460,7 +468,7 @@ async def test_slack_text_with_nul_is_cleaned_before_it_is_stored(database_url: 
         note = {"type": "message", "user": "U1", "text": "Called the\x00 school.", "channel": DESK}
         body = event_body({**note, "ts": "1.3", "thread_ts": card_ts}, event_id="EvNul")
         assert (await post_signed(d.events_url, body, SECRET)).status == 200
-        values = {"reply": {"text": {"type": "plain_text_input", "value": "We\x00 are on it."}}}
+        values = reply_values("We\x00 are on it.")
         assert await d.submit("reply_modal", values, reference) == 200
         await d.tg.wait_for_text(ENQUIRER, "We are on it.")
         engine = db.create_engine(d.settings.database_url)

@@ -36,6 +36,17 @@ def card_title(card: dict[str, Any]) -> str:
     return str(card["blocks"][0]["text"]["text"])
 
 
+def submission(callback: str, values: dict[str, Any], reference: str, user: str = "U1") -> str:
+    """A practitioner submitting a case's form (``callback``), as Slack posts it."""
+    meta = json.dumps({"reference": reference, "channel": DESK})
+    return view_submission_body(callback, values, meta, user_id=user, user_name="sam")
+
+
+def reply_values(text: str) -> dict[str, Any]:
+    """The reply form filled in with ``text``, in Slack's ``view.state.values`` shape."""
+    return {"reply": {"text": {"type": "plain_text_input", "value": text}}}
+
+
 @dataclass
 class Desk:
     """The running desk: the fakes, the settings, and how Slack reaches the service."""
@@ -80,9 +91,7 @@ class Desk:
     async def submit(
         self, callback: str, values: dict[str, Any], reference: str, user: str = "U1"
     ) -> int:
-        meta = json.dumps({"reference": reference, "channel": DESK})
-        body = view_submission_body(callback, values, meta, user_id=user, user_name="sam")
-        return (await self.deliver(body))[0]
+        return (await self.deliver(submission(callback, values, reference, user)))[0]
 
     async def card_remembered(self, reference: str, timeout: float = 10.0) -> None:
         """Until the service has stored where the case's card is: Slack has answered the

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
+from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection, connect
 
 from bot.app import Helpline, build
 from bot.app import running as service_running
 from bot.settings import Settings
+from storage import db
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.telegram import settings_for
@@ -202,6 +204,44 @@ class ChatClient:
                 self._news.set()
         except Exception:
             self._news.set()
+
+
+# The database itself refusing the enquirer's own messages in a web chat (what the
+# browser is shown of what they sent), as a failing disk or a dropped connection would:
+# a real fault in the real database, so nothing of the service is stood in for.
+_REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_echo BEFORE INSERT ON web_messages"
+        " WHEN NEW.origin LIKE 'in:%' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_echo() RETURNS trigger AS"
+        " $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_echo BEFORE INSERT ON web_messages FOR EACH ROW"
+        " WHEN (NEW.origin LIKE 'in:%') EXECUTE FUNCTION refuse_echo()",
+    ],
+}
+_ALLOW = {
+    "sqlite": ["DROP TRIGGER refuse_echo"],
+    "postgresql": ["DROP TRIGGER refuse_echo ON web_messages", "DROP FUNCTION refuse_echo()"],
+}
+
+
+@asynccontextmanager
+async def echoes_refused(database_url: str) -> AsyncIterator[None]:
+    """While the block runs, storing what an enquirer sent in a web chat fails."""
+    engine = db.create_engine(database_url)
+    dialect = engine.dialect.name
+    try:
+        async with engine.begin() as connection:
+            for statement in _REFUSE[dialect]:
+                await connection.execute(text(statement))
+        yield
+    finally:
+        async with engine.begin() as connection:
+            for statement in _ALLOW[dialect]:
+                await connection.execute(text(statement))
+        await engine.dispose()
 
 
 def client_for(service: WebService, **kwargs: Any) -> ChatClient:

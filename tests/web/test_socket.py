@@ -11,17 +11,19 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from storage import db
 from storage import web as web_store
-from storage.models import Case, TranscriptEntry, WebMessage, WebSession
+from storage.models import Case, OutboxMessage, TranscriptEntry, WebMessage, WebSession
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.webchat import (
     DESK,
     client_for,
     complete_enquiry,
+    echoes_refused,
     reference_in,
     serving,
     web_service,
@@ -339,6 +341,79 @@ async def test_web_cancel_deletes_what_the_enquirer_wrote_from_the_chat_too(
         mine = [m["text"] for m in replay.messages if m["from"] == "you"]
         assert "a fake account of our head teacher" not in mine and "(deleted)" in mine
         await replay.close()
+
+
+async def test_web_turn_and_what_the_chat_shows_of_it_are_kept_together(
+    database_url: str,
+) -> None:
+    """A turn whose messages could not be stored is not taken either: the browser's resend
+    is then taken as new, so the chat shows it (and, for a cancel, blanks what was
+    written). Kept apart, a process dying between the two lost them for good: the resend
+    was a duplicate, and the enquirer's words stayed in the chat they had cancelled."""
+    async with web_service(database_url) as service:
+        client = client_for(service)
+        await client.open()
+        await client.tap_after_question("School or college staff")
+        await client.say("a fake account of our head teacher")
+        cancel = {"type": "command", "command": "cancel"}
+        async with echoes_refused(database_url):
+            refused = await client.turn(cancel, client_id="cancel-1")
+        assert refused["type"] == "notice" and refused["retry"] is True
+        again = await client.turn(cancel, client_id="cancel-1")  # as the page resends it
+        assert again["type"] == "ack" and again["duplicate"] is False
+        await client.until(lambda f: f["type"] == "forgotten")
+        await client.close()
+        replay = client_for(service, token=client.token)
+        await replay.open(after=0)
+        await replay.until(lambda f: f["type"] == "message" and f["seq"] == client.last)
+        mine = [m["text"] for m in replay.messages if m["from"] == "you"]
+        assert "a fake account of our head teacher" not in mine
+        assert mine.count("(deleted)") == len(mine) - 1  # all but the cancel itself
+        await replay.close()
+
+
+async def test_web_desk_message_sent_again_after_a_crash_is_shown_once(
+    database_url: str,
+) -> None:
+    """A process that stored a practitioner's reply and died before marking its outbox
+    row sent leaves the row for another to send again: the chat must not show it twice."""
+    async with web_service(database_url, slack=True) as service:
+        client = client_for(service)
+        await client.open()
+        reference = reference_in(await complete_enquiry(client))
+        core = service.helpline.core
+        assert (await core.desk.reply(reference, "sam", "We have reported it.")).ok
+        core.wakeup.set()
+        await client.until(lambda f: f.get("from") == "practitioner")
+        async with core.sessions() as session:
+            row_id = await session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.kind == "enquirer.message")
+            )
+        assert row_id is not None
+        await _until_sent(core.sessions, row_id)
+        async with core.sessions() as session, session.begin():
+            row = await session.get(OutboxMessage, row_id)
+            assert row is not None
+            row.sent_at, row.maybe_sent = None, True  # as the dead process left it
+        core.wakeup.set()
+        await _until_sent(core.sessions, row_id)
+        async with core.sessions() as session:
+            chat_id = (await session.execute(select(WebSession.chat_id))).scalar_one()
+            shown = await web_store.after(session, chat_id, 0)
+        assert [m.payload["from"] for m in shown].count("practitioner") == 1
+        await client.close()
+
+
+async def _until_sent(sessions: async_sessionmaker[AsyncSession], row_id: int) -> None:
+    async def sent() -> None:
+        while True:
+            async with sessions() as session:
+                row = await session.get(OutboxMessage, row_id)
+                if row is not None and row.sent_at is not None:
+                    return
+            await asyncio.sleep(0.02)  # the database announces nothing: look again
+
+    await asyncio.wait_for(sent(), timeout=10)
 
 
 async def test_web_reply_to_a_chat_that_was_left_tells_the_desk(database_url: str) -> None:

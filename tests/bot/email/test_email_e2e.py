@@ -25,10 +25,11 @@ from sqlalchemy import select
 from bot.settings import Settings
 from storage import db
 from storage.models import Case, EmailRecord, OutboxMessage
-from tests.fakes.slack_api import FakeSlack, block_action_body, post_signed, view_submission_body
+from tests.fakes.slack_api import FakeSlack, block_action_body, post_signed
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 from tests.support.mail_servers import USER, Dovecot, SmtpRecorder, html_of, text_of
+from tests.support.slack_desk import reply_values, submission
 from tests.support.telegram import next_handled, replies_settle, running, say, settings_for
 
 pytestmark = pytest.mark.e2e
@@ -105,8 +106,7 @@ class Mail:
         return (await post_signed(url, body, SECRET)).status
 
     async def submit(self, callback: str, values: dict[str, Any], reference: str) -> int:
-        meta = json.dumps({"reference": reference, "channel": DESK})
-        body = view_submission_body(callback, values, meta, user_id="U1", user_name="sam")
+        body = submission(callback, values, reference)
         url = f"http://127.0.0.1:{self.settings.http_port}/slack/events"
         return (await post_signed(url, body, SECRET)).status
 
@@ -199,7 +199,7 @@ async def test_reply_is_a_follow_up_and_the_practitioner_answers_by_email(
         assert await m.press("reply", case.reference) == 200
         await m.slack.wait_for(lambda s: s.last_view is not None)
         text = "Thanks <Jane> & team: we've asked TikTok to remove both accounts."
-        values = {"reply": {"text": {"type": "plain_text_input", "value": text}}}
+        values = reply_values(text)
         assert await m.submit("reply_modal", values, case.reference) == 200
         await smtp.wait_for(2)
         answer = smtp.messages[1]
@@ -305,7 +305,7 @@ async def test_reply_to_an_address_that_does_not_exist_is_marked_in_the_thread(
         await until(lambda: any("Claimed" in json.dumps(c) for c in m.cards()), "the claim")
         assert await m.press("reply", case.reference) == 200
         await m.slack.wait_for(lambda s: s.last_view is not None)
-        values = {"reply": {"text": {"type": "plain_text_input", "value": "Can you call us?"}}}
+        values = reply_values("Can you call us?")
         assert await m.submit("reply_modal", values, case.reference) == 200
         await until(
             lambda: any("Could not deliver" in t for t in m.thread_texts(case.reference)),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.services.intake import IntakeService
 from flows.intake import IntakeFlow
-from flows.messages import Inbound
+from flows.messages import Inbound, Reply
 from storage import cases as case_store
 from storage.models import Case, TranscriptEntry
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
@@ -65,6 +66,32 @@ async def test_service_duplicate_update_is_processed_once(
     again = await intake.handle("test", "c3", Inbound.typed("police"), dedupe=("bot", "2"))
     assert first.step == "setting"
     assert again.duplicate and again.replies == ()
+
+
+async def test_service_channel_record_of_a_turn_is_kept_with_it_or_not_at_all(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A channel's record of the turn (the web chat's messages) shares its transaction:
+    when it cannot be written, the turn is not taken, and its resend is taken as new."""
+    intake = service(sessions)
+    await intake.handle("test", "c6", Inbound.typed("hi"), dedupe=("web", "1"))
+    seen: list[tuple[int, bool]] = []
+
+    async def unwritable(connection: AsyncConnection, replies: tuple[Reply, ...], _: bool) -> None:
+        await connection.execute(select(1))
+        raise OSError("the disk is full")
+
+    async def written(
+        connection: AsyncConnection, replies: tuple[Reply, ...], forgot: bool
+    ) -> None:
+        seen.append((len(replies), forgot))
+
+    cancel = Inbound.typed("cancel")
+    with pytest.raises(OSError):
+        await intake.handle("test", "c6", cancel, dedupe=("web", "2"), with_turn=unwritable)
+    again = await intake.handle("test", "c6", cancel, dedupe=("web", "2"), with_turn=written)
+    assert not again.duplicate and again.forgot
+    assert seen == [(len(again.replies), True)]
 
 
 async def test_service_signposted_contact_keeps_no_transcript_or_details(

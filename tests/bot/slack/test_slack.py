@@ -20,7 +20,15 @@ from tests.fakes.slack_api import (
     view_submission_body,
 )
 from tests.support.clock import Clock
-from tests.support.slack_desk import DESK, ENQUIRER, SECRET, card_title, desk, submitted_case
+from tests.support.slack_desk import (
+    DESK,
+    ENQUIRER,
+    SECRET,
+    card_title,
+    desk,
+    reply_values,
+    submitted_case,
+)
 from tests.support.telegram import complete_enquiry, say
 
 pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
@@ -46,7 +54,7 @@ async def test_slack_case_from_telegram_is_claimed_replied_to_and_resolved(
         await d.slack.wait_for(lambda s: s.last_view is not None)
         view = d.slack.last_view
         assert view is not None and view["callback_id"] == "reply_modal"
-        values = {"reply": {"text": {"type": "plain_text_input", "value": "Please send the link."}}}
+        values = reply_values("Please send the link.")
         assert await d.submit("reply_modal", values, reference) == 200
         await d.tg.wait_for_text(ENQUIRER, "Please send the link.")
         await d.slack.wait_for(
@@ -266,7 +274,7 @@ async def test_slack_reply_that_cannot_be_delivered_is_marked_in_the_thread(
         reference = await submitted_case(d)
         card_ts = d.cards()[0]["ts"]
         d.tg.fail_next("sendMessage", status=403, times=5)  # the enquirer blocked the bot
-        values = {"reply": {"text": {"type": "plain_text_input", "value": "Are you still there?"}}}
+        values = reply_values("Are you still there?")
         assert await d.submit("reply_modal", values, reference) == 200
         await d.slack.wait_for(
             lambda s: any("Could not deliver" in m.get("text", "") for m in s.thread(DESK, card_ts))
@@ -285,7 +293,7 @@ async def test_slack_empty_reply_is_refused_in_the_form(database_url: str, trans
         meta = json.dumps({"reference": reference, "channel": DESK})
         body = view_submission_body(
             "reply_modal",
-            {"reply": {"text": {"type": "plain_text_input", "value": "  "}}},
+            reply_values("  "),
             meta,
             user_id="U1",
             user_name="sam",
