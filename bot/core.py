@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
 from bot.http.metrics import Metrics
+from bot.locks import KeyedLocks
 from bot.services.desk import DeskService
 from bot.services.intake import IntakeService
 from bot.services.leases import Leases
@@ -50,6 +51,8 @@ class Core:
     """This process's figures (``GET /metrics``), fed by the intake and the outbox worker."""
     privacy: PrivacyService
     """Subject access, erasure, holds and the requests register."""
+    chats: KeyedLocks
+    """A chat's turns, and its erasure, one at a time in this process (``(channel, chat id)``)."""
 
     async def open(self) -> None:
         """Bring the schema up to date (what every job does first)."""
@@ -68,6 +71,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
     flow = IntakeFlow()
     wakeup = asyncio.Event()
     metrics = Metrics()
+    chats = KeyedLocks()  # a chat's turns, and its erasure, one at a time in this process
     leases = Leases(sessions=sessions, clock=clock, seconds=settings.lease_seconds)
     intake = IntakeService(
         engine=engine,
@@ -81,6 +85,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         on_handled=metrics.handled,
         retention=timedelta(days=settings.retention_days),
         email_from=settings.email_outgoing,
+        chats=chats,
     )
     replies = ReplyLedger(sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set)
     desk = DeskService(
@@ -97,9 +102,11 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         clock=clock,
         timezone=settings.timezone,
         working_day=calendar.is_working_day,
+        chats=chats,
     )
     return Core(
         privacy=privacy,
+        chats=chats,
         settings=settings,
         engine=engine,
         sessions=sessions,

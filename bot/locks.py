@@ -32,5 +32,10 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    def waiting(self, key: Hashable) -> int:
+        """How many wait for ``key``'s lock behind its holder (so a test can see one queue)."""
+        held = self._locks.get(key)
+        return held[1] - 1 if held else 0
+
     def __len__(self) -> int:
         return len(self._locks)

@@ -92,25 +92,29 @@ def _case_condition(keys: DataKeys, identity: Identity, value: str) -> ColumnEle
     return Case.enquirer_index.in_(keys.blinds("chat", chat))
 
 
-async def find(session: AsyncSession, keys: DataKeys, identity: Identity, value: str) -> Found:
-    """The cases, conversations and messages about the person ``identity``/``value`` names."""
-    query = (
-        select(Case)
-        .where(_case_condition(keys, identity, value), Case.erased_at.is_(None))
-        .options(selectinload(Case.categories))
-        .order_by(Case.received_at, Case.id)
-    )
-    cases = list((await session.execute(query)).scalars())
-    chats = select(ConversationRecord)
+async def find(
+    session: AsyncSession, keys: DataKeys, identity: Identity, value: str, *, lock: bool = False
+) -> Found:
+    """The cases, conversations and messages about the person ``identity``/``value`` names.
+
+    With ``lock`` (for an erasure) the chats' rows are locked first, as a turn locks its chat
+    (``conversations.load_for_update``), and held until the transaction ends: a turn of one
+    of those chats, on any replica, then runs wholly before the erasure (which sees the case
+    it may have sent) or wholly after it (on a fresh chat), never in between. SQLite needs no
+    row lock: its transactions never overlap (``BEGIN IMMEDIATE``).
+    """
     if identity in CHANNEL_OF:
-        chats = chats.where(
-            ConversationRecord.channel == CHANNEL_OF[identity],
-            ConversationRecord.chat_id == value.strip(),
+        chat = (ConversationRecord.channel == CHANNEL_OF[identity]) & (
+            ConversationRecord.chat_id == value.strip()
         )
+        conversations = await _conversations(session, chat, lock=lock)
+        cases = await _cases(session, keys, identity, value)
     else:
+        cases = await _cases(session, keys, identity, value)
         ids = [c.conversation_id for c in cases if c.conversation_id is not None]
-        chats = chats.where(ConversationRecord.id.in_(ids))
-    conversations = list((await session.execute(chats)).scalars())
+        conversations = await _conversations(session, ConversationRecord.id.in_(ids), lock=lock)
+        if lock and conversations:  # what a turn of those chats committed while we waited
+            cases = await _cases(session, keys, identity, value)
     case_ids = [c.id for c in cases]
     chat_ids = [c.id for c in conversations]
     count = select(func.count()).select_from(TranscriptEntry)
@@ -122,6 +126,28 @@ async def find(session: AsyncSession, keys: DataKeys, identity: Identity, value:
     )
     messages = int((await session.execute(count)).scalar_one())
     return Found(cases=cases, conversations=conversations, messages=messages)
+
+
+async def _cases(
+    session: AsyncSession, keys: DataKeys, identity: Identity, value: str
+) -> list[Case]:
+    query = (
+        select(Case)
+        .where(_case_condition(keys, identity, value), Case.erased_at.is_(None))
+        .options(selectinload(Case.categories))
+        .order_by(Case.received_at, Case.id)
+        .execution_options(populate_existing=True)  # read again after a lock, not cached
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def _conversations(
+    session: AsyncSession, which: ColumnElement[bool], *, lock: bool
+) -> list[ConversationRecord]:
+    query = select(ConversationRecord).where(which).order_by(ConversationRecord.id)
+    if lock:
+        query = query.with_for_update()
+    return list((await session.execute(query)).scalars())
 
 
 @dataclass(frozen=True, slots=True)

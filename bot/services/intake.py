@@ -107,6 +107,7 @@ class IntakeService:
         on_handled: Callable[[str, float], None] = lambda channel, seconds: None,
         retention: timedelta | None = None,
         email_from: str | None = None,
+        chats: KeyedLocks | None = None,
     ) -> None:
         """``engine`` runs each turn on a plain connection; ``sessions`` (on the same
         engine) serve the rest. ``leases``: this process's, needed for durable replies
@@ -114,7 +115,9 @@ class IntakeService:
         ``on_enqueued`` is called after a transaction wrote outbox rows for the worker;
         ``on_handled(channel, seconds)`` after each message that was not a duplicate.
         ``email_from``: the helpline's address when it sends email (copies asked for in a
-        chat are emailed too); None: it does not, and the chat says so."""
+        chat are emailed too); None: it does not, and the chat says so.
+        ``chats``: the per-chat locks a turn holds, keyed ``(channel, chat id)``, shared with
+        whatever else works on a whole chat (erasing it) so that it waits for the turn."""
         self.on_enqueued = on_enqueued
         self._on_handled = on_handled
         self._calendar = calendar or WorkingCalendar.default()
@@ -125,7 +128,7 @@ class IntakeService:
         self._flow = flow
         self._clock = clock
         self._new_reference = new_reference
-        self._locks = KeyedLocks()
+        self._locks = chats if chats is not None else KeyedLocks()
         self._leases = leases
         self._retention = retention
         """How long a case's personal data is kept (its ``erase_after``); None: no date."""

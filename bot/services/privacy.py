@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.locks import KeyedLocks
 from bot.text import for_terminal
 from flows.copy import Copy
 from flows.privacy import AuditAction, AuditChannel, Identity, RequestKind, answer_by
@@ -65,15 +66,18 @@ class PrivacyService:
         clock: Callable[[], datetime],
         timezone: str = "Europe/London",
         working_day: Callable[[date], bool] | None = None,
+        chats: KeyedLocks | None = None,
     ) -> None:
         """``keys``: the engine's data keys (for blind indexes); ``working_day`` moves a
-        request's due day off weekends and holidays."""
+        request's due day off weekends and holidays; ``chats``: the per-chat locks the
+        intake's turns hold in this process (see :meth:`erase_chat`)."""
         self._sessions = sessions
         self._keys = keys
         self._copy = copy
         self._clock = clock
         self._zone = ZoneInfo(timezone)
         self._working_day = working_day
+        self._chats = chats if chats is not None else KeyedLocks()
 
     def today(self) -> date:
         """Today in the helpline's zone: due dates are calendar days there."""
@@ -202,7 +206,7 @@ class PrivacyService:
         now = self._clock()
         async with self._sessions() as session, session.begin():
             keys = self._keys()
-            found = await privacy_store.find(session, keys, identity, value)
+            found = await privacy_store.find(session, keys, identity, value, lock=not dry_run)
             plan = await privacy_store.plan(session, found)
             action = AuditAction.ERASE_PREVIEWED if dry_run else AuditAction.ERASED
             for reference in _or_none(found.references):
@@ -236,13 +240,22 @@ class PrivacyService:
         """The enquirer asked in their chat: erase it and their cases; the references erased.
 
         ``within``: in the caller's transaction (the web chat writes its answer in the same
-        one, so an erasure and what the chat says of it are never apart)."""
+        one, so an erasure and what the chat says of it are never apart).
+
+        Serialised with the chat's turns as they are with each other: in this process under
+        the chat's lock (``chats``, taken before the transaction as a turn takes it; a caller
+        passing ``within`` holds its chat's own lock, as the web chat does), and across
+        replicas by the chat's row, locked first as a turn locks it (see
+        :func:`storage.privacy.find`). A turn of the chat runs wholly before the erasure,
+        which then erases the case it may have sent, or wholly after it, on a fresh chat.
+        """
         if within is None:
-            async with self._sessions() as session, session.begin():
+            chat = self._chats.hold((channel, chat_id))
+            async with chat, self._sessions() as session, session.begin():
                 return await self.erase_chat(channel, chat_id, within=session)
         now = self._clock()
         identity = {"telegram": Identity.TELEGRAM_USER, "web": Identity.WEB_SESSION}[channel]
-        found = await privacy_store.find(within, self._keys(), identity, chat_id)
+        found = await privacy_store.find(within, self._keys(), identity, chat_id, lock=True)
         for reference in _or_none(found.references):
             audit.record(
                 within,

@@ -13,9 +13,8 @@ import pytest
 from bot.core import open_core
 from bot.services.housekeeping import Housekeeping
 from bot.settings import Settings
-from flows.messages import Inbound
+from tests.support import intake
 from tests.support.cli import helpline
-from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
 pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
@@ -25,13 +24,7 @@ WORDS = ("insulting", "Sam Jones", "fake_school_account", "Fake TikTok account")
 
 
 async def submit(url: str, chat: str = CHAT, data_key: str | None = None) -> str:
-    """A case submitted over the Telegram channel's intake, as the running service does."""
-    async with open_core(Settings(database_url=url, data_key=data_key)) as core:
-        for said in PROFESSIONAL_TO_REVIEW:
-            await core.intake.handle("telegram", chat, Inbound.typed(said))
-        handled = await core.intake.handle("telegram", chat, Inbound.typed("send"))
-        assert handled.case is not None
-        return handled.case.reference
+    return await intake.submit(url, chat, data_key)
 
 
 def run(url: str, cwd: Path, *args: str) -> str:

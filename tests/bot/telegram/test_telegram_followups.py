@@ -19,7 +19,7 @@ from sqlalchemy import select
 from storage import db
 from storage.models import Case, ConversationRecord, TranscriptEntry
 from tests.fakes.telegram_api import FakeTelegram
-from tests.support.cli import helpline
+from tests.support.cli import helpline_async
 from tests.support.telegram import (
     buttons,
     complete_enquiry,
@@ -60,8 +60,9 @@ async def _practitioner_writes(
     url: str, tg: FakeTelegram, reference: str, text: str, cwd: Path
 ) -> dict[str, Any]:
     """A practitioner's reply from the desk (the CLI), delivered by the running service;
-    returns the bot's message that carried it, once it is logged on the case."""
-    result = helpline(
+    returns the bot's message that carried it, once it is logged on the case. Awaited: the
+    service shares this event loop and must carry on while the command waits its turn."""
+    result = await helpline_async(
         "cases",
         "reply",
         reference,
@@ -89,11 +90,6 @@ async def _reply_to(tg: FakeTelegram, message: dict[str, Any] | None, text: str)
     return await replies_settle(tg, CHAT, before)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug since issues 15 and 16 met: on SQLite, `helpline cases reply` in a second "
-    "process gets 'database is locked' while the service runs (see the issue 16 note)",
-)
 async def test_telegram_follow_ups_reach_the_case_they_answer_during_a_new_enquiry(
     database_url: str, tmp_path: Path
 ) -> None:
