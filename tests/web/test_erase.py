@@ -228,12 +228,12 @@ async def test_web_delete_waits_for_the_turn_being_handled(database_url: str) ->
         reference = reference_in(await complete_enquiry(client))
         asked = await ask_to_delete(client)
         assert service.helpline.web is not None
-        locks = service.helpline.web.chat._locks  # the lock each of the chat's turns takes
-        chat_id = await chat_of(service)
-        async with locks.hold(chat_id):
+        locks = service.helpline.core.chats  # the lock each of the chat's turns takes
+        key = ("web", await chat_of(service))
+        async with locks.hold(key):
             waiting = asyncio.create_task(answer(client, asked, "yes"))
             # Until the Yes waits for the lock (or, were it not taking it, is answered).
-            while locks._locks.get(chat_id, (None, 0))[1] < 2 and not waiting.done():
+            while locks.waiting(key) < 1 and not waiting.done():
                 await asyncio.sleep(0.01)
             assert not waiting.done()
             assert (await stored_case(service, reference)).erased_at is None  # type: ignore[union-attr]
