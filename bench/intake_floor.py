@@ -6,14 +6,17 @@ Run::
 
 No Telegram, no HTTP: ``IntakeService.handle`` is called directly with the same 18 turns as
 ``bench.telegram_turns`` (``bench.enquiry``; buttons pressed by their option ids), one at a
-time, so the figures are the cost of one message's transaction plus the flow step. Beside it, the
-PostgreSQL floor: the same five statements (dedupe insert, the conversation row locked,
-two transcript rows, the conversation saved) and a commit, sent straight through asyncpg
-with no SQLAlchemy and no flow. What is left between the two is ours to shave; the floor
-is what any design with a durable per-message commit pays on this machine.
+time, so the figures are the cost of one message's transaction plus the flow step. The flow
+step is also measured alone (``IntakeService.step`` over the same turns, no database), so
+the transaction's own share is the difference. Beside it, the floor: the same statements
+(dedupe insert, the conversation row read (locked on PostgreSQL), two transcript rows, the
+conversation saved) and a commit, sent straight through the driver (asyncpg, or aiosqlite
+with our SQLite settings) with no SQLAlchemy and no flow. What is left between the two is
+ours to shave; the floor is what any design with a durable per-message commit pays on this
+machine. (The floor's values are not sealed; ours are, see ``storage.encryption``.)
 
 It prints CPU per message (this process, all threads) and wall-time p50/p99. Nothing is
-asserted.
+asserted. ``bench.ratios`` uses these functions for its ratio (b).
 """
 
 from __future__ import annotations
@@ -61,6 +64,53 @@ async def ours(url: str, conversations: int) -> tuple[float, list[float]]:
         return (time.process_time() - cpu) / len(times), times
 
 
+def flow_step(conversations: int) -> float:
+    """CPU seconds per message of the flow step alone (``IntakeService.step``, the state
+    restored from and saved to JSON as the store does), over the same turns: the part of
+    :func:`ours` that is not the database."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.services.intake import IntakeService
+    from flows.conversation import Conversation
+    from flows.intake import IntakeFlow
+    from storage.db import session_factory
+
+    engine = create_async_engine("sqlite+aiosqlite://")  # never connects: step() does no I/O
+    intake = IntakeService(engine=engine, sessions=session_factory(engine), flow=IntakeFlow())
+    turns = [turn.inbound() for turn in script()]
+    cpu = 0.0
+    for chat in range(conversations + WARM_UP):
+        if chat == WARM_UP:
+            cpu = time.process_time()
+        state: dict[str, object] = {}
+        for inbound in turns:
+            stepped = intake.step(Conversation.from_json(state), inbound, datetime.now(UTC))
+            state = stepped.result.conversation.to_json()
+    return (time.process_time() - cpu) / (conversations * len(turns))
+
+
+# The floor's statements, as ours runs them, in each driver's parameter style.
+FLOOR_SQL = {
+    "postgresql": (
+        "INSERT INTO processed_updates (source, key, at) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        "SELECT id, state FROM conversations WHERE channel = $1 AND chat_id = $2 FOR UPDATE",
+        "INSERT INTO transcript (conversation_id, case_id, at, sender, text, kind) "
+        "VALUES ($1, NULL, $2, $3, $4, 'text')",
+        "UPDATE conversations SET state = $1, updated_at = $2 WHERE id = $3",
+    ),
+    "sqlite": (
+        "INSERT INTO processed_updates (source, key, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        "SELECT id, state FROM conversations WHERE channel = ? AND chat_id = ?",
+        "INSERT INTO transcript (conversation_id, case_id, at, sender, text, kind) "
+        "VALUES (?, NULL, ?, ?, ?, 'text')",
+        "UPDATE conversations SET state = ?, updated_at = ? WHERE id = ?",
+    ),
+}
+FLOOR_STATE = '{"step": "role_group", "answers": {}}'
+FLOOR_TURNS = (("enquirer", "Teacher"), ("bot", "Which setting?"))
+
+
 async def floor(url: str, messages: int) -> tuple[float, list[float]]:
     """The same statements straight through asyncpg: CPU per message and wall times."""
     import asyncpg
@@ -69,13 +119,13 @@ async def floor(url: str, messages: int) -> tuple[float, list[float]]:
 
     dsn = normalise_url(url).replace("postgresql+asyncpg://", "postgresql://")
     connection = await asyncpg.connect(dsn)
-    state = '{"step": "role_group", "answers": {}}'
+    seen, load, add, save = FLOOR_SQL["postgresql"]
     now = datetime.now(UTC)
     try:
         row_id = await connection.fetchval(
             "INSERT INTO conversations (channel, chat_id, state, updated_at) "
             "VALUES ('floor', '1', $1, $2) RETURNING id",
-            state,
+            FLOOR_STATE,
             now,
         )
         times: list[float] = []
@@ -83,34 +133,50 @@ async def floor(url: str, messages: int) -> tuple[float, list[float]]:
         for n in range(messages):
             start = time.perf_counter()
             async with connection.transaction():
-                await connection.execute(
-                    "INSERT INTO processed_updates (source, key, at) VALUES ($1, $2, $3) "
-                    "ON CONFLICT DO NOTHING",
-                    "floor",
-                    str(n),
-                    now,
-                )
-                row = await connection.fetchrow(
-                    "SELECT id, state FROM conversations WHERE channel = $1 AND chat_id = $2 "
-                    "FOR UPDATE",
-                    "floor",
-                    "1",
-                )
-                await connection.executemany(
-                    "INSERT INTO transcript (conversation_id, case_id, at, sender, text, kind) "
-                    "VALUES ($1, NULL, $2, $3, $4, 'text')",
-                    [(row_id, now, "enquirer", "Teacher"), (row_id, now, "bot", "Which setting?")],
-                )
-                await connection.execute(
-                    "UPDATE conversations SET state = $1, updated_at = $2 WHERE id = $3",
-                    row["state"],
-                    now,
-                    row_id,
-                )
+                await connection.execute(seen, "floor", str(n), now)
+                row = await connection.fetchrow(load, "floor", "1")
+                await connection.executemany(add, [(row_id, now, *t) for t in FLOOR_TURNS])
+                await connection.execute(save, row["state"], now, row_id)
             times.append(time.perf_counter() - start)
         return (time.process_time() - cpu) / messages, times
     finally:
         await connection.close()
+
+
+async def floor_sqlite(url: str, messages: int) -> tuple[float, list[float]]:
+    """The same statements straight through aiosqlite, with the pragmas and the
+    ``BEGIN IMMEDIATE`` our engine uses (``storage.db``): CPU per message and wall times."""
+    import aiosqlite
+    from sqlalchemy import make_url
+
+    from storage.db import SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, normalise_url
+
+    path = make_url(normalise_url(url)).database or ""
+    seen, load, add, save = FLOOR_SQL["sqlite"]
+    now = datetime.now(UTC).isoformat()
+    async with aiosqlite.connect(path, isolation_level=None) as connection:
+        for pragma in (*SQLITE_PRAGMAS, f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"):
+            await connection.execute(f"PRAGMA {pragma}")
+        cursor = await connection.execute(
+            "INSERT INTO conversations (channel, chat_id, state, updated_at) "
+            "VALUES ('floor', '1', ?, ?) RETURNING id",
+            (FLOOR_STATE, now),
+        )
+        row_id = (await cursor.fetchone() or (0,))[0]
+        await cursor.close()
+        times: list[float] = []
+        cpu = time.process_time()
+        for n in range(messages):
+            start = time.perf_counter()
+            await connection.execute("BEGIN IMMEDIATE")
+            await connection.execute(seen, ("floor", str(n), now))
+            async with connection.execute(load, ("floor", "1")) as rows:
+                row = await rows.fetchone()
+            await connection.executemany(add, [(row_id, now, *t) for t in FLOOR_TURNS])
+            await connection.execute(save, (row[1] if row else FLOOR_STATE, now, row_id))
+            await connection.execute("COMMIT")
+            times.append(time.perf_counter() - start)
+        return (time.process_time() - cpu) / messages, times
 
 
 def line(label: str, cpu_s: float, times: list[float]) -> str:
@@ -129,10 +195,15 @@ async def bench(args: argparse.Namespace) -> None:
     logs.configure("WARNING")
     print("helpline-intake: the intake transaction alone, and the floor under it")
     print(f"  {args.conversations} conversations × {len(script())} messages, one at a time")
+    step = flow_step(args.conversations)
+    print(f"  {'the flow step alone (IntakeService.step)':<44} CPU {step * 1000:5.2f} ms/message")
     if args.database in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="helpline-floor-") as tmp:
-            cpu, times = await ours(f"sqlite+aiosqlite:///{tmp}/floor.db", args.conversations)
-        print(line("ours, SQLite (IntakeService.handle)", cpu, times))
+            url = f"sqlite+aiosqlite:///{tmp}/floor.db"
+            cpu, times = await ours(url, args.conversations)
+            print(line("ours, SQLite (IntakeService.handle)", cpu, times))
+            cpu, times = await floor_sqlite(url, len(times))
+            print(line("floor, SQLite (aiosqlite, same statements)", cpu, times))
     if args.database in ("postgres", "both"):
         await prepare_postgres(args.postgres_url)
         cpu, times = await ours(args.postgres_url, args.conversations)

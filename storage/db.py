@@ -28,6 +28,10 @@ from storage import encryption
 
 DEFAULT_URL = "sqlite+aiosqlite:///helpline.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_PRAGMAS: tuple[str, ...] = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL")
+"""Set on every SQLite connection (WAL only for a file database). With WAL, ``synchronous
+=NORMAL`` syncs the log at checkpoints rather than at every commit: a commit survives the
+service crashing, but the last few may be lost if the machine itself loses power."""
 
 
 def normalise_url(url: str) -> str:
@@ -109,11 +113,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
-        if ":memory:" not in str(engine.url) and engine.url.database:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        pragmas = SQLITE_PRAGMAS
+        if ":memory:" in str(engine.url) or not engine.url.database:
+            pragmas = tuple(p for p in pragmas if not p.startswith("journal_mode"))
+        for pragma in (*pragmas, f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"):
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

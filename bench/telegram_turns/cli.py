@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.common import database_cpu_s
 from bench.enquiry import script
 from bench.telegram_turns.drivers import BenchTelegram, run_phase
 from bench.telegram_turns.figures import Figures, print_comparison, print_scenario
@@ -33,17 +34,22 @@ async def run_scenario(
     solo: int,
     profile: str | None,
     replicas: int = 1,
+    *,
+    webhook: bool = False,
+    warm_up: int = 3,
 ) -> Figures:
     """Warm up, one at a time, N at once, another N at once; the service's figures for each.
 
-    With ``replicas`` > 1, that many service processes take webhooks in turn; their CPU,
-    memory and samples are added up (the profile, if any, is the first one's).
+    With ``replicas`` > 1 (or ``webhook``), that many service processes take webhooks in
+    turn; their CPU, memory and samples are added up (the profile, if any, is the first
+    one's). The database server's CPU (PostgreSQL's processes serving this database) is
+    measured over the same two load phases.
     """
     figures = Figures(name, enquirers, profile=profile)
     tg = BenchTelegram()
     async with (
         tg,
-        Replicas.started(kind, database_url, tg.base_url, replicas) as service,
+        Replicas.started(kind, database_url, tg.base_url, replicas, webhook=webhook) as service,
     ):
         tg.webhooks = service.webhooks
         polled = not service.webhooks  # one service takes every update: wait for them all
@@ -52,14 +58,16 @@ async def run_scenario(
             return tg.updates if polled else None
 
         # Sequential first: the load phases leave the HTTP pool full of connections.
-        await run_phase(tg, 1_000_000, 3, concurrent=False)  # warm-up, not counted
+        await run_phase(tg, 1_000_000, warm_up, concurrent=False)  # not counted
         await service.mark(handled=handled())
         solo_phase = await run_phase(tg, 2_000_000, solo, concurrent=False)
         solo_mark = await service.mark("start" if profile else None, handled())
+        database_cpu = database_cpu_s(database_url)
         first = await run_phase(tg, 3_000_000, enquirers)
         first_mark = await service.mark(handled=handled())
         second = await run_phase(tg, 4_000_000, enquirers)
         second_mark = await service.mark(profile, handled())
+        figures.database_cpu_s = database_cpu_s(database_url) - database_cpu
     figures.updates = first_mark["updates"] + second_mark["updates"]
     figures.wall_s = first.wall_s + second.wall_s
     figures.completed = first.completed + second.completed
@@ -132,7 +140,8 @@ def print_header(args: argparse.Namespace) -> None:
 
     print("helpline-intake: Telegram turns benchmark")
     print(
-        f"  per scenario: 3 warm-up conversations, {args.solo} one at a time (latency), then "
+        f"  per scenario: {getattr(args, 'warm_up', 3)} warm-up conversations, {args.solo} one "
+        "at a time (latency), then "
         f"{args.enquirers} enquirers at once × {len(script())} turns, then another "
         f"{args.enquirers} at once (memory)"
     )

@@ -31,6 +31,7 @@ from flows.intake import (
     Forget,
     IntakeFlow,
     Signposted,
+    StepResult,
 )
 from flows.links import case_keys
 from flows.messages import Command, Inbound, InboundKind, Reply
@@ -77,6 +78,16 @@ class Handled:
 
 
 DUPLICATE = Handled(replies=(), duplicate=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Stepped:
+    """One message's flow step, before anything is saved (see :meth:`IntakeService.step`)."""
+
+    result: StepResult
+    timing: Expectation
+    said: str
+    """The message as the transcript records it (a button by its label)."""
 
 
 class IntakeService:
@@ -212,19 +223,12 @@ class IntakeService:
                 connection, channel, chat_id, now, backlog=holder is not None
             )
             before = convo_store.restore(record)
-            timing = expectation(self._calendar, now, self._target, self._flow.copy)
             awaiting = None
             if before.earlier and inbound.kind is InboundKind.TEXT:
                 awaiting = await convo_store.awaiting_answer(connection, record.id, before.earlier)
-            context = Context(
-                now=now,
-                reference=self._new_reference(),
-                reply_note=timing.note,
-                out_of_hours=not timing.open_now,
-                awaiting=awaiting,
-            )
-            result = self._flow.handle(before, inbound, context)
-            await self._record_turns(connection, record, before, inbound, result.replies, now)
+            stepped = self.step(before, inbound, now, awaiting=awaiting)
+            result, timing = stepped.result, stepped.timing
+            await self._record_turns(connection, record, stepped, inbound, now)
             case = None
             if result.effects:
                 async with AsyncSession(bind=connection, expire_on_commit=False) as session:
@@ -258,17 +262,35 @@ class IntakeService:
             forgot=any(isinstance(e, (Forget, Signposted)) for e in result.effects),
         )
 
+    def step(
+        self, before: Conversation, inbound: Inbound, now: datetime, *, awaiting: str | None = None
+    ) -> Stepped:
+        """The flow's step for one message, with no I/O: what :meth:`handle` runs inside
+        its transaction between loading the conversation and saving it (``awaiting``: see
+        ``storage.conversations.awaiting_answer``). Public so that its cost can be
+        measured apart from the database's (``bench.intake_floor``)."""
+        timing = expectation(self._calendar, now, self._target, self._flow.copy)
+        context = Context(
+            now=now,
+            reference=self._new_reference(),
+            reply_note=timing.note,
+            out_of_hours=not timing.open_now,
+            awaiting=awaiting,
+        )
+        result = self._flow.handle(before, inbound, context)
+        return Stepped(result, timing, self._flow.describe(before, inbound))
+
     async def _record_turns(
         self,
         connection: AsyncConnection,
         record: Saved,
-        before: Conversation,
+        stepped: Stepped,
         inbound: Inbound,
-        replies: Sequence[Reply],
         now: datetime,
     ) -> None:
         kind = "attachment_refused" if inbound.kind is InboundKind.ATTACHMENT else "text"
-        said = {"sender": "enquirer", "text": self._flow.describe(before, inbound), "kind": kind}
+        said = {"sender": "enquirer", "text": stepped.said, "kind": kind}
+        replies = stepped.result.replies
         turns = [said, *({"sender": "bot", "text": r.text, "kind": "text"} for r in replies)]
         common = {"conversation_id": record.id, "case_id": None, "at": now}
         await convo_store.add_turns(connection, [{**common, **turn} for turn in turns])

@@ -1,0 +1,351 @@
+"""Benchmark: the issue's performance targets, as ratios measured side by side in one run.
+
+Run::
+
+    python -m bench.ratios [--rounds 3] [--enquirers 10] [--conversations 20]
+                           [--postgres-url URL]
+
+This 2-core machine is shared and its speed swings between runs, so every target is a ratio
+of two figures measured minutes apart in the same round, never an absolute time. Each round
+runs, one after the other:
+
+* Telegram (``bench.telegram_turns``' own scenarios, each service in a child process against
+  the fake Bot API, N enquirers at once, twice): the plain PTB ``ConversationHandler`` bot
+  with its state in memory on our aiohttp transport (``baseline-aiohttp``); ours on
+  PostgreSQL and on SQLite, polling like the baseline; ours on PostgreSQL as one webhook
+  replica and as two taking the webhooks in turn.
+* The intake transaction (``bench.intake_floor``, in this process, no Telegram): the flow
+  step alone, ``IntakeService.handle`` on each store, and the floor under it: the driver
+  (asyncpg, aiosqlite) running the same statements with no SQLAlchemy and no flow.
+
+The ratios, each a median over the rounds:
+
+(a) our service's CPU per update over the plain bot's, same transport, both polling;
+(b) the intake transaction's CPU per message over the floor's. The floor runs no flow, so
+    the target compares the transaction alone (``handle`` minus the flow step measured by
+    itself); the transaction with its flow step is printed beneath;
+(c) SQLite against PostgreSQL, higher is better: throughput (updates/s with the same N
+    enquirers at once; what the target compares), and updates per CPU-second of the service
+    and the database server together (PostgreSQL's backends for the benchmark database);
+(d) CPU per update of two webhook replicas over one (the replicas' CPU added up).
+
+Nothing is asserted: the table prints each ratio beside its target, then the figures the
+ratios are made of.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import intake_floor  # noqa: E402
+from bench.common import prepare_postgres  # noqa: E402
+from bench.enquiry import script  # noqa: E402
+from bench.telegram_turns.cli import print_header, run_scenario  # noqa: E402
+from bench.telegram_turns.figures import Figures, per_update_cpu_ms  # noqa: E402
+from bench.telegram_turns.service import Kind  # noqa: E402
+
+DEFAULT_POSTGRES_URL = os.environ.get(
+    "HELPLINE_BENCH_RATIOS_POSTGRES_URL",
+    "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_ratios",
+)
+BASELINE, PG, SQLITE, HOOK_1, HOOK_2 = "baseline", "postgres", "sqlite", "webhook-1", "webhook-2"
+WARM_UP = 1
+"""Conversations each Telegram service has before it is measured (its first-use costs)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One Telegram scenario of a round: what runs, on which store, how updates arrive."""
+
+    name: str
+    kind: Kind
+    store: str | None
+    replicas: int = 1
+    webhook: bool = False
+
+
+SCENARIOS = (
+    Scenario(BASELINE, "baseline-aiohttp", None),
+    Scenario(PG, "ours", "postgres"),
+    Scenario(SQLITE, "ours", "sqlite"),
+    Scenario(HOOK_1, "ours", "postgres", 1, webhook=True),
+    Scenario(HOOK_2, "ours", "postgres", 2, webhook=True),
+)
+
+
+@dataclass
+class Round:
+    """What one round measured: Telegram scenarios and the intake's CPU per message (s)."""
+
+    telegram: dict[str, Figures] = field(default_factory=dict)
+    intake: dict[str, float] = field(default_factory=dict)
+
+    def cpu_ms(self, name: str) -> float:
+        """A Telegram scenario's service CPU per update (NaN if it did not run)."""
+        figures = self.telegram.get(name)
+        return per_update_cpu_ms(figures) if figures and not figures.failure else float("nan")
+
+    def rate(self, name: str) -> float:
+        """A Telegram scenario's throughput, updates/s (NaN if it did not run)."""
+        figures = self.telegram.get(name)
+        return figures.rate if figures and not figures.failure else float("nan")
+
+    def all_cpu_ms(self, name: str) -> float:
+        """CPU per update of the service and the database server together."""
+        figures = self.telegram.get(name)
+        if figures is None or figures.failure or not figures.updates:
+            return float("nan")
+        return (figures.cpu_s + figures.database_cpu_s) / figures.updates * 1000
+
+    def transaction(self, store: str) -> float:
+        """The intake transaction's CPU per message without the flow step."""
+        return self.intake[store] - self.intake["flow"]
+
+
+Measure = Callable[[Round], float]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """One row of the table: how it is computed per store, and its target."""
+
+    label: str
+    target: float | None
+    higher_is_better: bool = False
+    sqlite: Measure | None = None
+    postgres: Measure | None = None
+
+    def met(self, value: float) -> str:
+        """✓ or ✗ against the target (nothing when the row has none)."""
+        if self.target is None or value != value:
+            return ""
+        ok = value >= self.target if self.higher_is_better else value <= self.target
+        return "✓" if ok else "✗"
+
+    @property
+    def goal(self) -> str:
+        """The target as printed."""
+        if self.target is None:
+            return ""
+        return f"{'≥' if self.higher_is_better else '≤'} {self.target:g}"
+
+
+RATIOS = (
+    Ratio(
+        "(a) our turn's CPU / the plain in-memory PTB bot's (same transport)",
+        1.5,
+        sqlite=lambda r: r.cpu_ms(SQLITE) / r.cpu_ms(BASELINE),
+        postgres=lambda r: r.cpu_ms(PG) / r.cpu_ms(BASELINE),
+    ),
+    Ratio(
+        "(b) intake transaction's CPU / the driver's floor (the target)",
+        2.0,
+        sqlite=lambda r: r.transaction(SQLITE) / r.intake["floor-sqlite"],
+        postgres=lambda r: r.transaction(PG) / r.intake["floor-postgres"],
+    ),
+    Ratio(
+        "    the transaction with its flow step / the floor",
+        None,
+        sqlite=lambda r: r.intake[SQLITE] / r.intake["floor-sqlite"],
+        postgres=lambda r: r.intake[PG] / r.intake["floor-postgres"],
+    ),
+    Ratio(
+        "(c) SQLite / PostgreSQL, throughput (the target)",
+        0.8,
+        higher_is_better=True,
+        sqlite=lambda r: r.rate(SQLITE) / r.rate(PG),
+    ),
+    Ratio(
+        "    SQLite / PostgreSQL, updates per CPU-second incl. the server",
+        None,
+        higher_is_better=True,
+        sqlite=lambda r: r.all_cpu_ms(PG) / r.all_cpu_ms(SQLITE),
+    ),
+    Ratio(
+        "(d) CPU per update, 2 webhook replicas / 1",
+        1.1,
+        postgres=lambda r: r.cpu_ms(HOOK_2) / r.cpu_ms(HOOK_1),
+    ),
+)
+
+FIGURES: tuple[tuple[str, Measure], ...] = (
+    ("plain PTB bot, CPU per update (ms)", lambda r: r.cpu_ms(BASELINE)),
+    ("ours, PostgreSQL, CPU per update (ms)", lambda r: r.cpu_ms(PG)),
+    ("ours, SQLite, CPU per update (ms)", lambda r: r.cpu_ms(SQLITE)),
+    ("ours, PostgreSQL, 1 webhook replica (ms)", lambda r: r.cpu_ms(HOOK_1)),
+    ("ours, PostgreSQL, 2 webhook replicas (ms)", lambda r: r.cpu_ms(HOOK_2)),
+    ("  PostgreSQL server's CPU per update, polling (ms)", lambda r: _server_ms(r, PG)),
+    ("throughput, plain PTB bot (updates/s)", lambda r: r.rate(BASELINE)),
+    ("throughput, ours on PostgreSQL (updates/s)", lambda r: r.rate(PG)),
+    ("throughput, ours on SQLite (updates/s)", lambda r: r.rate(SQLITE)),
+    ("intake: the flow step alone (ms/message)", lambda r: r.intake["flow"] * 1000),
+    ("intake on PostgreSQL, transaction + flow (ms)", lambda r: r.intake[PG] * 1000),
+    ("intake on SQLite, transaction + flow (ms)", lambda r: r.intake[SQLITE] * 1000),
+    ("floor: asyncpg, same statements (ms)", lambda r: r.intake["floor-postgres"] * 1000),
+    ("floor: aiosqlite, same statements (ms)", lambda r: r.intake["floor-sqlite"] * 1000),
+)
+
+
+def _server_ms(r: Round, name: str) -> float:
+    figures = r.telegram.get(name)
+    if figures is None or figures.failure or not figures.updates:
+        return float("nan")
+    return figures.database_cpu_s / figures.updates * 1000
+
+
+async def telegram_round(args: argparse.Namespace, tmp: str, n: int) -> dict[str, Figures]:
+    """The Telegram scenarios of one round, each with a fresh database."""
+    results: dict[str, Figures] = {}
+    for scenario in SCENARIOS:
+        url = args.postgres_url if scenario.store == "postgres" else ""
+        if scenario.store == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp}/telegram-{n}.db"
+        print(f"  round {n + 1}: telegram, {scenario.name} …", flush=True)
+        try:
+            results[scenario.name] = await run_scenario(
+                scenario.name,
+                scenario.kind,
+                url,
+                args.enquirers,
+                0,
+                None,
+                scenario.replicas,
+                webhook=scenario.webhook,
+                warm_up=WARM_UP,
+            )
+        except (RuntimeError, OSError, TimeoutError) as error:
+            results[scenario.name] = Figures(scenario.name, args.enquirers, failure=str(error))
+        failed = results[scenario.name]
+        if failed.failure or failed.failed:
+            print(f"    ! {failed.failure or f'{failed.failed} conversations failed'}")
+    return results
+
+
+async def intake_round(args: argparse.Namespace, tmp: str, n: int) -> dict[str, float]:
+    """The intake transaction on each store, the flow step alone, and the floors."""
+    print(f"  round {n + 1}: the intake transaction and its floor …", flush=True)
+    found = {"flow": intake_floor.flow_step(args.conversations)}
+    url = f"sqlite+aiosqlite:///{tmp}/intake-{n}.db"
+    found[SQLITE], times = await intake_floor.ours(url, args.conversations)
+    found["floor-sqlite"], _ = await intake_floor.floor_sqlite(url, len(times))
+    await prepare_postgres(args.postgres_url)
+    found[PG], times = await intake_floor.ours(args.postgres_url, args.conversations)
+    found["floor-postgres"], _ = await intake_floor.floor(args.postgres_url, len(times))
+    return found
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of the figures that exist (NaN when none does)."""
+    real = [v for v in values if v == v]
+    return statistics.median(real) if real else float("nan")
+
+
+def cell(values: Sequence[float], digits: int = 2) -> str:
+    """A median, with each round's figure when there were several."""
+    if not values or all(v != v for v in values):
+        return "—"
+    text = f"{median(values):.{digits}f}"
+    if len(values) > 1:
+        text += " (" + " ".join(f"{v:.{digits}f}" for v in values) + ")"
+    return text
+
+
+def report(rounds: list[Round]) -> None:
+    """The ratios beside their targets, then the figures they are made of."""
+    count = len(rounds)
+    print(f"\n== the ratios (median of {count} round{'s' if count > 1 else ''}) ==")
+    width = 72
+    print(f"  {'ratio':<{width}}{'target':<8}{'SQLite':<22}{'PostgreSQL':<22}")
+    for ratio in RATIOS:
+        cells = []
+        for measure in (ratio.sqlite, ratio.postgres):
+            if measure is None:
+                cells.append("—")
+                continue
+            values = [_safely(measure, r) for r in rounds]
+            value = median(values)
+            cells.append(f"{value:.2f} {ratio.met(value)}".rstrip() if value == value else "—")
+        print(f"  {ratio.label:<{width}}{ratio.goal:<8}{cells[0]:<22}{cells[1]:<22}")
+    print("\n== the figures (median, then each round's) ==")
+    for label, measure in FIGURES:
+        print(f"  {label:<52}{cell([_safely(measure, r) for r in rounds])}")
+    print(
+        "\n  CPU is the service process's (all threads), in the two load phases of "
+        f"{rounds[0].telegram[BASELINE].enquirers if BASELINE in rounds[0].telegram else '?'}"
+        " enquirers at once; the intake's is this process's, one message at a time."
+    )
+
+
+def _safely(measure: Measure, r: Round) -> float:
+    try:
+        return measure(r)
+    except (KeyError, ZeroDivisionError):
+        return float("nan")
+
+
+async def bench(args: argparse.Namespace) -> None:
+    """Every round, then the report."""
+    from bot import logs
+
+    logs.configure("WARNING")
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM: stop like Ctrl-C, cleaning up on the way out
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    print("helpline-intake: the performance targets as ratios, all measured in this run")
+    args.solo, args.warm_up = 0, WARM_UP
+    print_header(args)
+    print(
+        f"  intake: {args.conversations} conversations × {len(script())} messages, one at a "
+        f"time, per store; {args.rounds} round(s)"
+    )
+    rounds: list[Round] = []
+    with tempfile.TemporaryDirectory(prefix="helpline-ratios-") as tmp:
+        for n in range(args.rounds):
+            measured = Round()
+            measured.telegram = await telegram_round(args, tmp, n)
+            measured.intake = await intake_round(args, tmp, n)
+            rounds.append(measured)
+    report(rounds)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ratios",
+        description="The performance targets as ratios, measured side by side in one run.",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is printed")
+    parser.add_argument("--enquirers", type=int, default=10, help="Telegram enquirers at once")
+    parser.add_argument(
+        "--conversations", type=int, default=20, help="intake conversations per store"
+    )
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="wiped each run!")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.ratios``."""
+    try:
+        asyncio.run(bench(parse_args(argv)))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ninterrupted; the services were stopped and temporary files removed")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
