@@ -6,11 +6,13 @@ Run::
                            [--postgres-url URL]
 
 This 2-core machine is shared and its speed swings between runs, so every target is a ratio
-of two figures measured minutes apart in the same round, never an absolute time. Each round
-runs, one after the other:
+of two figures measured within the same round, never an absolute time. Every Telegram
+service is started once, with a database of its own, and warmed up; then each round runs,
+one after the other:
 
 * Telegram (``bench.telegram_turns``' own scenarios, each service in a child process against
-  the fake Bot API, N enquirers at once, twice): the plain PTB ``ConversationHandler`` bot
+  a fake Bot API of its own, N enquirers at once, twice; the services not being measured
+  sit idle meanwhile): the plain PTB ``ConversationHandler`` bot
   with its state in memory on our aiohttp transport (``baseline-aiohttp``); ours on
   PostgreSQL and on SQLite, polling like the baseline; ours on PostgreSQL as one webhook
   replica and as two taking the webhooks in turn.
@@ -43,7 +45,7 @@ import signal
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,12 +53,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import make_url  # noqa: E402
+
 from bench import intake_floor  # noqa: E402
 from bench.common import prepare_postgres  # noqa: E402
 from bench.enquiry import script  # noqa: E402
-from bench.telegram_turns.cli import print_header, run_scenario  # noqa: E402
+from bench.telegram_turns.cli import Started, started, versions  # noqa: E402
 from bench.telegram_turns.figures import Figures, per_update_cpu_ms  # noqa: E402
 from bench.telegram_turns.service import Kind  # noqa: E402
+from storage.db import normalise_url  # noqa: E402
+from storage.encryption import new_key  # noqa: E402
 
 DEFAULT_POSTGRES_URL = os.environ.get(
     "HELPLINE_BENCH_RATIOS_POSTGRES_URL",
@@ -207,31 +213,33 @@ def _server_ms(r: Round, name: str) -> float:
     return figures.database_cpu_s / figures.updates * 1000
 
 
-async def telegram_round(args: argparse.Namespace, tmp: str, n: int) -> dict[str, Figures]:
-    """The Telegram scenarios of one round, each with a fresh database."""
+def scenario_url(scenario: Scenario, args: argparse.Namespace, tmp: str) -> str:
+    """Each scenario's own database (they all run at once): a SQLite file, or a PostgreSQL
+    database named after ``--postgres-url``'s with the scenario's name added."""
+    if scenario.store == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp}/telegram.db"
+    if scenario.store != "postgres":
+        return ""
+    url = make_url(normalise_url(args.postgres_url))
+    return url.set(database=f"{url.database}_{scenario.name.replace('-', '_')}").render_as_string(
+        hide_password=False
+    )
+
+
+async def telegram_round(
+    running: Mapping[str, Started], enquirers: int, n: int
+) -> dict[str, Figures]:
+    """Round ``n`` of the Telegram scenarios: N enquirers at once, twice, in each."""
     results: dict[str, Figures] = {}
-    for scenario in SCENARIOS:
-        url = args.postgres_url if scenario.store == "postgres" else ""
-        if scenario.store == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp}/telegram-{n}.db"
-        print(f"  round {n + 1}: telegram, {scenario.name} …", flush=True)
+    for name, scenario in running.items():
+        print(f"  round {n + 1}: telegram, {name} …", flush=True)
+        figures = results[name] = Figures(name, enquirers)
         try:
-            results[scenario.name] = await run_scenario(
-                scenario.name,
-                scenario.kind,
-                url,
-                args.enquirers,
-                0,
-                None,
-                scenario.replicas,
-                webhook=scenario.webhook,
-                warm_up=WARM_UP,
-            )
+            await scenario.load(figures, 3_000_000 + n * 2_000_000, enquirers)
         except (RuntimeError, OSError, TimeoutError) as error:
-            results[scenario.name] = Figures(scenario.name, args.enquirers, failure=str(error))
-        failed = results[scenario.name]
-        if failed.failure or failed.failed:
-            print(f"    ! {failed.failure or f'{failed.failed} conversations failed'}")
+            figures.failure = str(error) or repr(error)
+        if figures.failure or figures.failed:
+            print(f"    ! {figures.failure or f'{figures.failed} conversations failed'}")
     return results
 
 
@@ -307,19 +315,34 @@ async def bench(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     print("helpline-intake: the performance targets as ratios, all measured in this run")
-    args.solo, args.warm_up = 0, WARM_UP
-    print_header(args)
+    print(versions())
     print(
-        f"  intake: {args.conversations} conversations × {len(script())} messages, one at a "
-        f"time, per store; {args.rounds} round(s)"
+        f"  {args.rounds} round(s); Telegram: {args.enquirers} enquirers at once × "
+        f"{len(script())} turns, twice, per scenario (PTB rate limiter off; the fake is "
+        f"local); intake: {args.conversations} conversations one message at a time per store"
     )
+    # The services read it (PostgreSQL requires one); no key file is left behind.
+    os.environ.setdefault("HELPLINE_DATA_KEY", new_key())
     rounds: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="helpline-ratios-") as tmp:
-        for n in range(args.rounds):
-            measured = Round()
-            measured.telegram = await telegram_round(args, tmp, n)
-            measured.intake = await intake_round(args, tmp, n)
-            rounds.append(measured)
+        async with contextlib.AsyncExitStack() as stack:
+            running: dict[str, Started] = {}
+            for scenario in SCENARIOS:
+                print(f"  starting {scenario.name} …", flush=True)
+                running[scenario.name] = await stack.enter_async_context(
+                    started(
+                        scenario.kind,
+                        scenario_url(scenario, args, tmp),
+                        scenario.replicas,
+                        webhook=scenario.webhook,
+                        warm_up=WARM_UP,
+                    )
+                )
+            for n in range(args.rounds):
+                measured = Round()
+                measured.telegram = await telegram_round(running, args.enquirers, n)
+                measured.intake = await intake_round(args, tmp, n)
+                rounds.append(measured)
     report(rounds)
 
 

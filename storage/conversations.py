@@ -1,9 +1,10 @@
 """Conversation progress, transcripts and update dedupe: small functions over a session.
 
 The functions every inbound message runs (:func:`first_time`, :func:`load_for_update`,
-:func:`add_turns`, :func:`store`) take a session or its connection and execute
-statements built once, below, with bound parameters: building a statement and its
-cache key on every call cost more than running it.
+:func:`add_turns`, :func:`store`) take a session or its connection and run statements
+built once, below, as :class:`~storage.prepared.Prepared` statements: SQLAlchemy compiles
+them once per dialect and the driver runs them, since Core's per-execution work cost
+several times what the database did.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from storage.models import (
     TranscriptEntry,
     UTCDateTime,
 )
+from storage.prepared import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +59,22 @@ def _chat(channel: str, chat_id: str) -> ColumnElement[bool]:
     return (ConversationRecord.channel == channel) & (ConversationRecord.chat_id == chat_id)
 
 
-def _insert_or_nothing(table: Any, **values: str) -> dict[str, Any]:
-    """``INSERT … ON CONFLICT DO NOTHING`` for each dialect, parameters bound by name."""
+def _insert_or_nothing(table: Any, returning: Any = None, **values: str) -> Prepared:
+    """``INSERT … ON CONFLICT DO NOTHING`` for each dialect, parameters bound by name
+    (``RETURNING returning``: a row only when one was inserted)."""
     row: dict[str, BindParameter[Any]] = {
         column: bindparam(name) for column, name in values.items()
     }
-    return {
+    statements: dict[str, Any] = {
         "postgresql": postgresql.insert(table).values(row).on_conflict_do_nothing(),
         "sqlite": sqlite.insert(table).values(row).on_conflict_do_nothing(),
     }
+    if returning is not None:
+        statements = {name: s.returning(returning) for name, s in statements.items()}
+    return Prepared(statements)
 
 
-_LOAD = (
+_LOAD = Prepared(
     select(ConversationRecord.id, ConversationRecord.state)
     .where(
         ConversationRecord.channel == bindparam("channel"),
@@ -76,7 +82,7 @@ _LOAD = (
     )
     .with_for_update()
 )
-_LOAD_WITH_BACKLOG = (
+_LOAD_WITH_BACKLOG = Prepared(
     select(
         ConversationRecord.id,
         ConversationRecord.state,
@@ -93,13 +99,19 @@ _LOAD_WITH_BACKLOG = (
 _CREATE = _insert_or_nothing(
     ConversationRecord, channel="channel", chat_id="chat_id", state="empty", updated_at="at"
 )
-_STORE = (
+_STORE = Prepared(
     update(ConversationRecord)
     .where(ConversationRecord.id == bindparam("conversation"))
     .values(state=bindparam("new_state"), updated_at=bindparam("at"))
 )
-_ADD_TURNS = insert(TranscriptEntry)
-_SEEN = _insert_or_nothing(ProcessedUpdate, source="source", key="key", at="at")
+TURN_FIELDS = ("conversation_id", "case_id", "at", "sender", "text", "kind")
+"""What each turn given to :func:`add_turns` holds."""
+_ADD_TURNS = Prepared(
+    insert(TranscriptEntry).values({name: bindparam(name) for name in TURN_FIELDS})
+)
+_SEEN = _insert_or_nothing(
+    ProcessedUpdate, ProcessedUpdate.key, source="source", key="key", at="at"
+)
 
 
 async def _connection(db: Database) -> AsyncConnection:
@@ -122,18 +134,18 @@ async def load_for_update(
     """
     connection = await _connection(db)
     chat: dict[str, Any] = {"channel": channel, "chat_id": chat_id}
-    load: Any = _LOAD
+    load = _LOAD
     if backlog:
         load = _LOAD_WITH_BACKLOG
         chat |= {"stream": outbox.chat_stream(channel, chat_id), "now": now}
-    row = (await connection.execute(load, chat)).first()
-    if row is None:
+    rows = await load.rows(connection, chat)
+    if not rows:
         # Another replica may create it at the same moment: then take theirs.
-        create = _CREATE[connection.dialect.name]
         new = {"channel": channel, "chat_id": chat_id, "empty": {}, "at": now}
-        await connection.execute(create, new)
-        row = (await connection.execute(load, chat)).one()
-    return Saved(int(row.id), row.state or {}, bool(getattr(row, "backlog", False)))
+        await _CREATE.rows(connection, new)
+        rows = await load.rows(connection, chat)
+    found = rows[0]
+    return Saved(int(found[0]), found[1] or {}, bool(found[2]) if backlog else False)
 
 
 async def find(session: AsyncSession, channel: str, chat_id: str) -> Saved | None:
@@ -153,13 +165,14 @@ async def store(db: Database, saved: Saved, conversation: Conversation, now: dat
     :func:`load_for_update` read it).
     """
     params = {"conversation": saved.id, "new_state": conversation.to_json(), "at": now}
-    await (await _connection(db)).execute(_STORE, params)
+    await _STORE.rows(await _connection(db), params)
 
 
 async def add_turns(db: Database, turns: Sequence[Mapping[str, Any]]) -> None:
-    """Append several turns in one statement (the hot path: every message adds some)."""
+    """Append several turns (each with every one of :data:`TURN_FIELDS`) in one call to
+    the driver (the hot path: every message adds some)."""
     if turns:
-        await (await _connection(db)).execute(_ADD_TURNS, [dict(t) for t in turns])
+        await _ADD_TURNS.many(await _connection(db), turns)
 
 
 def add_turn(
@@ -218,10 +231,8 @@ async def first_time(db: Database, source: str, key: str, now: datetime) -> bool
     Runs inside the caller's transaction: if the work fails and rolls back, the key
     is released and a redelivery is processed.
     """
-    connection = await _connection(db)
     values = {"source": source, "key": key, "at": now}
-    result = await connection.execute(_SEEN[connection.dialect.name], values)
-    return bool(getattr(result, "rowcount", 0))
+    return bool(await _SEEN.rows(await _connection(db), values))
 
 
 async def forget_processed_before(session: AsyncSession, cutoff: datetime) -> int:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -98,9 +99,41 @@ def create_engine(
         )
         _configure_sqlite(engine)
     else:
-        engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+        engine = create_async_engine(url, hide_parameters=True, **kwargs)
+        _ping_when_idle(engine)
     encryption.attach(engine.dialect, keys)
     return engine
+
+
+IDLE_BEFORE_PING_S = 2.0
+"""A pooled PostgreSQL connection that sat unused this long is pinged before it is lent."""
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it has been idle for a while.
+
+    A connection can die unseen while it waits in the pool (the server restarted, a
+    firewall dropped it), so it is pinged before it is lent again, as SQLAlchemy's
+    ``pool_pre_ping`` does; but that pings on every checkout, and the asyncpg dialect's
+    ping is three round trips (a transaction around an empty query), paid again by every
+    message. A connection given back moments ago is used as it is; if it died in that
+    moment, the statement fails as a disconnect, the pool is invalidated, and the intake
+    service runs the message again on a fresh connection (``IntakeService``).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < IDLE_BEFORE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool drops it and connects afresh
+            raise exc.DisconnectionError("a pooled connection did not answer its ping") from error
 
 
 def data_keys(engine: AsyncEngine) -> encryption.DataKeys:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
@@ -174,6 +174,14 @@ class IntakeService:
                     # A reference collided (one in a billion) or a replica raced us
                     # creating the row: the transaction rolled back, so try again.
                     log.warning("intake transaction conflict, retrying (attempt %d)", attempt + 1)
+                except DBAPIError as error:
+                    if not error.connection_invalidated:
+                        raise
+                    # The connection died in the pool (a database restart): the pool is
+                    # refreshed, so run the message again. Had its commit gone through,
+                    # the dedupe key makes the rerun a duplicate and the outbox still
+                    # sends its replies once their lease runs out.
+                    log.warning("intake lost its database connection, retrying")
             return await self._handle_once(
                 channel, chat_id, inbound, dedupe, inbox=inbox, deliver=deliver
             )

@@ -1,0 +1,150 @@
+"""The few statements every message runs, compiled once and sent straight to the driver.
+
+SQLAlchemy Core caches what it compiles, but each execution still pays for the cache
+lookup, an execution context, the type processing set up anew and a result object: about
+0.25 ms per statement on the benchmark machine, several times what the driver itself costs
+(``python -m bench.intake_floor``). On SQLite its aiosqlite adapter also crosses to the
+database thread three or four times per statement, where one crossing does.
+
+A :class:`Prepared` statement is a Core statement compiled by SQLAlchemy once per dialect,
+so its SQL, the order of its parameters and the processing of its columns' types (sealing,
+UTC datetimes, JSON, booleans) are exactly what Core would run; it is then executed with
+none of that per call:
+
+* PostgreSQL: through the connection's DBAPI adapter (``exec_driver_sql``), which begins
+  the transaction like any Core statement, keeps asyncpg's prepared statements and raises
+  SQLAlchemy's errors;
+* SQLite: on the aiosqlite connection itself, one crossing per statement, inside the
+  transaction the connection began with ``BEGIN IMMEDIATE`` (``storage.db``); its errors
+  are raised as SQLAlchemy's.
+
+Only for statements with plain bound parameters (no ``IN`` lists, nothing rendered at
+execution time); everything else runs through Core as usual.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Processor = Callable[[Any], Any] | None
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    binds: tuple[Processor, ...]
+    results: tuple[Processor, ...]
+    fixed: Mapping[str, Any]
+    """Values the statement binds itself (literals such as a LIKE pattern)."""
+
+
+def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+        raise TypeError("a prepared statement needs a dialect with positional parameters")
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        raise TypeError("a prepared statement cannot have parameters rendered at execution")
+    names = tuple(compiled.positiontup)
+    binds = tuple(
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+    fixed = {
+        name: bind.effective_value
+        for name, bind in compiled.binds.items()
+        if name in names and not bind.required
+    }
+    # What comes back: the selected columns, or what an INSERT/UPDATE/DELETE returns
+    # (including the primary key a dialect returns by itself).
+    dml = compiled.isinsert or compiled.isupdate or compiled.isdelete
+    selected = getattr(statement, "selected_columns", ())
+    columns = (compiled.effective_returning or ()) if dml else selected
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+    )
+    return _Compiled(compiled.string, names, binds, results, fixed)
+
+
+class Prepared:
+    """A Core statement (or one per dialect) run at the driver's cost (module docstring)."""
+
+    def __init__(self, statement: ClauseElement | Mapping[str, ClauseElement]) -> None:
+        """``statement``, or ``{dialect name: statement}`` where the dialects differ."""
+        self._statements = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            statement = self._statements
+            if isinstance(statement, Mapping):
+                statement = statement[dialect.name]
+            found = self._compiled[dialect.name] = _compile(statement, dialect)
+        return found
+
+    @staticmethod
+    def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = (
+            params[name] if name in params or name not in compiled.fixed else compiled.fixed[name]
+            for name in compiled.names
+        )
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(values, compiled.binds, strict=True)
+        )
+
+    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Row]:
+        """Run it once; the rows it returns (none for a statement without RETURNING)."""
+        compiled = self._for(connection.dialect)
+        bound = self._bound(compiled, params)
+        if connection.dialect.name == "sqlite":
+            raw = await _sqlite(connection, compiled, lambda db: db.execute_fetchall, bound)
+        else:
+            result = await connection.exec_driver_sql(compiled.sql, bound)
+            raw = result.all() if result.returns_rows else []
+        return [
+            tuple(
+                value if process is None else process(value)
+                for value, process in zip(row, compiled.results, strict=True)
+            )
+            for row in raw or ()
+        ]
+
+    async def many(self, connection: AsyncConnection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run it once per parameter set, in one call to the driver (no rows returned)."""
+        if not params:
+            return
+        compiled = self._for(connection.dialect)
+        bound = [self._bound(compiled, p) for p in params]
+        if connection.dialect.name == "sqlite":
+            await _sqlite(connection, compiled, lambda db: db.executemany, bound)
+        else:
+            await connection.exec_driver_sql(compiled.sql, bound)
+
+
+async def _sqlite(
+    connection: AsyncConnection,
+    compiled: _Compiled,
+    method: Callable[[Any], Callable[[str, Any], Any]],
+    bound: Any,
+) -> Any:
+    """Run on the aiosqlite connection, in a transaction as Core would (it begins one)."""
+    if not connection.in_transaction():
+        await connection.begin()
+    raw = await connection.get_raw_connection()
+    try:
+        return await method(raw.driver_connection)(compiled.sql, bound)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(
+            compiled.sql, None, error, sqlite3.Error, hide_parameters=True
+        ) from error
