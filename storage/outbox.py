@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import leasing
 from storage.models import OutboxMessage
+from storage.prepared import Prepared
 
 # Kinds of hand-off. Streams are sent strictly in order within themselves.
 SLACK_CARD = "slack.card"
@@ -103,7 +105,24 @@ def enqueue(
 
 
 PENDING = and_(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
-_ADD_REPLIES = insert(OutboxMessage).returning(OutboxMessage.id)
+_REPLY_FIELDS = (
+    "kind",
+    "case_id",
+    "payload",
+    "created_at",
+    "available_at",
+    "attempts",
+    "failures",
+    "maybe_sent",
+    "stream",
+    "leased_by",
+    "leased_until",
+)
+_ADD_REPLIES = Prepared(
+    insert(OutboxMessage)
+    .values({name: bindparam(name) for name in _REPLY_FIELDS})
+    .returning(OutboxMessage.id)
+)
 
 
 async def add_replies(
@@ -134,7 +153,7 @@ async def add_replies(
         "leased_by": holder,
         "leased_until": until if holder else None,
     }
-    return int((await connection.execute(_ADD_REPLIES, values)).scalar_one())
+    return int((await _ADD_REPLIES.rows(connection, values))[0][0])
 
 
 FAST_PATH = "f:"

@@ -19,12 +19,14 @@ none of that per call:
   are raised as SQLAlchemy's.
 
 Only for statements with plain bound parameters (no ``IN`` lists, nothing rendered at
-execution time); everything else runs through Core as usual.
+execution time, no column left to its Python-side default): anything else is refused when
+it is first compiled, and runs through Core as usual.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +57,8 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
         raise TypeError("a prepared statement needs a dialect with positional parameters")
     if compiled.literal_execute_params or compiled.post_compile_params:
         raise TypeError("a prepared statement cannot have parameters rendered at execution")
+    if compiled.insert_prefetch or compiled.update_prefetch:  # Core would compute these
+        raise TypeError("a prepared statement must give a value to every column with a default")
     names = tuple(compiled.positiontup)
     binds = tuple(
         compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
@@ -81,15 +85,17 @@ class Prepared:
     def __init__(self, statement: ClauseElement | Mapping[str, ClauseElement]) -> None:
         """``statement``, or ``{dialect name: statement}`` where the dialects differ."""
         self._statements = statement
-        self._compiled: dict[str, _Compiled] = {}
+        # By engine (its dialect), not by dialect name: each engine's dialect carries the
+        # keys its sealed columns use, and the processors compiled for it use those.
+        self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
 
     def _for(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(dialect.name)
+        found = self._compiled.get(dialect)
         if found is None:
             statement = self._statements
             if isinstance(statement, Mapping):
                 statement = statement[dialect.name]
-            found = self._compiled[dialect.name] = _compile(statement, dialect)
+            found = self._compiled[dialect] = _compile(statement, dialect)
         return found
 
     @staticmethod

@@ -1,0 +1,81 @@
+"""Prepared statements: what they write reads back through the ORM exactly as Core's would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage import conversations as convo_store
+from storage import db, encryption
+from storage.models import ConversationRecord, TranscriptEntry
+from storage.prepared import Prepared
+
+AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+async def test_prepared_rows_read_back_sealed_and_in_utc_through_the_orm(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with engine.begin() as connection:
+        saved = await convo_store.load_for_update(connection, "test", "p1", AT)
+        turn = {"conversation_id": saved.id, "case_id": None, "at": AT, "kind": "text"}
+        await convo_store.add_turns(
+            connection, [{**turn, "sender": "enquirer", "text": "Mrs Jones, Year 9"}]
+        )
+    async with sessions() as session:
+        entry = (await session.execute(select(TranscriptEntry))).scalar_one()
+        record = await session.get(ConversationRecord, saved.id)
+    assert entry.text == "Mrs Jones, Year 9" and entry.at == AT
+    assert record is not None and record.updated_at == AT and record.state == {}
+    async with engine.connect() as connection:  # as stored: sealed, never the text itself
+        stored = (await connection.exec_driver_sql("SELECT text FROM transcript")).scalar_one()
+    assert stored.startswith(encryption.PREFIX) and "Jones" not in stored
+
+
+async def test_prepared_statements_seal_with_each_engines_own_key(database_url: str) -> None:
+    for key in (encryption.new_key(), encryption.new_key()):
+        engine = db.create_engine(database_url, data_key=key)
+        await db.upgrade(engine)
+        async with engine.begin() as connection:
+            saved = await convo_store.load_for_update(connection, "test", key, AT)
+            await convo_store.store(connection, saved, convo_store.restore(saved), AT)
+        async with engine.begin() as connection:  # opens only with the key it was sealed with
+            assert (await convo_store.load_for_update(connection, "test", key, AT)).id == saved.id
+        await engine.dispose()
+
+
+async def test_prepared_statement_errors_are_sqlalchemys(engine: AsyncEngine) -> None:
+    add = Prepared(
+        insert(TranscriptEntry).values(
+            conversation_id=bindparam("c"),
+            at=bindparam("at"),
+            sender=bindparam("s"),
+            kind=bindparam("k"),
+            text=bindparam("t"),
+        )
+    )
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            # No such conversation: the foreign key (on SQLite too: foreign_keys=ON).
+            await add.many(connection, [{"c": 999, "at": AT, "s": "bot", "k": "text", "t": ""}])
+
+
+async def test_prepared_statement_refuses_a_column_left_to_its_default(
+    engine: AsyncEngine,
+) -> None:
+    # ``kind`` has a Python-side default, which only Core's execution would fill in.
+    add = Prepared(
+        insert(TranscriptEntry).values(
+            conversation_id=bindparam("c"),
+            at=bindparam("at"),
+            sender=bindparam("s"),
+            text=bindparam("t"),
+        )
+    )
+    async with engine.begin() as connection:
+        with pytest.raises(TypeError, match="default"):
+            await add.rows(connection, {"c": 1, "at": AT, "s": "bot", "t": ""})
