@@ -11,12 +11,14 @@ so its SQL, the order of its parameters and the processing of its columns' types
 UTC datetimes, JSON, booleans) are exactly what Core would run; it is then executed with
 none of that per call:
 
-* PostgreSQL: through the connection's DBAPI adapter (``exec_driver_sql``), which begins
-  the transaction like any Core statement, keeps asyncpg's prepared statements and raises
-  SQLAlchemy's errors;
+* PostgreSQL: on the asyncpg connection itself once its transaction has begun (asyncpg
+  says so); the transaction's first statement goes through the connection's DBAPI adapter
+  (``exec_driver_sql``), which begins it as Core would and, if the connection turns out
+  to be dead, invalidates the pool as Core would;
 * SQLite: on the aiosqlite connection itself, one crossing per statement, inside the
-  transaction the connection began with ``BEGIN IMMEDIATE`` (``storage.db``); its errors
-  are raised as SQLAlchemy's.
+  transaction the connection began with ``BEGIN IMMEDIATE`` (``storage.db``).
+
+Errors the drivers raise are raised as SQLAlchemy's (``DBAPIError`` and its kinds).
 
 Only for statements with plain bound parameters (no ``IN`` lists, nothing rendered at
 execution time, no column left to its Python-side default): anything else is refused when
@@ -116,8 +118,7 @@ class Prepared:
         if connection.dialect.name == "sqlite":
             raw = await _sqlite(connection, compiled, lambda db: db.execute_fetchall, bound)
         else:
-            result = await connection.exec_driver_sql(compiled.sql, bound)
-            raw = result.all() if result.returns_rows else []
+            raw = await _postgres(connection, compiled, bound, many=False)
         return [
             tuple(
                 value if process is None else process(value)
@@ -135,7 +136,26 @@ class Prepared:
         if connection.dialect.name == "sqlite":
             await _sqlite(connection, compiled, lambda db: db.executemany, bound)
         else:
-            await connection.exec_driver_sql(compiled.sql, bound)
+            await _postgres(connection, compiled, bound, many=True)
+
+
+async def _postgres(
+    connection: AsyncConnection, compiled: _Compiled, bound: Any, *, many: bool
+) -> Sequence[Sequence[Any]]:
+    """On the asyncpg connection, once the adapter has begun the transaction."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None or not driver.is_in_transaction():
+        result = await connection.exec_driver_sql(compiled.sql, bound)
+        return result.all() if result.returns_rows else []
+    try:
+        if many:
+            await driver.executemany(compiled.sql, bound)
+            return []
+        return list(await driver.fetch(compiled.sql, *bound))
+    except Exception as error:  # asyncpg's own errors, as SQLAlchemy's
+        raise DBAPIError.instance(
+            compiled.sql, None, error, Exception, hide_parameters=True
+        ) from error
 
 
 async def _sqlite(

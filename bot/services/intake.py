@@ -379,11 +379,9 @@ class IntakeService:
         if not keys:
             return
         await link_store.remember(session, case.id, keys)
-        for earlier in await link_store.linked(session, case.id, limit=LINKED_NOTES):
+        for earlier, shared in await link_store.linked_ids(session, case.id, LINKED_NOTES):
             note = outbox.desk_note(
-                "linked.thread_note", reference=case.reference, shared=", ".join(earlier.shared)
+                "linked.thread_note", reference=case.reference, shared=", ".join(shared)
             )
             note["cases"] = {"case": case.id}
-            outbox.enqueue(
-                session, outbox.SLACK_THREAD, now=now, case_id=earlier.case.id, payload=note
-            )
+            outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=earlier, payload=note)
