@@ -105,7 +105,7 @@ def enqueue(
 
 
 PENDING = and_(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
-_REPLY_FIELDS = (
+REPLY_FIELDS = (
     "kind",
     "case_id",
     "payload",
@@ -120,13 +120,12 @@ _REPLY_FIELDS = (
 )
 _ADD_REPLIES = Prepared(
     insert(OutboxMessage)
-    .values({name: bindparam(name) for name in _REPLY_FIELDS})
+    .values({name: bindparam(name) for name in REPLY_FIELDS})
     .returning(OutboxMessage.id)
 )
 
 
-async def add_replies(
-    connection: AsyncConnection,
+def reply_row(
     *,
     channel: str,
     chat_id: str,
@@ -134,13 +133,13 @@ async def add_replies(
     now: datetime,
     holder: str | None,
     until: datetime | None,
-) -> int:
-    """A turn's replies, in the turn's transaction (the hot path: one statement).
+) -> dict[str, Any]:
+    """The outbox row holding a turn's replies (every column of :data:`REPLY_FIELDS`).
 
     With a ``holder`` the row is leased to it (the fast path sends it at once and then
     :func:`acknowledge` s it); without, the worker sends it.
     """
-    values = {
+    return {
         "kind": ENQUIRER_REPLY,
         "case_id": None,
         "payload": {"channel": channel, "chat_id": chat_id, "replies": replies, "done": 0},
@@ -153,7 +152,11 @@ async def add_replies(
         "leased_by": holder,
         "leased_until": until if holder else None,
     }
-    return int((await _ADD_REPLIES.rows(connection, values))[0][0])
+
+
+async def add_reply_row(connection: AsyncConnection, row: dict[str, Any]) -> int:
+    """Write a :func:`reply_row` in the caller's transaction (one statement); its id."""
+    return int((await _ADD_REPLIES.rows(connection, row))[0][0])
 
 
 FAST_PATH = "f:"

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
 from bot.locks import KeyedLocks
@@ -236,19 +237,21 @@ class IntakeService:
                 awaiting = await convo_store.awaiting_answer(connection, record.id, before.earlier)
             stepped = self.step(before, inbound, now, awaiting=awaiting)
             result, timing = stepped.result, stepped.timing
-            await self._record_turns(connection, record, stepped, inbound, now)
+            turns = self._turns(record, stepped, inbound, now)
             case = None
             if result.effects:
+                # A case made of this conversation takes its transcript, this turn's too.
+                await convo_store.add_turns(connection, turns)
+                turns = []
                 async with AsyncSession(bind=connection, expire_on_commit=False) as session:
                     case = await self._apply(
                         session, record, result.effects, (channel, chat_id), timing
                     )
                     await session.flush()
-            await convo_store.store(connection, record, result.conversation, now)
+            reply = None
             if holder is not None and self._leases is not None and result.replies:
                 fast = not record.backlog
-                delivery = await outbox.add_replies(
-                    connection,
+                reply = outbox.reply_row(
                     channel=channel,
                     chat_id=chat_id,
                     replies=[reply_to_json(r) for r in result.replies],
@@ -256,6 +259,9 @@ class IntakeService:
                     holder=holder if fast else None,
                     until=self._leases.until() if fast else None,
                 )
+            delivery = await convo_store.save_turn(
+                connection, record, result.conversation, now, turns=turns, reply=reply
+            )
         if fast and delivery is not None and self._leases is not None:
             self._leases.hold_outbox([delivery])  # renewed until the channel closes it
         woke = any(isinstance(e, (CaseSubmitted, FollowUp)) for e in result.effects)
@@ -288,20 +294,19 @@ class IntakeService:
         result = self._flow.handle(before, inbound, context)
         return Stepped(result, timing, self._flow.describe(before, inbound))
 
-    async def _record_turns(
-        self,
-        connection: AsyncConnection,
-        record: Saved,
-        stepped: Stepped,
-        inbound: Inbound,
-        now: datetime,
-    ) -> None:
+    @staticmethod
+    def _turns(
+        record: Saved, stepped: Stepped, inbound: Inbound, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The transcript rows of one message: what the enquirer said, then each reply."""
         kind = "attachment_refused" if inbound.kind is InboundKind.ATTACHMENT else "text"
-        said = {"sender": "enquirer", "text": stepped.said, "kind": kind}
+        common: dict[str, Any] = {"conversation_id": record.id, "case_id": None, "at": now}
+        said = {**common, "sender": "enquirer", "text": stepped.said, "kind": kind}
         replies = stepped.result.replies
-        turns = [said, *({"sender": "bot", "text": r.text, "kind": "text"} for r in replies)]
-        common = {"conversation_id": record.id, "case_id": None, "at": now}
-        await convo_store.add_turns(connection, [{**common, **turn} for turn in turns])
+        return [
+            said,
+            *({**common, "sender": "bot", "text": r.text, "kind": "text"} for r in replies),
+        ]
 
     async def _apply(
         self,

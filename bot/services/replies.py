@@ -1,6 +1,6 @@
 """A turn's replies are durable with the turn: written to the outbox in its transaction.
 
-The intake service writes them (``storage.outbox.add_replies``) leased to this process's
+The intake service writes them (``storage.outbox.reply_row``) leased to this process's
 fast path, so a channel sends them at once, as before; this ledger then deletes the row
 (:meth:`ReplyLedger.sent`, batched, off the chat's critical path) or, if sending failed,
 hands what is left to the outbox worker (:meth:`ReplyLedger.hand_off`), which keeps

@@ -9,9 +9,10 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from flows.conversation import Conversation, Step
 from storage import conversations as convo_store
-from storage import db, encryption
-from storage.models import ConversationRecord, TranscriptEntry
+from storage import db, encryption, outbox
+from storage.models import ConversationRecord, OutboxMessage, TranscriptEntry
 from storage.prepared import Prepared
 
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -79,3 +80,43 @@ async def test_prepared_statement_refuses_a_column_left_to_its_default(
     async with engine.begin() as connection:
         with pytest.raises(TypeError, match="default"):
             await add.rows(connection, {"c": 1, "at": AT, "s": "bot", "t": ""})
+
+
+async def test_saving_a_turn_writes_every_turn_sealed_the_conversation_and_its_reply_row(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    texts = ["Mrs Jones, Year 9", "Which setting?", "Thank you, Mrs Jones"]
+    async with engine.begin() as connection:
+        saved = await convo_store.load_for_update(connection, "test", "p2", AT)
+        turns = [
+            {"conversation_id": saved.id, "case_id": None, "at": AT, "kind": "text"}
+            | {"sender": "bot" if n else "enquirer", "text": text}
+            for n, text in enumerate(texts)
+        ]
+        reply = outbox.reply_row(
+            channel="test",
+            chat_id="p2",
+            replies=[{"text": texts[1]}],
+            now=AT,
+            holder=None,
+            until=None,
+        )
+        conversation = Conversation(step=Step.SETTING)
+        row = await convo_store.save_turn(
+            connection, saved, conversation, AT, turns=turns, reply=reply
+        )
+    async with sessions() as session:
+        written = (
+            await session.execute(select(TranscriptEntry).order_by(TranscriptEntry.id))
+        ).scalars()
+        message = await session.get(OutboxMessage, row)
+        record = await session.get(ConversationRecord, saved.id)
+    assert [t.text for t in written] == texts
+    assert message is not None and message.payload["replies"] == [{"text": texts[1]}]
+    assert (
+        record is not None
+        and convo_store.restore(convo_store.Saved(1, record.state)).step is Step.SETTING
+    )
+    async with engine.connect() as connection:
+        stored = (await connection.exec_driver_sql("SELECT text FROM transcript")).scalars().all()
+    assert all(s.startswith(encryption.PREFIX) and "Jones" not in s for s in stored)
