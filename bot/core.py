@@ -81,7 +81,9 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         on_handled=metrics.handled,
         retention=timedelta(days=settings.retention_days),
     )
-    replies = ReplyLedger(sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set)
+    replies = ReplyLedger(
+        engine=engine, sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set
+    )
     desk = DeskService(
         sessions=sessions,
         copy=flow.copy,

@@ -25,6 +25,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -76,15 +77,15 @@ def _insert_or_nothing(table: Any, returning: Any = None, **values: str) -> Prep
     return Prepared(statements)
 
 
-_LOAD = Prepared(
+_LOAD_SELECT = (
     select(ConversationRecord.id, ConversationRecord.state)
     .where(
         ConversationRecord.channel == bindparam("channel"),
         ConversationRecord.chat_id == bindparam("chat_id"),
     )
-    .with_for_update()
+    .with_for_update(of=ConversationRecord)
 )
-_LOAD_WITH_BACKLOG = Prepared(
+_LOAD_WITH_BACKLOG_SELECT = (
     select(
         ConversationRecord.id,
         ConversationRecord.state,
@@ -98,6 +99,8 @@ _LOAD_WITH_BACKLOG = Prepared(
     )
     .with_for_update(of=ConversationRecord)
 )
+_LOAD = Prepared(_LOAD_SELECT)
+_LOAD_WITH_BACKLOG = Prepared(_LOAD_WITH_BACKLOG_SELECT)
 _CREATE = _insert_or_nothing(
     ConversationRecord, channel="channel", chat_id="chat_id", state="empty", updated_at="at"
 )
@@ -148,6 +151,53 @@ async def load_for_update(
         rows = await load.rows(connection, chat)
     found = rows[0]
     return Saved(int(found[0]), found[1] or {}, bool(found[2]) if backlog else False)
+
+
+@functools.cache
+def _open_in_one(backlog: bool) -> Prepared:
+    """PostgreSQL: :func:`first_time` and :func:`load_for_update` in one statement (the
+    dedupe insert as a data-modifying CTE, the locked row joined to its count)."""
+    seen = (
+        postgresql.insert(ProcessedUpdate)
+        .values(source=bindparam("source"), key=bindparam("key"), at=bindparam("at"))
+        .on_conflict_do_nothing()
+        .returning(ProcessedUpdate.key)
+        .cte("seen")
+    )
+    counted = select(func.count().label("first")).select_from(seen).subquery("counted")
+    load = _LOAD_WITH_BACKLOG_SELECT if backlog else _LOAD_SELECT
+    chat = load.lateral("chat")
+    columns = [counted.c.first, *chat.c]
+    return Prepared(select(*columns).select_from(counted.outerjoin(chat, true())))
+
+
+async def open_turn(
+    db: Database,
+    channel: str,
+    chat_id: str,
+    now: datetime,
+    *,
+    dedupe: tuple[str, str] | None,
+    backlog: bool = False,
+) -> Saved | None:
+    """Begin a message's work: record its ``dedupe`` key (:func:`first_time`) and lock
+    the chat's conversation (:func:`load_for_update`); None when the key was seen before
+    (a duplicate). One statement on PostgreSQL, two on SQLite."""
+    connection = await _connection(db)
+    if dedupe is None or connection.dialect.name != "postgresql":
+        if dedupe is not None and not await first_time(connection, *dedupe, now):
+            return None
+        return await load_for_update(connection, channel, chat_id, now, backlog=backlog)
+    params: dict[str, Any] = {"source": dedupe[0], "key": dedupe[1], "at": now}
+    params |= {"channel": channel, "chat_id": chat_id}
+    if backlog:
+        params |= {"stream": outbox.chat_stream(channel, chat_id), "now": now}
+    first, found, state, *more = (await _open_in_one(backlog).rows(connection, params))[0]
+    if not first:
+        return None
+    if found is None:  # a new chat: created (and locked) the usual way
+        return await load_for_update(connection, channel, chat_id, now, backlog=backlog)
+    return Saved(int(found), state or {}, bool(more[0]) if backlog else False)
 
 
 async def find(session: AsyncSession, channel: str, chat_id: str) -> Saved | None:

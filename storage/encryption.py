@@ -78,6 +78,7 @@ class DataKeys:
         self.source = source
         self._keys = list(keys)
         self._ciphers = {self._key_id(k): AESGCM(k) for k in self._keys}
+        self._sealing = self._key_id(self._keys[0]) if self._keys else ""
         self._index_keys = [
             hmac.new(k, b"helpline blind index", hashlib.sha256).digest() for k in self._keys
         ]
@@ -115,7 +116,7 @@ class DataKeys:
     def seal(self, plain: str) -> str:
         """``plain`` encrypted with the current key (a fresh nonce each time)."""
         self._need()
-        kid = self._key_id(self._keys[0])
+        kid = self._sealing
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._ciphers[kid].encrypt(nonce, plain.encode("utf-8"), None)
         return f"{PREFIX}{kid}:{base64.b64encode(nonce + sealed).decode('ascii')}"

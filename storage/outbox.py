@@ -22,7 +22,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -343,21 +342,18 @@ def mark_failed(message: OutboxMessage, now: datetime, error: str) -> None:
     _unlease(message)
 
 
-async def acknowledge(session: AsyncSession, ids: Collection[int]) -> None:
+async def acknowledge(db: AsyncSession | AsyncConnection, ids: Collection[int]) -> None:
     """Replies the fast path delivered: nothing is left to do or keep (the transcript has
-    them).
+    them). Core statements on the connection (no ORM objects are involved).
 
     On PostgreSQL this commit does not wait for the disk: losing it in a crash only means
     a reply is sent once more, which a lease running out allows for anyway.
     """
     if ids:
-        if (await session.connection()).dialect.name == "postgresql":
-            await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        await session.execute(
-            delete(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)))
-            .execution_options(synchronize_session=False)
-        )
+        connection = db if isinstance(db, AsyncConnection) else await db.connection()
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        await connection.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(list(ids))))
 
 
 async def hand_off(

@@ -226,11 +226,11 @@ class IntakeService:
         async with self._engine.begin() as connection:
             if inbox and dedupe:
                 await inbox_store.take(connection, *dedupe)
-            if dedupe and not await convo_store.first_time(connection, *dedupe, now):
-                return DUPLICATE
-            record = await convo_store.load_for_update(
-                connection, channel, chat_id, now, backlog=holder is not None
+            record = await convo_store.open_turn(
+                connection, channel, chat_id, now, dedupe=dedupe, backlog=holder is not None
             )
+            if record is None:
+                return DUPLICATE
             before = convo_store.restore(record)
             awaiting = None
             if before.earlier and inbound.kind is InboundKind.TEXT:

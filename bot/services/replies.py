@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import logs
 from bot.services.leases import Leases
@@ -64,12 +64,14 @@ class ReplyLedger:
     def __init__(
         self,
         *,
+        engine: AsyncEngine,
         sessions: async_sessionmaker[AsyncSession],
         clock: Callable[[], datetime],
         leases: Leases,
         on_handed_off: Callable[[], None],
     ) -> None:
         self._sessions = sessions
+        self._engine = engine
         self._clock = clock
         self._leases = leases
         self._on_handed_off = on_handed_off
@@ -130,8 +132,8 @@ class ReplyLedger:
         if not ids:
             return
         try:
-            async with self._sessions() as session, session.begin():
-                await outbox.acknowledge(session, ids)
+            async with self._engine.begin() as connection:
+                await outbox.acknowledge(connection, ids)
         except Exception:
             self._sent |= ids  # kept leased meanwhile, so never sent twice
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -120,3 +121,35 @@ async def test_saving_a_turn_writes_every_turn_sealed_the_conversation_and_its_r
     async with engine.connect() as connection:
         stored = (await connection.exec_driver_sql("SELECT text FROM transcript")).scalars().all()
     assert all(s.startswith(encryption.PREFIX) and "Jones" not in s for s in stored)
+
+
+async def test_opening_a_turn_dedupes_creates_and_waits_for_the_chats_lock(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as connection:
+        first = await convo_store.open_turn(connection, "test", "p3", AT, dedupe=("bot", "1"))
+        assert first is not None and first.state == {}  # a new chat, created
+        again = await convo_store.open_turn(connection, "test", "p3", AT, dedupe=("bot", "1"))
+        assert again is None  # the same update: a duplicate
+    order: list[str] = []
+
+    async def holder() -> None:
+        async with engine.begin() as connection:
+            saved = await convo_store.open_turn(connection, "test", "p3", AT, dedupe=("bot", "2"))
+            assert saved is not None
+            order.append("held")
+            await asyncio.sleep(0.3)
+            await convo_store.save_turn(connection, saved, Conversation(step=Step.ROLE), AT)
+
+    async def waiter() -> None:
+        while not order:
+            await asyncio.sleep(0.01)
+        async with engine.begin() as connection:
+            saved = await convo_store.open_turn(
+                connection, "test", "p3", AT, dedupe=("bot", "3"), backlog=True
+            )
+            assert saved is not None
+            order.append(convo_store.restore(saved).step.value)
+
+    await asyncio.gather(holder(), waiter())
+    assert order == ["held", "role"]  # it waited, then saw what the holder saved
