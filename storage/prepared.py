@@ -139,11 +139,23 @@ class Prepared:
             await _postgres(connection, compiled, bound, many=True)
 
 
+async def _driver(connection: AsyncConnection) -> Any:
+    """The driver's own connection under ``connection`` (asyncpg's, aiosqlite's).
+
+    A connection in use holds it already: reading it then needs no trip through the
+    greenlet that ``get_raw_connection`` takes (which would also reconnect one that was
+    invalidated)."""
+    sync = connection.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection.driver_connection
+    return (await connection.get_raw_connection()).driver_connection
+
+
 async def _postgres(
     connection: AsyncConnection, compiled: _Compiled, bound: Any, *, many: bool
 ) -> Sequence[Sequence[Any]]:
     """On the asyncpg connection, once the adapter has begun the transaction."""
-    driver = (await connection.get_raw_connection()).driver_connection
+    driver = await _driver(connection)
     if driver is None or not driver.is_in_transaction():
         result = await connection.exec_driver_sql(compiled.sql, bound)
         return result.all() if result.returns_rows else []
@@ -167,9 +179,9 @@ async def _sqlite(
     """Run on the aiosqlite connection, in a transaction as Core would (it begins one)."""
     if not connection.in_transaction():
         await connection.begin()
-    raw = await connection.get_raw_connection()
+    driver = await _driver(connection)
     try:
-        return await method(raw.driver_connection)(compiled.sql, bound)
+        return await method(driver)(compiled.sql, bound)
     except sqlite3.Error as error:
         raise DBAPIError.instance(
             compiled.sql, None, error, sqlite3.Error, hide_parameters=True
