@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -64,7 +63,12 @@ from bench import intake_floor  # noqa: E402
 from bench.common import prepare_postgres  # noqa: E402
 from bench.enquiry import script  # noqa: E402
 from bench.intake_floor import PerMessage  # noqa: E402
-from bench.telegram_turns.cli import Started, started, versions  # noqa: E402
+from bench.telegram_turns.cli import (  # noqa: E402
+    Started,
+    quiet_and_stoppable,
+    started,
+    versions,
+)
 from bench.telegram_turns.figures import Figures, per_update_cpu_ms  # noqa: E402
 from bench.telegram_turns.service import Kind  # noqa: E402
 from storage.db import normalise_url  # noqa: E402
@@ -352,13 +356,7 @@ def _safely(measure: Measure, r: Round) -> float:
 
 async def bench(args: argparse.Namespace) -> None:
     """Every round, then the report."""
-    from bot import logs
-
-    logs.configure("WARNING")
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM: stop like Ctrl-C, cleaning up on the way out
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    quiet_and_stoppable()
     print("helpline-intake: the performance targets as ratios, all measured in this run")
     print(versions())
     print(

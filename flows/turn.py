@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.conversation import CaseDraft, Conversation, Step
 from flows.knowledge import Knowledge
 from flows.messages import Reply
 from flows.remit import Audience, audience_of
+
+if TYPE_CHECKING:
+    from flows.timing import Expectation
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,20 @@ class Context:
     awaiting: str | None = None
     """An earlier case of this chat that a practitioner wrote to since the enquirer last
     wrote: a message now may be their answer to it."""
+
+    @classmethod
+    def expecting(
+        cls, expected: Expectation, *, now: datetime, reference: str, awaiting: str | None = None
+    ) -> Context:
+        """The context of a message handled ``now``, when ``expected`` says when a case sent
+        now would be answered (the reply note, and whether anyone is on duty)."""
+        return cls(
+            now=now,
+            reference=reference,
+            reply_note=expected.note,
+            out_of_hours=not expected.open_now,
+            awaiting=awaiting,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,15 +203,21 @@ def versions() -> str:
     )
 
 
-async def bench(args: argparse.Namespace) -> None:
-    """Every scenario asked for, one after another, then the comparison."""
+def quiet_and_stoppable() -> None:
+    """Warnings only in the log, and SIGTERM stopping the run like Ctrl-C, cleaning up on
+    the way out (call it in the benchmark's main task)."""
     from bot import logs
 
     logs.configure("WARNING")
     task = asyncio.current_task()
-    if task is not None:  # SIGTERM: stop like Ctrl-C, cleaning up on the way out
+    if task is not None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+async def bench(args: argparse.Namespace) -> None:
+    """Every scenario asked for, one after another, then the comparison."""
+    quiet_and_stoppable()
     print_header(args)
     scenarios: list[tuple[str, Kind, str, int]] = []
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:

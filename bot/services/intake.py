@@ -284,12 +284,8 @@ class IntakeService:
         ``storage.conversations.awaiting_answer``). Public so that its cost can be
         measured apart from the database's (``bench.intake_floor``)."""
         timing = expectation(self._calendar, now, self._target, self._flow.copy)
-        context = Context(
-            now=now,
-            reference=self._new_reference(),
-            reply_note=timing.note,
-            out_of_hours=not timing.open_now,
-            awaiting=awaiting,
+        context = Context.expecting(
+            timing, now=now, reference=self._new_reference(), awaiting=awaiting
         )
         result = self._flow.handle(before, inbound, context)
         return Stepped(result, timing, self._flow.describe(before, inbound))

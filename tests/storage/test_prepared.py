@@ -19,6 +19,11 @@ from storage.prepared import Prepared
 AT = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
 
 
+def insert_turn(*columns: str) -> Prepared:
+    """A transcript insert giving a value to ``columns`` only, each bound by its name."""
+    return Prepared(insert(TranscriptEntry).values({c: bindparam(c) for c in columns}))
+
+
 async def test_prepared_rows_read_back_sealed_and_in_utc_through_the_orm(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -51,36 +56,26 @@ async def test_prepared_statements_seal_with_each_engines_own_key(database_url: 
 
 
 async def test_prepared_statement_errors_are_sqlalchemys(engine: AsyncEngine) -> None:
-    add = Prepared(
-        insert(TranscriptEntry).values(
-            conversation_id=bindparam("c"),
-            at=bindparam("at"),
-            sender=bindparam("s"),
-            kind=bindparam("k"),
-            text=bindparam("t"),
-        )
-    )
+    add = insert_turn("conversation_id", "at", "sender", "kind", "text")
     with pytest.raises(IntegrityError):
         async with engine.begin() as connection:
             # No such conversation: the foreign key (on SQLite too: foreign_keys=ON).
-            await add.many(connection, [{"c": 999, "at": AT, "s": "bot", "k": "text", "t": ""}])
+            await add.many(
+                connection,
+                [{"conversation_id": 999, "at": AT, "sender": "bot", "kind": "text", "text": ""}],
+            )
 
 
 async def test_prepared_statement_refuses_a_column_left_to_its_default(
     engine: AsyncEngine,
 ) -> None:
     # ``kind`` has a Python-side default, which only Core's execution would fill in.
-    add = Prepared(
-        insert(TranscriptEntry).values(
-            conversation_id=bindparam("c"),
-            at=bindparam("at"),
-            sender=bindparam("s"),
-            text=bindparam("t"),
-        )
-    )
+    add = insert_turn("conversation_id", "at", "sender", "text")
     async with engine.begin() as connection:
         with pytest.raises(TypeError, match="default"):
-            await add.rows(connection, {"c": 1, "at": AT, "s": "bot", "t": ""})
+            await add.rows(
+                connection, {"conversation_id": 1, "at": AT, "sender": "bot", "text": ""}
+            )
 
 
 async def test_saving_a_turn_writes_every_turn_sealed_the_conversation_and_its_reply_row(
