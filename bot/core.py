@@ -87,7 +87,9 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         email_from=settings.email_outgoing,
         chats=chats,
     )
-    replies = ReplyLedger(sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set)
+    replies = ReplyLedger(
+        engine=engine, sessions=sessions, clock=clock, leases=leases, on_handed_off=wakeup.set
+    )
     desk = DeskService(
         sessions=sessions,
         copy=flow.copy,

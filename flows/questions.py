@@ -65,18 +65,39 @@ Answers = Mapping[str, Any]
 OptionSource = Callable[["Knowledge", Answers], tuple[Offered, ...]]
 
 
-def _table(name: str, *, with_help: bool = False) -> OptionSource:
+def _once_per_knowledge(
+    make: Callable[[Knowledge, str], tuple[Offered, ...]], key: Callable[[Answers], str]
+) -> OptionSource:
+    """``make(k, key(answers))``, made once per knowledge and key: the data does not change
+    while it is in use, and every message asks for the options of several steps."""
+    made: dict[tuple[int, str], tuple[Knowledge, tuple[Offered, ...]]] = {}
+
     def offered(k: Knowledge, answers: Answers) -> tuple[Offered, ...]:
+        at = (id(k), key(answers))
+        found = made.get(at)
+        if found is None or found[0] is not k:
+            found = made[at] = (k, make(k, at[1]))
+        return found[1]
+
+    return offered
+
+
+def _always(answers: Answers) -> str:
+    return ""
+
+
+def _table(name: str, *, with_help: bool = False) -> OptionSource:
+    def make(k: Knowledge, _: str) -> tuple[Offered, ...]:
         return tuple(
             Offered(t.option(with_help=with_help), (t.id, t.label, t.text, *t.aliases))
             for t in k.taxonomy[name].offered
         )
 
-    return offered
+    return _once_per_knowledge(make, _always)
 
 
-def _roles(k: Knowledge, answers: Answers) -> tuple[Offered, ...]:
-    group = k.taxonomy["enquirer_group"].get(str(answers.get(Step.ROLE_GROUP, "")))
+def _make_roles(k: Knowledge, group_id: str) -> tuple[Offered, ...]:
+    group = k.taxonomy["enquirer_group"].get(group_id)
     if group is None:
         return ()
     types = k.taxonomy["enquirer_type"]
@@ -86,11 +107,15 @@ def _roles(k: Knowledge, answers: Answers) -> tuple[Offered, ...]:
     )
 
 
+_roles = _once_per_knowledge(_make_roles, lambda answers: str(answers.get(Step.ROLE_GROUP, "")))
+"""The roles of the group chosen first."""
+
+
 def _fixed(*specs: tuple[str, str]) -> OptionSource:
     """Options the flow itself offers: (id, key). The label is ``[options] key`` in
     copy.toml; other names for it are ``[answers] key`` in lexicon.toml."""
 
-    def offered(k: Knowledge, answers: Answers) -> tuple[Offered, ...]:
+    def make(k: Knowledge, _: str) -> tuple[Offered, ...]:
         return tuple(
             Offered(
                 Option(oid, k.copy(f"options.{key}")),
@@ -99,7 +124,7 @@ def _fixed(*specs: tuple[str, str]) -> OptionSource:
             for oid, key in specs
         )
 
-    return offered
+    return _once_per_knowledge(make, _always)
 
 
 def _none(k: Knowledge, answers: Answers) -> tuple[Offered, ...]:

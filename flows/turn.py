@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.conversation import CaseDraft, Conversation, Step
 from flows.knowledge import Knowledge
 from flows.messages import Reply
 from flows.remit import Audience, audience_of
+
+if TYPE_CHECKING:
+    from flows.timing import Expectation
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,27 @@ class Context:
     email_copies: bool = False
     """The helpline can send email: a copy asked for in the chat also goes to the address
     the enquirer gave. False: the chat says so, and nothing is queued that cannot go."""
+
+    @classmethod
+    def expecting(
+        cls,
+        expected: Expectation,
+        *,
+        now: datetime,
+        reference: str,
+        awaiting: str | None = None,
+        email_copies: bool = False,
+    ) -> Context:
+        """The context of a message handled ``now``, when ``expected`` says when a case sent
+        now would be answered (the reply note, and whether anyone is on duty)."""
+        return cls(
+            now=now,
+            reference=reference,
+            reply_note=expected.note,
+            out_of_hours=not expected.open_now,
+            awaiting=awaiting,
+            email_copies=email_copies,
+        )
 
 
 @dataclass(frozen=True, slots=True)

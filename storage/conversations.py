@@ -1,13 +1,15 @@
 """Conversation progress, transcripts and update dedupe: small functions over a session.
 
 The functions every inbound message runs (:func:`first_time`, :func:`load_for_update`,
-:func:`add_turns`, :func:`store`) take a session or its connection and execute
-statements built once, below, with bound parameters: building a statement and its
-cache key on every call cost more than running it.
+:func:`add_turns`, :func:`store`) take a session or its connection and run statements
+built once, below, as :class:`~storage.prepared.Prepared` statements: SQLAlchemy compiles
+them once per dialect and the driver runs them, since Core's per-execution work cost
+several times what the database did.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +25,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,10 +36,12 @@ from storage import outbox
 from storage.models import (
     Case,
     ConversationRecord,
+    OutboxMessage,
     ProcessedUpdate,
     TranscriptEntry,
     UTCDateTime,
 )
+from storage.prepared import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +62,30 @@ def _chat(channel: str, chat_id: str) -> ColumnElement[bool]:
     return (ConversationRecord.channel == channel) & (ConversationRecord.chat_id == chat_id)
 
 
-def _insert_or_nothing(table: Any, **values: str) -> dict[str, Any]:
-    """``INSERT … ON CONFLICT DO NOTHING`` for each dialect, parameters bound by name."""
+def _insert_or_nothing(table: Any, returning: Any = None, **values: str) -> Prepared:
+    """``INSERT … ON CONFLICT DO NOTHING`` for each dialect, parameters bound by name
+    (``RETURNING returning``: a row only when one was inserted)."""
     row: dict[str, BindParameter[Any]] = {
         column: bindparam(name) for column, name in values.items()
     }
-    return {
+    statements: dict[str, Any] = {
         "postgresql": postgresql.insert(table).values(row).on_conflict_do_nothing(),
         "sqlite": sqlite.insert(table).values(row).on_conflict_do_nothing(),
     }
+    if returning is not None:
+        statements = {name: s.returning(returning) for name, s in statements.items()}
+    return Prepared(statements)
 
 
-_LOAD = (
+_LOAD_SELECT = (
     select(ConversationRecord.id, ConversationRecord.state)
     .where(
         ConversationRecord.channel == bindparam("channel"),
         ConversationRecord.chat_id == bindparam("chat_id"),
     )
-    .with_for_update()
+    .with_for_update(of=ConversationRecord)
 )
-_LOAD_WITH_BACKLOG = (
+_LOAD_WITH_BACKLOG_SELECT = (
     select(
         ConversationRecord.id,
         ConversationRecord.state,
@@ -90,16 +99,24 @@ _LOAD_WITH_BACKLOG = (
     )
     .with_for_update(of=ConversationRecord)
 )
+_LOAD = Prepared(_LOAD_SELECT)
+_LOAD_WITH_BACKLOG = Prepared(_LOAD_WITH_BACKLOG_SELECT)
 _CREATE = _insert_or_nothing(
     ConversationRecord, channel="channel", chat_id="chat_id", state="empty", updated_at="at"
 )
-_STORE = (
+_STORE = Prepared(
     update(ConversationRecord)
     .where(ConversationRecord.id == bindparam("conversation"))
     .values(state=bindparam("new_state"), updated_at=bindparam("at"))
 )
-_ADD_TURNS = insert(TranscriptEntry)
-_SEEN = _insert_or_nothing(ProcessedUpdate, source="source", key="key", at="at")
+TURN_FIELDS = ("conversation_id", "case_id", "at", "sender", "text", "kind")
+"""What each turn given to :func:`add_turns` holds."""
+_ADD_TURNS = Prepared(
+    insert(TranscriptEntry).values({name: bindparam(name) for name in TURN_FIELDS})
+)
+_SEEN = _insert_or_nothing(
+    ProcessedUpdate, ProcessedUpdate.key, source="source", key="key", at="at"
+)
 
 
 async def _connection(db: Database) -> AsyncConnection:
@@ -122,18 +139,65 @@ async def load_for_update(
     """
     connection = await _connection(db)
     chat: dict[str, Any] = {"channel": channel, "chat_id": chat_id}
-    load: Any = _LOAD
+    load = _LOAD
     if backlog:
         load = _LOAD_WITH_BACKLOG
         chat |= {"stream": outbox.chat_stream(channel, chat_id), "now": now}
-    row = (await connection.execute(load, chat)).first()
-    if row is None:
+    rows = await load.rows(connection, chat)
+    if not rows:
         # Another replica may create it at the same moment: then take theirs.
-        create = _CREATE[connection.dialect.name]
         new = {"channel": channel, "chat_id": chat_id, "empty": {}, "at": now}
-        await connection.execute(create, new)
-        row = (await connection.execute(load, chat)).one()
-    return Saved(int(row.id), row.state or {}, bool(getattr(row, "backlog", False)))
+        await _CREATE.rows(connection, new)
+        rows = await load.rows(connection, chat)
+    found = rows[0]
+    return Saved(int(found[0]), found[1] or {}, bool(found[2]) if backlog else False)
+
+
+@functools.cache
+def _open_in_one(backlog: bool) -> Prepared:
+    """PostgreSQL: :func:`first_time` and :func:`load_for_update` in one statement (the
+    dedupe insert as a data-modifying CTE, the locked row joined to its count)."""
+    seen = (
+        postgresql.insert(ProcessedUpdate)
+        .values(source=bindparam("source"), key=bindparam("key"), at=bindparam("at"))
+        .on_conflict_do_nothing()
+        .returning(ProcessedUpdate.key)
+        .cte("seen")
+    )
+    counted = select(func.count().label("first")).select_from(seen).subquery("counted")
+    load = _LOAD_WITH_BACKLOG_SELECT if backlog else _LOAD_SELECT
+    chat = load.lateral("chat")
+    columns = [counted.c.first, *chat.c]
+    return Prepared(select(*columns).select_from(counted.outerjoin(chat, true())))
+
+
+async def open_turn(
+    db: Database,
+    channel: str,
+    chat_id: str,
+    now: datetime,
+    *,
+    dedupe: tuple[str, str] | None,
+    backlog: bool = False,
+) -> Saved | None:
+    """Begin a message's work: record its ``dedupe`` key (:func:`first_time`) and lock
+    the chat's conversation (:func:`load_for_update`); None when the key was seen before
+    (a duplicate). One statement on PostgreSQL, two on SQLite."""
+    connection = await _connection(db)
+    if dedupe is None or connection.dialect.name != "postgresql":
+        if dedupe is not None and not await first_time(connection, *dedupe, now):
+            return None
+        return await load_for_update(connection, channel, chat_id, now, backlog=backlog)
+    params: dict[str, Any] = {"source": dedupe[0], "key": dedupe[1], "at": now}
+    params |= {"channel": channel, "chat_id": chat_id}
+    if backlog:
+        params |= {"stream": outbox.chat_stream(channel, chat_id), "now": now}
+    first, found, state, *more = (await _open_in_one(backlog).rows(connection, params))[0]
+    if not first:
+        return None
+    if found is None:  # a new chat: created (and locked) the usual way
+        return await load_for_update(connection, channel, chat_id, now, backlog=backlog)
+    return Saved(int(found), state or {}, bool(more[0]) if backlog else False)
 
 
 async def find(session: AsyncSession, channel: str, chat_id: str) -> Saved | None:
@@ -153,13 +217,74 @@ async def store(db: Database, saved: Saved, conversation: Conversation, now: dat
     :func:`load_for_update` read it).
     """
     params = {"conversation": saved.id, "new_state": conversation.to_json(), "at": now}
-    await (await _connection(db)).execute(_STORE, params)
+    await _STORE.rows(await _connection(db), params)
+
+
+@functools.cache
+def _save_in_one(turns: int, reply: bool) -> Prepared:
+    """PostgreSQL: ``turns`` transcript rows, the replies' outbox row (``reply``) and the
+    conversation saved in one statement, the inserts as data-modifying CTEs: one round
+    trip where three would be, for the statement every message ends with."""
+    save: Any = (
+        update(ConversationRecord)
+        .where(ConversationRecord.id == bindparam("conversation"))
+        .values(state=bindparam("new_state"), updated_at=bindparam("at"))
+    )
+    if turns:
+        # Typed: rows after the first would otherwise bind untyped, and go unsealed.
+        columns = TranscriptEntry.__table__.c
+        rows = [
+            {name: bindparam(f"{name}_{n}", type_=columns[name].type) for name in TURN_FIELDS}
+            for n in range(turns)
+        ]
+        save = save.add_cte(insert(TranscriptEntry).values(rows).cte("turns"))
+    if reply:
+        added = (
+            insert(OutboxMessage)
+            .values({name: bindparam(f"reply_{name}") for name in outbox.REPLY_FIELDS})
+            .returning(OutboxMessage.id)
+            .cte("reply")
+        )
+        save = save.add_cte(added).returning(select(added.c.id).scalar_subquery())
+    return Prepared(save)
+
+
+async def save_turn(
+    db: Database,
+    saved: Saved,
+    conversation: Conversation,
+    now: datetime,
+    *,
+    turns: Sequence[Mapping[str, Any]] = (),
+    reply: Mapping[str, Any] | None = None,
+) -> int | None:
+    """End a message's transaction: add its ``turns`` (as :func:`add_turns`), save the
+    conversation (as :func:`store`) and write its replies' outbox row (``reply``, an
+    ``outbox.reply_row``); the row's id. One statement on PostgreSQL, three on SQLite
+    (where a statement costs no round trip)."""
+    connection = await _connection(db)
+    if connection.dialect.name != "postgresql":
+        await add_turns(connection, turns)
+        await store(connection, saved, conversation, now)
+        return await outbox.add_reply_row(connection, dict(reply)) if reply else None
+    params: dict[str, Any] = {
+        "conversation": saved.id,
+        "new_state": conversation.to_json(),
+        "at": now,
+    }
+    for n, turn in enumerate(turns):
+        params |= {f"{name}_{n}": turn[name] for name in TURN_FIELDS}
+    if reply:
+        params |= {f"reply_{name}": reply[name] for name in outbox.REPLY_FIELDS}
+    found = await _save_in_one(len(turns), reply is not None).rows(connection, params)
+    return int(found[0][0]) if reply else None
 
 
 async def add_turns(db: Database, turns: Sequence[Mapping[str, Any]]) -> None:
-    """Append several turns in one statement (the hot path: every message adds some)."""
+    """Append several turns (each with every one of :data:`TURN_FIELDS`) in one call to
+    the driver (the hot path: every message adds some)."""
     if turns:
-        await (await _connection(db)).execute(_ADD_TURNS, [dict(t) for t in turns])
+        await _ADD_TURNS.many(await _connection(db), turns)
 
 
 def add_turn(
@@ -218,10 +343,8 @@ async def first_time(db: Database, source: str, key: str, now: datetime) -> bool
     Runs inside the caller's transaction: if the work fails and rolls back, the key
     is released and a redelivery is processed.
     """
-    connection = await _connection(db)
     values = {"source": source, "key": key, "at": now}
-    result = await connection.execute(_SEEN[connection.dialect.name], values)
-    return bool(getattr(result, "rowcount", 0))
+    return bool(await _SEEN.rows(await _connection(db), values))
 
 
 async def forget_processed_before(session: AsyncSession, cutoff: datetime) -> int:

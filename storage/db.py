@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,11 +25,16 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 from storage import encryption
 
 DEFAULT_URL = "sqlite+aiosqlite:///helpline.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_PRAGMAS: tuple[str, ...] = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL")
+"""Set on every SQLite connection (WAL only for a file database). With WAL, ``synchronous
+=NORMAL`` syncs the log at checkpoints rather than at every commit: a commit survives the
+service crashing, but the last few may be lost if the machine itself loses power."""
 
 
 def normalise_url(url: str) -> str:
@@ -94,9 +101,41 @@ def create_engine(
         )
         _configure_sqlite(engine)
     else:
-        engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+        engine = create_async_engine(url, hide_parameters=True, **kwargs)
+        _ping_when_idle(engine)
     encryption.attach(engine.dialect, keys)
     return engine
+
+
+IDLE_BEFORE_PING_S = 2.0
+"""A pooled PostgreSQL connection that sat unused this long is pinged before it is lent."""
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it has been idle for a while.
+
+    A connection can die unseen while it waits in the pool (the server restarted, a
+    firewall dropped it), so it is pinged before it is lent again, as SQLAlchemy's
+    ``pool_pre_ping`` does; but that pings on every checkout, and the asyncpg dialect's
+    ping is three round trips (a transaction around an empty query), paid again by every
+    message. A connection given back moments ago is used as it is; if it died in that
+    moment, the statement fails as a disconnect, the pool is invalidated, and the intake
+    service runs the message again on a fresh connection (``IntakeService``).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < IDLE_BEFORE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool drops it and connects afresh
+            raise exc.DisconnectionError("a pooled connection did not answer its ping") from error
 
 
 def data_keys(engine: AsyncEngine) -> encryption.DataKeys:
@@ -109,16 +148,25 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
-        if ":memory:" not in str(engine.url) and engine.url.database:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        pragmas = SQLITE_PRAGMAS
+        if ":memory:" in str(engine.url) or not engine.url.database:
+            pragmas = tuple(p for p in pragmas if not p.startswith("journal_mode"))
+        for pragma in (*pragmas, f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"):
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight on the aiosqlite connection: one crossing to its thread, where a Core
+        # statement takes three and its execution machinery (a third of an empty
+        # transaction's cost). Its errors are SQLAlchemy's, as Core's would be.
+        driver: Any = connection.connection.driver_connection
+        try:
+            await_(driver.execute_fetchall("BEGIN IMMEDIATE"))
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(
+                "BEGIN IMMEDIATE", None, error, sqlite3.Error, hide_parameters=True
+            ) from error
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import leasing
 from storage.models import InboxUpdate
+from storage.prepared import Prepared
 
 Database = AsyncSession | AsyncConnection
 
@@ -38,6 +39,7 @@ def _accept_statements() -> dict[str, Any]:
             "available_at",
             "leased_by",
             "leased_until",
+            "attempts",
         )
     }
     return {
@@ -52,9 +54,12 @@ def _accept_statements() -> dict[str, Any]:
     }
 
 
-_ACCEPT = _accept_statements()
-_TAKE = delete(InboxUpdate).where(
-    InboxUpdate.source == bindparam("source"), InboxUpdate.key == bindparam("key")
+# Every webhook update runs both (see storage.prepared).
+_ACCEPT = Prepared(_accept_statements())
+_TAKE = Prepared(
+    delete(InboxUpdate).where(
+        InboxUpdate.source == bindparam("source"), InboxUpdate.key == bindparam("key")
+    )
 )
 
 
@@ -80,14 +85,15 @@ async def accept(
         "available_at": now,
         "leased_by": holder,
         "leased_until": until,
+        "attempts": 0,
     }
-    found = (await connection.execute(_ACCEPT[connection.dialect.name], values)).first()
-    return int(found[0]) if found else None
+    found = await _ACCEPT.rows(connection, values)
+    return int(found[0][0]) if found else None
 
 
 async def take(db: Database, source: str, key: str) -> None:
     """Remove a handled update (in the transaction that handled it)."""
-    await (await _connection(db)).execute(_TAKE, {"source": source, "key": key})
+    await _TAKE.rows(await _connection(db), {"source": source, "key": key})
 
 
 async def release(

@@ -16,18 +16,19 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     delete,
     func,
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage import leasing
 from storage.models import OutboxMessage
+from storage.prepared import Prepared
 
 # Kinds of hand-off. Streams are sent strictly in order within themselves.
 SLACK_CARD = "slack.card"
@@ -103,11 +104,27 @@ def enqueue(
 
 
 PENDING = and_(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
-_ADD_REPLIES = insert(OutboxMessage).returning(OutboxMessage.id)
+REPLY_FIELDS = (
+    "kind",
+    "case_id",
+    "payload",
+    "created_at",
+    "available_at",
+    "attempts",
+    "failures",
+    "maybe_sent",
+    "stream",
+    "leased_by",
+    "leased_until",
+)
+_ADD_REPLIES = Prepared(
+    insert(OutboxMessage)
+    .values({name: bindparam(name) for name in REPLY_FIELDS})
+    .returning(OutboxMessage.id)
+)
 
 
-async def add_replies(
-    connection: AsyncConnection,
+def reply_row(
     *,
     channel: str,
     chat_id: str,
@@ -115,13 +132,13 @@ async def add_replies(
     now: datetime,
     holder: str | None,
     until: datetime | None,
-) -> int:
-    """A turn's replies, in the turn's transaction (the hot path: one statement).
+) -> dict[str, Any]:
+    """The outbox row holding a turn's replies (every column of :data:`REPLY_FIELDS`).
 
     With a ``holder`` the row is leased to it (the fast path sends it at once and then
     :func:`acknowledge` s it); without, the worker sends it.
     """
-    values = {
+    return {
         "kind": ENQUIRER_REPLY,
         "case_id": None,
         "payload": {"channel": channel, "chat_id": chat_id, "replies": replies, "done": 0},
@@ -134,7 +151,11 @@ async def add_replies(
         "leased_by": holder,
         "leased_until": until if holder else None,
     }
-    return int((await connection.execute(_ADD_REPLIES, values)).scalar_one())
+
+
+async def add_reply_row(connection: AsyncConnection, row: dict[str, Any]) -> int:
+    """Write a :func:`reply_row` in the caller's transaction (one statement); its id."""
+    return int((await _ADD_REPLIES.rows(connection, row))[0][0])
 
 
 FAST_PATH = "f:"
@@ -321,21 +342,18 @@ def mark_failed(message: OutboxMessage, now: datetime, error: str) -> None:
     _unlease(message)
 
 
-async def acknowledge(session: AsyncSession, ids: Collection[int]) -> None:
+async def acknowledge(db: AsyncSession | AsyncConnection, ids: Collection[int]) -> None:
     """Replies the fast path delivered: nothing is left to do or keep (the transcript has
-    them).
+    them). Core statements on the connection (no ORM objects are involved).
 
     On PostgreSQL this commit does not wait for the disk: losing it in a crash only means
     a reply is sent once more, which a lease running out allows for anyway.
     """
     if ids:
-        if (await session.connection()).dialect.name == "postgresql":
-            await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        await session.execute(
-            delete(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)))
-            .execution_options(synchronize_session=False)
-        )
+        connection = db if isinstance(db, AsyncConnection) else await db.connection()
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        await connection.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(list(ids))))
 
 
 async def hand_off(

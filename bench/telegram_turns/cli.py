@@ -10,12 +10,15 @@ import platform
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import ServerCPU
 from bench.enquiry import script
 from bench.telegram_turns.drivers import BenchTelegram, run_phase
 from bench.telegram_turns.figures import Figures, print_comparison, print_scenario
-from bench.telegram_turns.service import KINDS, Kind, Replicas, serve_child
+from bench.telegram_turns.service import KINDS, Kind, Mark, Replicas, serve_child
 
 # Its own database (created if missing, wiped every run), so that running it beside the
 # other benchmarks (bench.slack_burst uses "bench") does not wipe theirs.
@@ -23,6 +26,82 @@ DEFAULT_POSTGRES_URL = os.environ.get(
     "HELPLINE_BENCH_TELEGRAM_POSTGRES_URL",
     "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_telegram",
 )
+
+
+@dataclass
+class Started:
+    """A scenario's fake Bot API and service(s), warmed up: measured as often as asked."""
+
+    tg: BenchTelegram
+    service: Replicas
+    database_url: str
+
+    def handled(self) -> int | None:
+        """Updates the service must have handled once it catches up (None: with several
+        replicas nobody knows which took what, so marks wait for a quiet moment)."""
+        return None if self.service.webhooks else self.tg.updates
+
+    async def mark(self, profile: str | None = None) -> Mark:
+        """The service's figures since the last mark."""
+        return await self.service.mark(profile, self.handled())
+
+    async def load(
+        self, figures: Figures, first_chat: int, enquirers: int, profile: str | None = None
+    ) -> None:
+        """N enquirers at once from chat ``first_chat`` on, then another N (new chats):
+        ``figures`` of both phases (``profile``: where the profile started before goes)."""
+        async with ServerCPU(self.database_url) as server:
+            first = await run_phase(self.tg, first_chat, enquirers)
+            first_mark = await self.mark()
+            second = await run_phase(self.tg, first_chat + 1_000_000, enquirers)
+            second_mark = await self.mark(profile)
+        figures.database_cpu_s = server.seconds
+        figures.updates = first_mark["updates"] + second_mark["updates"]
+        figures.wall_s = first.wall_s + second.wall_s
+        figures.completed = first.completed + second.completed
+        figures.failed += first.failed + second.failed
+        figures.errors = sorted(
+            {*figures.errors, *(o.error for p in (first, second) for o in p.outcomes if o.error)}
+        )
+        figures.latency_ms = first_mark["latency_ms"] + second_mark["latency_ms"]
+        if first_mark["intake_ms"] is not None:
+            figures.intake_ms = first_mark["intake_ms"] + second_mark["intake_ms"]
+        figures.cpu_s = first_mark["cpu_s"] + second_mark["cpu_s"]
+        figures.driver_cpu_s = first.driver_cpu_s + second.driver_cpu_s
+        figures.machine_busy_s = first.machine_busy_s + second.machine_busy_s
+        figures.maxrss_kb = second_mark["maxrss_kb"]
+        figures.rss_first_kb, figures.rss_second_kb = first_mark["rss_kb"], second_mark["rss_kb"]
+        figures.objects_delta = second_mark["objects"] - first_mark["objects"]
+        figures.blocks_delta = second_mark["blocks"] - first_mark["blocks"]
+        figures.chat_data = second_mark["chat_data"]
+
+
+@contextlib.asynccontextmanager
+async def started(
+    kind: Kind,
+    database_url: str,
+    replicas: int = 1,
+    *,
+    webhook: bool = False,
+    warm_up: int = 3,
+) -> AsyncIterator[Started]:
+    """The fake and the service(s) for the length of the block, after ``warm_up``
+    conversations one at a time (not counted).
+
+    With ``replicas`` > 1 (or ``webhook``), that many service processes take webhooks in
+    turn; their CPU, memory and samples are added up.
+    """
+    tg = BenchTelegram()
+    async with (
+        tg,
+        Replicas.started(kind, database_url, tg.base_url, replicas, webhook=webhook) as service,
+    ):
+        tg.webhooks = service.webhooks
+        ready = Started(tg, service, database_url)
+        # Sequential first: the load phases leave the HTTP pool full of connections.
+        await run_phase(tg, 1_000_000, warm_up, concurrent=False)
+        await ready.mark()
+        yield ready
 
 
 async def run_scenario(
@@ -34,52 +113,21 @@ async def run_scenario(
     profile: str | None,
     replicas: int = 1,
 ) -> Figures:
-    """Warm up, one at a time, N at once, another N at once; the service's figures for each.
-
-    With ``replicas`` > 1, that many service processes take webhooks in turn; their CPU,
-    memory and samples are added up (the profile, if any, is the first one's).
+    """Warm up, one at a time, N at once, another N at once; the service's figures for each
+    (the profile, if any, is the first replica's, over the load phases). The database
+    server's CPU (PostgreSQL's backends for this database) is measured over the load
+    phases too.
     """
     figures = Figures(name, enquirers, profile=profile)
-    tg = BenchTelegram()
-    async with (
-        tg,
-        Replicas.started(kind, database_url, tg.base_url, replicas) as service,
-    ):
-        tg.webhooks = service.webhooks
-        polled = not service.webhooks  # one service takes every update: wait for them all
-
-        def handled() -> int | None:
-            return tg.updates if polled else None
-
-        # Sequential first: the load phases leave the HTTP pool full of connections.
-        await run_phase(tg, 1_000_000, 3, concurrent=False)  # warm-up, not counted
-        await service.mark(handled=handled())
-        solo_phase = await run_phase(tg, 2_000_000, solo, concurrent=False)
-        solo_mark = await service.mark("start" if profile else None, handled())
-        first = await run_phase(tg, 3_000_000, enquirers)
-        first_mark = await service.mark(handled=handled())
-        second = await run_phase(tg, 4_000_000, enquirers)
-        second_mark = await service.mark(profile, handled())
-    figures.updates = first_mark["updates"] + second_mark["updates"]
-    figures.wall_s = first.wall_s + second.wall_s
-    figures.completed = first.completed + second.completed
-    figures.failed = first.failed + second.failed + solo_phase.failed
-    figures.errors = sorted(
-        {o.error for p in (solo_phase, first, second) for o in p.outcomes if o.error}
-    )
-    figures.latency_ms = first_mark["latency_ms"] + second_mark["latency_ms"]
+    async with started(kind, database_url, replicas) as scenario:
+        solo_phase = await run_phase(scenario.tg, 2_000_000, solo, concurrent=False)
+        solo_mark = await scenario.mark("start" if profile else None)
+        figures.failed = solo_phase.failed
+        figures.errors = sorted({o.error for o in solo_phase.outcomes if o.error})
+        await scenario.load(figures, 3_000_000, enquirers, profile)
     figures.solo_ms = solo_mark["latency_ms"]
-    if first_mark["intake_ms"] is not None:
-        figures.intake_ms = first_mark["intake_ms"] + second_mark["intake_ms"]
+    if solo_mark["intake_ms"] is not None:
         figures.solo_intake_ms = solo_mark["intake_ms"]
-    figures.cpu_s = first_mark["cpu_s"] + second_mark["cpu_s"]
-    figures.driver_cpu_s = first.driver_cpu_s + second.driver_cpu_s
-    figures.machine_busy_s = first.machine_busy_s + second.machine_busy_s
-    figures.maxrss_kb = second_mark["maxrss_kb"]
-    figures.rss_first_kb, figures.rss_second_kb = first_mark["rss_kb"], second_mark["rss_kb"]
-    figures.objects_delta = second_mark["objects"] - first_mark["objects"]
-    figures.blocks_delta = second_mark["blocks"] - first_mark["blocks"]
-    figures.chat_data = second_mark["chat_data"]
     return figures
 
 
@@ -127,9 +175,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def print_header(args: argparse.Namespace) -> None:
     """What is about to run, and on what."""
-    import sqlalchemy
-    import telegram
-
     print("helpline-intake: Telegram turns benchmark")
     print(
         f"  per scenario: 3 warm-up conversations, {args.solo} one at a time (latency), then "
@@ -144,21 +189,35 @@ def print_header(args: argparse.Namespace) -> None:
         "  PTB rate limiter OFF (rate_limited=False): the fake is local; production keeps "
         "AIORateLimiter at 30 messages/s"
     )
-    print(
+    print(versions())
+
+
+def versions() -> str:
+    """What the figures were measured with."""
+    import sqlalchemy
+    import telegram
+
+    return (
         f"  Python {platform.python_version()}, python-telegram-bot {telegram.__version__}, "
         f"SQLAlchemy {sqlalchemy.__version__}, {os.cpu_count()} CPUs"
     )
 
 
-async def bench(args: argparse.Namespace) -> None:
-    """Every scenario asked for, one after another, then the comparison."""
+def quiet_and_stoppable() -> None:
+    """Warnings only in the log, and SIGTERM stopping the run like Ctrl-C, cleaning up on
+    the way out (call it in the benchmark's main task)."""
     from bot import logs
 
     logs.configure("WARNING")
     task = asyncio.current_task()
-    if task is not None:  # SIGTERM: stop like Ctrl-C, cleaning up on the way out
+    if task is not None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+async def bench(args: argparse.Namespace) -> None:
+    """Every scenario asked for, one after another, then the comparison."""
+    quiet_and_stoppable()
     print_header(args)
     scenarios: list[tuple[str, Kind, str, int]] = []
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:

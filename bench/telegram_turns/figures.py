@@ -34,6 +34,8 @@ class Figures:
     solo_ms: list[float] = field(default_factory=list)
     solo_intake_ms: list[float] | None = None
     cpu_s: float = 0.0
+    database_cpu_s: float = 0.0
+    """PostgreSQL's server processes for this database (0 for SQLite, which is in ``cpu_s``)."""
     driver_cpu_s: float = 0.0
     machine_busy_s: float = 0.0
     maxrss_kb: int = 0

@@ -342,12 +342,15 @@ class Replicas:
     @classmethod
     @contextlib.asynccontextmanager
     async def started(
-        cls, kind: Kind, database_url: str, base_url: str, replicas: int
+        cls, kind: Kind, database_url: str, base_url: str, replicas: int, *, webhook: bool = False
     ) -> AsyncIterator[Replicas]:
-        """Started for the length of the block (stopped, then killed if still there)."""
+        """Started for the length of the block (stopped, then killed if still there).
+
+        One service polls, unless ``webhook``; several always take webhooks in turn.
+        """
         started = cls([])
         try:
-            if replicas <= 1:
+            if replicas <= 1 and not webhook:
                 started.services.append(await ServiceProcess.start(kind, database_url, base_url))
             else:
                 ports = [free_port() for _ in range(replicas)]

@@ -210,12 +210,7 @@ class EmailIntake:
         self, session: AsyncSession, mail: ParsedEmail, mailbox_key: str, now: datetime
     ) -> str:
         timing = expectation(self._calendar, now, self._target, self._flow.copy)
-        context = Context(
-            now=now,
-            reference=self._new_reference(),
-            reply_note=timing.note,
-            out_of_hours=not timing.open_now,
-        )
+        context = Context.expecting(timing, now=now, reference=self._new_reference())
         body = "\n\n".join(p for p in (mail.text, mail.signature) if p.strip())
         enquiry = EmailEnquiry(
             subject=mail.subject,

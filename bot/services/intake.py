@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
@@ -34,6 +35,7 @@ from flows.intake import (
     Forget,
     IntakeFlow,
     Signposted,
+    StepResult,
 )
 from flows.links import case_keys
 from flows.messages import Command, Inbound, InboundKind, Reply
@@ -87,6 +89,16 @@ WithTurn = Callable[[AsyncConnection, tuple[Reply, ...], bool], Awaitable[None]]
 """A channel's own record of a turn (the web chat's numbered messages), given the turn's
 replies and whether it forgot the conversation; written in the turn's transaction, so a
 crash keeps the turn and the channel's record of it together, or neither."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stepped:
+    """One message's flow step, before anything is saved (see :meth:`IntakeService.step`)."""
+
+    result: StepResult
+    timing: Expectation
+    said: str
+    """The message as the transcript records it (a button by its label)."""
 
 
 class IntakeService:
@@ -187,6 +199,14 @@ class IntakeService:
                     # creating the row, or numbering the channel's record of the turn:
                     # the transaction rolled back, so try again.
                     log.warning("intake transaction conflict, retrying (attempt %d)", attempt + 1)
+                except DBAPIError as error:
+                    if not error.connection_invalidated:
+                        raise
+                    # The connection died in the pool (a database restart): the pool is
+                    # refreshed, so run the message again. Had its commit gone through,
+                    # the dedupe key makes the rerun a duplicate and the outbox still
+                    # sends its replies once their lease runs out.
+                    log.warning("intake lost its database connection, retrying")
             return await self._handle_once(
                 channel, chat_id, inbound, dedupe, inbox, deliver, with_turn
             )
@@ -235,41 +255,33 @@ class IntakeService:
         async with self._engine.begin() as connection:
             if inbox and dedupe:
                 await inbox_store.take(connection, *dedupe)
-            if dedupe and not await convo_store.first_time(connection, *dedupe, now):
-                return DUPLICATE
-            record = await convo_store.load_for_update(
-                connection, channel, chat_id, now, backlog=holder is not None
+            record = await convo_store.open_turn(
+                connection, channel, chat_id, now, dedupe=dedupe, backlog=holder is not None
             )
+            if record is None:
+                return DUPLICATE
             before = convo_store.restore(record)
-            timing = expectation(self._calendar, now, self._target, self._flow.copy)
             awaiting = None
             if before.earlier and inbound.kind is InboundKind.TEXT:
                 awaiting = await convo_store.awaiting_answer(connection, record.id, before.earlier)
-            context = Context(
-                now=now,
-                reference=self._new_reference(),
-                reply_note=timing.note,
-                out_of_hours=not timing.open_now,
-                awaiting=awaiting,
-                email_copies=self._email_domain is not None,
-            )
-            result = self._flow.handle(before, inbound, context)
-            await self._record_turns(connection, record, before, inbound, result.replies, now)
+            stepped = self.step(before, inbound, now, awaiting=awaiting)
+            result, timing = stepped.result, stepped.timing
+            turns = self._turns(record, stepped, inbound, now)
             case = None
             if result.effects:
+                # A case made of this conversation takes its transcript, this turn's too.
+                await convo_store.add_turns(connection, turns)
+                turns = []
                 async with AsyncSession(bind=connection, expire_on_commit=False) as session:
                     case = await self._apply(
                         session, record, result.effects, (channel, chat_id), timing
                     )
                     await session.flush()
-            await convo_store.store(connection, record, result.conversation, now)
             forgot = any(isinstance(e, (Forget, Signposted)) for e in result.effects)
-            if with_turn is not None:
-                await with_turn(connection, result.replies, forgot)
+            reply = None
             if holder is not None and self._leases is not None and result.replies:
                 fast = not record.backlog
-                delivery = await outbox.add_replies(
-                    connection,
+                reply = outbox.reply_row(
                     channel=channel,
                     chat_id=chat_id,
                     replies=[reply_to_json(r) for r in result.replies],
@@ -277,6 +289,11 @@ class IntakeService:
                     holder=holder if fast else None,
                     until=self._leases.until() if fast else None,
                 )
+            delivery = await convo_store.save_turn(
+                connection, record, result.conversation, now, turns=turns, reply=reply
+            )
+            if with_turn is not None:
+                await with_turn(connection, result.replies, forgot)
         if fast and delivery is not None and self._leases is not None:
             self._leases.hold_outbox([delivery])  # renewed until the channel closes it
         woke = any(isinstance(e, (CaseSubmitted, FollowUp, CopyEmailed)) for e in result.effects)
@@ -291,20 +308,37 @@ class IntakeService:
             forgot=forgot,
         )
 
-    async def _record_turns(
-        self,
-        connection: AsyncConnection,
-        record: Saved,
-        before: Conversation,
-        inbound: Inbound,
-        replies: Sequence[Reply],
-        now: datetime,
-    ) -> None:
+    def step(
+        self, before: Conversation, inbound: Inbound, now: datetime, *, awaiting: str | None = None
+    ) -> Stepped:
+        """The flow's step for one message, with no I/O: what :meth:`handle` runs inside
+        its transaction between loading the conversation and saving it (``awaiting``: see
+        ``storage.conversations.awaiting_answer``). Public so that its cost can be
+        measured apart from the database's (``bench.intake_floor``)."""
+        timing = expectation(self._calendar, now, self._target, self._flow.copy)
+        context = Context.expecting(
+            timing,
+            now=now,
+            reference=self._new_reference(),
+            awaiting=awaiting,
+            email_copies=self._email_domain is not None,
+        )
+        result = self._flow.handle(before, inbound, context)
+        return Stepped(result, timing, self._flow.describe(before, inbound))
+
+    @staticmethod
+    def _turns(
+        record: Saved, stepped: Stepped, inbound: Inbound, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The transcript rows of one message: what the enquirer said, then each reply."""
         kind = "attachment_refused" if inbound.kind is InboundKind.ATTACHMENT else "text"
-        said = {"sender": "enquirer", "text": self._flow.describe(before, inbound), "kind": kind}
-        turns = [said, *({"sender": "bot", "text": r.text, "kind": "text"} for r in replies)]
-        common = {"conversation_id": record.id, "case_id": None, "at": now}
-        await convo_store.add_turns(connection, [{**common, **turn} for turn in turns])
+        common: dict[str, Any] = {"conversation_id": record.id, "case_id": None, "at": now}
+        said = {**common, "sender": "enquirer", "text": stepped.said, "kind": kind}
+        replies = stepped.result.replies
+        return [
+            said,
+            *({**common, "sender": "bot", "text": r.text, "kind": "text"} for r in replies),
+        ]
 
     async def _apply(
         self,
@@ -428,11 +462,9 @@ class IntakeService:
         if not keys:
             return
         await link_store.remember(session, case.id, keys)
-        for earlier in await link_store.linked(session, case.id, limit=LINKED_NOTES):
+        for earlier, shared in await link_store.linked_ids(session, case.id, LINKED_NOTES):
             note = outbox.desk_note(
-                "linked.thread_note", reference=case.reference, shared=", ".join(earlier.shared)
+                "linked.thread_note", reference=case.reference, shared=", ".join(shared)
             )
             note["cases"] = {"case": case.id}
-            outbox.enqueue(
-                session, outbox.SLACK_THREAD, now=now, case_id=earlier.case.id, payload=note
-            )
+            outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=earlier, payload=note)

@@ -1,6 +1,6 @@
 """A turn's replies are durable with the turn: written to the outbox in its transaction.
 
-The intake service writes them (``storage.outbox.add_replies``) leased to this process's
+The intake service writes them (``storage.outbox.reply_row``) leased to this process's
 fast path, so a channel sends them at once, as before; this ledger then deletes the row
 (:meth:`ReplyLedger.sent`, batched, off the chat's critical path) or, if sending failed,
 hands what is left to the outbox worker (:meth:`ReplyLedger.hand_off`), which keeps
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import logs
 from bot.services.leases import Leases
@@ -64,12 +64,14 @@ class ReplyLedger:
     def __init__(
         self,
         *,
+        engine: AsyncEngine,
         sessions: async_sessionmaker[AsyncSession],
         clock: Callable[[], datetime],
         leases: Leases,
         on_handed_off: Callable[[], None],
     ) -> None:
         self._sessions = sessions
+        self._engine = engine
         self._clock = clock
         self._leases = leases
         self._on_handed_off = on_handed_off
@@ -130,8 +132,8 @@ class ReplyLedger:
         if not ids:
             return
         try:
-            async with self._sessions() as session, session.begin():
-                await outbox.acknowledge(session, ids)
+            async with self._engine.begin() as connection:
+                await outbox.acknowledge(connection, ids)
         except Exception:
             self._sent |= ids  # kept leased meanwhile, so never sent twice
             raise

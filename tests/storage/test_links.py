@@ -39,11 +39,13 @@ async def test_links_cases_sharing_a_key_are_linked_newest_first_with_what_they_
         found = await link_store.linked(session, ids["HL-AAAAA1"])
         alone = await link_store.linked(session, ids["HL-AAAAA4"])
         newest = await link_store.linked(session, ids["HL-AAAAA1"], limit=1)
+        just_ids = await link_store.linked_ids(session, ids["HL-AAAAA1"], limit=2)
     assert [(f.case.reference, f.shared) for f in found] == [
         ("HL-AAAAA3", ("tiktok:@x", "web:example.org/a")),
         ("HL-AAAAA2", ("tiktok:@x",)),
     ]
     assert alone == [] and [f.case.reference for f in newest] == ["HL-AAAAA3"]
+    assert just_ids == [(f.case.id, f.shared) for f in found]
 
     async with sessions() as session, session.begin():
         await purge_before(session, NOW + timedelta(days=1, hours=1))  # the first two go

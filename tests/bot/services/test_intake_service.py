@@ -6,7 +6,13 @@ import asyncio
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import text as sql
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from bot.services.intake import IntakeService
 from flows.intake import IntakeFlow
@@ -55,6 +61,29 @@ async def test_service_restart_continues_at_the_same_step(
     await say(service(sessions), "c2", "hi", "school staff", "teacher")
     handled = await service(sessions).handle("test", "c2", Inbound.typed("primary"))
     assert handled.step == "region"
+
+
+async def test_service_carries_on_when_the_server_drops_its_connections(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("only a database server drops connections")
+    intake = service(sessions)
+    await intake.handle("test", "c9", Inbound.typed("hi"))
+    # What a server restart does: every connection to the database ends, pooled ones too.
+    admin = create_async_engine(engine.url)
+    async with admin.connect() as connection:
+        ended = await connection.scalar(
+            sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    await admin.dispose()
+    assert ended
+    handled = await intake.handle("test", "c9", Inbound.typed("police"))
+    assert handled.step == "setting"
 
 
 async def test_service_duplicate_update_is_processed_once(

@@ -1,0 +1,188 @@
+"""The few statements every message runs, compiled once and sent straight to the driver.
+
+SQLAlchemy Core caches what it compiles, but each execution still pays for the cache
+lookup, an execution context, the type processing set up anew and a result object: about
+0.25 ms per statement on the benchmark machine, several times what the driver itself costs
+(``python -m bench.intake_floor``). On SQLite its aiosqlite adapter also crosses to the
+database thread three or four times per statement, where one crossing does.
+
+A :class:`Prepared` statement is a Core statement compiled by SQLAlchemy once per dialect,
+so its SQL, the order of its parameters and the processing of its columns' types (sealing,
+UTC datetimes, JSON, booleans) are exactly what Core would run; it is then executed with
+none of that per call:
+
+* PostgreSQL: on the asyncpg connection itself once its transaction has begun (asyncpg
+  says so); the transaction's first statement goes through the connection's DBAPI adapter
+  (``exec_driver_sql``), which begins it as Core would and, if the connection turns out
+  to be dead, invalidates the pool as Core would;
+* SQLite: on the aiosqlite connection itself, one crossing per statement, inside the
+  transaction the connection began with ``BEGIN IMMEDIATE`` (``storage.db``).
+
+Errors the drivers raise are raised as SQLAlchemy's (``DBAPIError`` and its kinds).
+
+Only for statements with plain bound parameters (no ``IN`` lists, nothing rendered at
+execution time, no column left to its Python-side default): anything else is refused when
+it is first compiled, and runs through Core as usual.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Processor = Callable[[Any], Any] | None
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    binds: tuple[Processor, ...]
+    results: tuple[Processor, ...]
+    fixed: Mapping[str, Any]
+    """Values the statement binds itself (literals such as a LIKE pattern)."""
+
+
+def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+        raise TypeError("a prepared statement needs a dialect with positional parameters")
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        raise TypeError("a prepared statement cannot have parameters rendered at execution")
+    if compiled.insert_prefetch or compiled.update_prefetch:  # Core would compute these
+        raise TypeError("a prepared statement must give a value to every column with a default")
+    names = tuple(compiled.positiontup)
+    binds = tuple(
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+    fixed = {
+        name: bind.effective_value
+        for name, bind in compiled.binds.items()
+        if name in names and not bind.required
+    }
+    # What comes back: the selected columns, or what an INSERT/UPDATE/DELETE returns
+    # (including the primary key a dialect returns by itself).
+    dml = compiled.isinsert or compiled.isupdate or compiled.isdelete
+    selected = getattr(statement, "selected_columns", ())
+    columns = (compiled.effective_returning or ()) if dml else selected
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+    )
+    return _Compiled(compiled.string, names, binds, results, fixed)
+
+
+class Prepared:
+    """A Core statement (or one per dialect) run at the driver's cost (module docstring)."""
+
+    def __init__(self, statement: ClauseElement | Mapping[str, ClauseElement]) -> None:
+        """``statement``, or ``{dialect name: statement}`` where the dialects differ."""
+        self._statements = statement
+        # By engine (its dialect), not by dialect name: each engine's dialect carries the
+        # keys its sealed columns use, and the processors compiled for it use those.
+        self._compiled: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect)
+        if found is None:
+            statement = self._statements
+            if isinstance(statement, Mapping):
+                statement = statement[dialect.name]
+            found = self._compiled[dialect] = _compile(statement, dialect)
+        return found
+
+    @staticmethod
+    def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = (
+            params[name] if name in params or name not in compiled.fixed else compiled.fixed[name]
+            for name in compiled.names
+        )
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(values, compiled.binds, strict=True)
+        )
+
+    async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Row]:
+        """Run it once; the rows it returns (none for a statement without RETURNING)."""
+        compiled = self._for(connection.dialect)
+        bound = self._bound(compiled, params)
+        if connection.dialect.name == "sqlite":
+            raw = await _sqlite(connection, compiled, lambda db: db.execute_fetchall, bound)
+        else:
+            raw = await _postgres(connection, compiled, bound, many=False)
+        return [
+            tuple(
+                value if process is None else process(value)
+                for value, process in zip(row, compiled.results, strict=True)
+            )
+            for row in raw or ()
+        ]
+
+    async def many(self, connection: AsyncConnection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run it once per parameter set, in one call to the driver (no rows returned)."""
+        if not params:
+            return
+        compiled = self._for(connection.dialect)
+        bound = [self._bound(compiled, p) for p in params]
+        if connection.dialect.name == "sqlite":
+            await _sqlite(connection, compiled, lambda db: db.executemany, bound)
+        else:
+            await _postgres(connection, compiled, bound, many=True)
+
+
+async def _driver(connection: AsyncConnection) -> Any:
+    """The driver's own connection under ``connection`` (asyncpg's, aiosqlite's).
+
+    A connection in use holds it already: reading it then needs no trip through the
+    greenlet that ``get_raw_connection`` takes (which would also reconnect one that was
+    invalidated)."""
+    sync = connection.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        return sync.connection.driver_connection
+    return (await connection.get_raw_connection()).driver_connection
+
+
+async def _postgres(
+    connection: AsyncConnection, compiled: _Compiled, bound: Any, *, many: bool
+) -> Sequence[Sequence[Any]]:
+    """On the asyncpg connection, once the adapter has begun the transaction."""
+    driver = await _driver(connection)
+    if driver is None or not driver.is_in_transaction():
+        result = await connection.exec_driver_sql(compiled.sql, bound)
+        return result.all() if result.returns_rows else []
+    try:
+        if many:
+            await driver.executemany(compiled.sql, bound)
+            return []
+        return list(await driver.fetch(compiled.sql, *bound))
+    except Exception as error:  # asyncpg's own errors, as SQLAlchemy's
+        raise DBAPIError.instance(
+            compiled.sql, None, error, Exception, hide_parameters=True
+        ) from error
+
+
+async def _sqlite(
+    connection: AsyncConnection,
+    compiled: _Compiled,
+    method: Callable[[Any], Callable[[str, Any], Any]],
+    bound: Any,
+) -> Any:
+    """Run on the aiosqlite connection, in a transaction as Core would (it begins one)."""
+    if not connection.in_transaction():
+        await connection.begin()
+    driver = await _driver(connection)
+    try:
+        return await method(driver)(compiled.sql, bound)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(
+            compiled.sql, None, error, sqlite3.Error, hide_parameters=True
+        ) from error
