@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import getpass
 import sys
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.base import Commands, day, needs_core
+from bot.cli.base import Commands, day, disclosed_as, needs_core
 from bot.settings import Settings
 from bot.text import normalise
 from flows.privacy import AuditAction, AuditChannel
@@ -143,11 +142,5 @@ def register(commands: Commands, settings: Settings) -> None:
     exporting.add_argument("--from", dest="first", type=day, required=True, metavar="YYYY-MM-DD")
     exporting.add_argument("--to", dest="last", type=day, required=True, metavar="YYYY-MM-DD")
     exporting.add_argument("file", type=Path)
-    exporting.add_argument(
-        "--as",
-        dest="actor",
-        default=f"cli:{getpass.getuser()}",
-        metavar="NAME",
-        help="who you are, for the audit trail (default: your login name)",
-    )
+    disclosed_as(exporting)
     needs_core(exporting, _export)

@@ -10,6 +10,7 @@ the core once, for the command that runs.
 from __future__ import annotations
 
 import argparse
+import getpass
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeAlias
@@ -30,6 +31,18 @@ OfflineCommand: TypeAlias = Callable[[Settings, argparse.Namespace], int]
 def needs_core(parser: argparse.ArgumentParser, command: CoreCommand) -> None:
     """``command`` runs with the database open (schema brought up to date first)."""
     parser.set_defaults(with_core=command)
+
+
+def disclosed_as(parser: argparse.ArgumentParser) -> None:
+    """``--as NAME`` on a command that shows personal data: who the audit trail names
+    (your login name if not given; commands that act require it instead)."""
+    parser.add_argument(
+        "--as",
+        dest="actor",
+        default=f"cli:{getpass.getuser()}",
+        metavar="NAME",
+        help="who you are, for the audit trail (default: your login name)",
+    )
 
 
 def offline(parser: argparse.ArgumentParser, command: OfflineCommand) -> None:

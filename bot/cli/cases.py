@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.base import Commands, moment_in, needs_core, one_line
+from bot.cli.base import Commands, disclosed_as, moment_in, needs_core, one_line
 from bot.settings import Settings
 from bot.text import for_terminal, normalise
 from flows.conversation import CaseStatus
@@ -167,13 +166,7 @@ def register(commands: Commands, settings: Settings) -> None:
     linked.add_argument("reference")
     linked.add_argument("--json", action="store_true")
     for disclosing, run in ((listing, _cases_list), (show, _cases_show), (linked, _cases_linked)):
-        disclosing.add_argument(
-            "--as",
-            dest="actor",
-            default=f"cli:{getpass.getuser()}",
-            metavar="NAME",
-            help="who you are, for the audit trail (default: your login name)",
-        )
+        disclosed_as(disclosing)
         needs_core(disclosing, run)
 
     outcomes = "referred, advice, signposted, escalated, nfa"
