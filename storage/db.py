@@ -161,6 +161,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # statement takes three and its execution machinery (a third of an empty
         # transaction's cost). Its errors are SQLAlchemy's, as Core's would be.
         driver: Any = connection.connection.driver_connection
+        if driver.in_transaction:  # begun on the driver (``storage.prepared.transaction``)
+            return
         try:
             await_(driver.execute_fetchall("BEGIN IMMEDIATE"))
         except sqlite3.Error as error:

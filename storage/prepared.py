@@ -23,19 +23,25 @@ Errors the drivers raise are raised as SQLAlchemy's (``DBAPIError`` and its kind
 Only for statements with plain bound parameters (no ``IN`` lists, nothing rendered at
 execution time, no column left to its Python-side default): anything else is refused when
 it is first compiled, and runs through Core as usual.
+
+:func:`transaction` is ``engine.begin()`` for the same hot path: it begins and commits on
+the driver (one call each), where Core's transaction adds its own bookkeeping and a trip
+through the greenlet bridge for each; Core statements and ORM sessions (:func:`session_in`)
+run inside it join the driver's transaction as they would join Core's.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -165,9 +171,7 @@ async def _postgres(
             return []
         return list(await driver.fetch(compiled.sql, *bound))
     except Exception as error:  # asyncpg's own errors, as SQLAlchemy's
-        raise DBAPIError.instance(
-            compiled.sql, None, error, Exception, hide_parameters=True
-        ) from error
+        raise await _as_sqlalchemys(connection, compiled.sql, error) from error
 
 
 async def _sqlite(
@@ -177,12 +181,104 @@ async def _sqlite(
     bound: Any,
 ) -> Any:
     """Run on the aiosqlite connection, in a transaction as Core would (it begins one)."""
-    if not connection.in_transaction():
-        await connection.begin()
     driver = await _driver(connection)
+    if not driver.in_transaction:  # neither Core's nor :func:`transaction`'s
+        await connection.begin()
     try:
         return await method(driver)(compiled.sql, bound)
     except sqlite3.Error as error:
         raise DBAPIError.instance(
             compiled.sql, None, error, sqlite3.Error, hide_parameters=True
         ) from error
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction begun on the driver, committed when the block ends
+    and rolled back if it raises, as ``engine.begin()`` would (module docstring).
+
+    SQLite's begins ``IMMEDIATE`` as the engine's own do (``storage.db``). On PostgreSQL
+    it is begun through SQLAlchemy's asyncpg adapter, with the adapter's settings, so the
+    adapter knows it: a Core statement joins it rather than beginning another, and the
+    rollback on the way back to the pool ends it. A dead connection fails as Core's
+    would (``connection_invalidated``, the pool's older connections renewed).
+    """
+    async with engine.connect() as connection:
+        driver = await _driver(connection)
+        if connection.dialect.name == "sqlite":
+            await _on_sqlite(driver, "BEGIN IMMEDIATE")
+        else:
+            try:
+                await _adapter(connection)._start_transaction()
+            except Exception as error:
+                raise await _as_sqlalchemys(connection, "BEGIN", error) from error
+        yield connection  # an error in the block: closing the connection rolls back
+        if connection.in_transaction():  # Core joined (a statement, a session): it commits
+            await connection.commit()
+        elif connection.dialect.name == "sqlite":
+            await _on_sqlite(driver, "COMMIT")
+        else:
+            adapter = _adapter(connection)
+            try:
+                await adapter._call_and_discard(adapter._transaction.commit)
+            except Exception as error:
+                raise await _as_sqlalchemys(connection, "COMMIT", error) from error
+
+
+@asynccontextmanager
+async def session_in(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """An ORM session inside the connection's transaction (:func:`transaction`'s too),
+    which its end neither commits nor rolls back: the transaction's owner does.
+
+    A session given a connection that Core thinks has no transaction would begin one
+    and roll it back when it closed, and with it the driver's, the turn's statements
+    too; so Core is told of the transaction first (no statement: ``storage.db`` skips
+    the ``BEGIN`` on SQLite, and the asyncpg adapter already holds it).
+    """
+    if not connection.in_transaction():
+        await connection.begin()
+    async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+        yield session
+
+
+def _adapter(connection: AsyncConnection) -> Any:
+    """SQLAlchemy's DBAPI adapter around the driver's connection (its transaction's keeper)."""
+    sync = connection.sync_connection
+    assert sync is not None
+    return sync.connection.dbapi_connection
+
+
+async def _on_sqlite(driver: Any, sql: str) -> None:
+    try:
+        await driver.execute_fetchall(sql)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(sql, None, error, sqlite3.Error, hide_parameters=True) from error
+
+
+async def _as_sqlalchemys(connection: AsyncConnection, sql: str, error: Exception) -> DBAPIError:
+    """An asyncpg error as Core would raise it: translated by the adapter (a foreign key
+    or unique violation is an ``IntegrityError``) and, if the connection died, with the
+    connection invalidated and the pool's older ones renewed, as Core does."""
+    adapter = _adapter(connection)
+    try:
+        adapter._handle_exception(error)  # raises the DBAPI-style error it maps to
+    except Exception as translated:
+        error = translated
+    dialect = connection.dialect
+    dead = bool(dialect.is_disconnect(error, adapter, None))  # type: ignore[arg-type]
+    if dead:
+        sync = connection.sync_connection
+        assert sync is not None
+        sync.engine.pool._invalidate(sync.connection, error, _checkin=False)
+        await connection.invalidate(error)
+    wrapped = DBAPIError.instance(
+        sql,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=dead,
+        dialect=dialect,
+    )
+    assert isinstance(wrapped, DBAPIError)
+    return wrapped

@@ -41,7 +41,7 @@ from flows.links import case_keys
 from flows.messages import Command, Inbound, InboundKind, Reply
 from flows.privacy import AuditAction, audit_channel
 from flows.timing import Expectation, expectation
-from storage import audit, outbox
+from storage import audit, outbox, prepared
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import inbox as inbox_store
@@ -249,10 +249,11 @@ class IntakeService:
         holder = self._leases.fast if deliver and self._leases else None
         delivery: int | None = None
         fast = False
-        # Every message runs these few statements on a plain connection: an ORM session
-        # (its unit of work, its bookkeeping) is opened only for the rare effects that
-        # create cases, and joins this transaction.
-        async with self._engine.begin() as connection:
+        # Every message runs these few statements on a plain connection, in a transaction
+        # begun on the driver (``storage.prepared``): an ORM session (its unit of work,
+        # its bookkeeping) is opened only for the rare effects that create cases, and
+        # joins this transaction.
+        async with prepared.transaction(self._engine) as connection:
             if inbox and dedupe:
                 await inbox_store.take(connection, *dedupe)
             record = await convo_store.open_turn(
@@ -272,7 +273,7 @@ class IntakeService:
                 # A case made of this conversation takes its transcript, this turn's too.
                 await convo_store.add_turns(connection, turns)
                 turns = []
-                async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+                async with prepared.session_in(connection) as session:
                     case = await self._apply(
                         session, record, result.effects, (channel, chat_id), timing
                     )

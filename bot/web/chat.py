@@ -44,6 +44,7 @@ from flows.copy import Copy
 from flows.messages import Command, Inbound, InboundKind, Reply
 from flows.privacy import ERASE, ERASE_YES, erase_confirmation, erased_text
 from storage import conversations as convo_store
+from storage import prepared
 from storage import web as web_store
 from storage.models import OutboxMessage
 
@@ -203,7 +204,7 @@ class WebChat:
             messages += [
                 (f"{tag}:{i}", bot_message(r, update=update)) for i, r in enumerate(replies)
             ]
-            async with AsyncSession(bind=connection) as session:
+            async with prepared.session_in(connection) as session:
                 if forgot:
                     await web_store.redact_own(session, chat_id, self.copy("web.deleted"))
                 await web_store.append(session, chat_id, messages, self._clock())

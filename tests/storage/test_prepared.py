@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from flows.conversation import Conversation, Step
 from storage import conversations as convo_store
-from storage import db, encryption, outbox
+from storage import db, encryption, outbox, prepared
 from storage.models import ConversationRecord, OutboxMessage, TranscriptEntry
 from storage.prepared import Prepared
 
@@ -148,3 +154,80 @@ async def test_opening_a_turn_dedupes_creates_and_waits_for_the_chats_lock(
 
     await asyncio.gather(holder(), waiter())
     assert order == ["held", "role"]  # it waited, then saw what the holder saved
+
+
+class Abandoned(Exception):
+    """Raised inside a transaction to end it early."""
+
+
+async def conversations_of(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        query = select(ConversationRecord.chat_id).order_by(ConversationRecord.id)
+        return list((await session.execute(query)).scalars())
+
+
+async def test_a_driver_transaction_commits_its_statements_together(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with prepared.transaction(engine) as connection:
+        saved = await convo_store.load_for_update(connection, "test", "t1", AT)
+        await convo_store.save_turn(connection, saved, Conversation(step=Step.ROLE), AT)
+    with pytest.raises(Abandoned):
+        async with prepared.transaction(engine) as connection:
+            await convo_store.load_for_update(connection, "test", "t2", AT)
+            raise Abandoned
+    assert await conversations_of(sessions) == ["t1"]  # t2 rolled back, t1 kept
+
+
+async def test_a_session_and_core_inside_a_driver_transaction_join_it(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The session's end neither commits nor rolls back: the statements before it, its
+    own and those after it are kept together, or not at all."""
+    for chat, abandon in (("kept", False), ("dropped", True)):
+        with contextlib.suppress(Abandoned):
+            async with prepared.transaction(engine) as connection:
+                saved = await convo_store.load_for_update(connection, "test", chat, AT)
+                async with prepared.session_in(connection) as session:
+                    convo_store.add_turn(
+                        session, conversation_id=saved.id, sender="bot", text=chat, at=AT
+                    )
+                    await session.flush()
+                await connection.execute(select(1))  # Core, after the session
+                await convo_store.save_turn(connection, saved, Conversation(step=Step.ROLE), AT)
+                if abandon:
+                    raise Abandoned
+    assert await conversations_of(sessions) == ["kept"]
+    async with sessions() as session:
+        texts = (await session.execute(select(TranscriptEntry.text))).scalars().all()
+    assert texts == ["kept"]
+
+
+async def test_a_driver_transactions_errors_are_sqlalchemys(engine: AsyncEngine) -> None:
+    add = insert_turn("conversation_id", "at", "sender", "kind", "text")
+    orphan = {"conversation_id": 999, "at": AT, "sender": "bot", "kind": "text", "text": ""}
+    with pytest.raises(IntegrityError):  # the foreign key, as Core would raise it
+        async with prepared.transaction(engine) as connection:
+            await add.rows(connection, orphan)
+    async with prepared.transaction(engine) as connection:  # the pool lends a usable one
+        assert (await convo_store.load_for_update(connection, "test", "t3", AT)).id
+
+
+async def test_a_driver_transaction_on_a_dead_connection_fails_as_invalidated(
+    engine: AsyncEngine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("only a database server drops connections")
+    async with prepared.transaction(engine) as connection:
+        pid = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_async_engine(engine.url)
+    async with admin.connect() as other:
+        await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await admin.dispose()
+    await asyncio.sleep(0.1)
+    with pytest.raises(DBAPIError) as failed:
+        async with prepared.transaction(engine) as connection:
+            await convo_store.load_for_update(connection, "test", "t4", AT)
+    assert failed.value.connection_invalidated
+    async with prepared.transaction(engine) as connection:  # a fresh connection
+        assert (await convo_store.load_for_update(connection, "test", "t4", AT)).id
