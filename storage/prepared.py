@@ -212,7 +212,15 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
                 await _adapter(connection)._start_transaction()
             except Exception as error:
                 raise await _as_sqlalchemys(connection, "BEGIN", error) from error
-        yield connection  # an error in the block: closing the connection rolls back
+        try:
+            yield connection
+        except BaseException:
+            # Core rolls back its own when the connection closes, the asyncpg adapter its
+            # transaction on the way back to the pool; SQLite's pool does not (storage.db).
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite and not connection.in_transaction() and driver.in_transaction:
+                await _on_sqlite(driver, "ROLLBACK")
+            raise
         if connection.in_transaction():  # Core joined (a statement, a session): it commits
             await connection.commit()
         elif connection.dialect.name == "sqlite":
