@@ -83,6 +83,7 @@ def build(
     :func:`bot.telegram.app.build_application`); ``clock`` for tests.
     """
     core = build_core(settings, clock=clock)
+    _ = core.flow.understander  # the lexicons, read now: a bad one stops the start here
     telegram = (
         build_telegram(settings, core, processor=update_processor, rate_limited=rate_limited)
         if settings.telegram_enabled

@@ -8,8 +8,9 @@ when it is built: a category naming a service the directory lacks fails here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 
 from flows.copy import Copy, default_copy
 from flows.playbooks import Playbooks, default_playbooks
@@ -18,7 +19,7 @@ from flows.taxonomy import Taxonomy, default_taxonomy
 from flows.understanding import Understander, default_understander
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Knowledge:
     """The data files, loaded and checked against each other."""
 
@@ -26,14 +27,23 @@ class Knowledge:
     directory: Directory
     copy: Copy
     playbooks: Playbooks
-    understander: Understander
+    read_lexicons: Callable[[], Understander] = field(repr=False)
+    """Builds the understander: see :attr:`understander`."""
 
     def __post_init__(self) -> None:
         for category in self.taxonomy["category"].terms:
             if unknown := [s for s in category.signposts if s not in self.directory.services]:
                 raise ValueError(f"category {category.id!r} names unknown services {unknown}")
-        if self.understander.taxonomy is not self.taxonomy:
+
+    @cached_property
+    def understander(self) -> Understander:
+        """The lexicons' reader, built on first use: compiling them takes about a second,
+        which a command that never reads a message (``helpline cases``, ``report``…) should
+        not wait for. The service builds it as it starts, so a bad lexicon stops it there."""
+        understander = self.read_lexicons()
+        if understander.taxonomy is not self.taxonomy:
             raise ValueError("the lexicons were read against another taxonomy")
+        return understander
 
 
 @cache
@@ -44,5 +54,5 @@ def default_knowledge() -> Knowledge:
         directory=default_directory(),
         copy=default_copy(),
         playbooks=default_playbooks(),
-        understander=default_understander(),
+        read_lexicons=default_understander,
     )

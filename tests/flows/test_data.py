@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from flows.copy import default_copy
-from flows.remit import Route, default_directory
-from flows.taxonomy import default_taxonomy, parse_taxonomy
-from flows.understanding import Risk, default_understander
+from flows.knowledge import Knowledge
+from flows.playbooks import default_playbooks
+from flows.remit import Directory, Route, default_directory
+from flows.taxonomy import default_taxonomy, load_toml, parse_taxonomy
+from flows.understanding import Risk, Understander, default_understander, parse_understander
 
 # The labels exactly as the 2022-23 report prints them (Tables 1, 2, 3, 4 and 6).
 REPORT = {
@@ -66,6 +68,51 @@ def test_taxonomy_rejects_a_group_naming_an_unknown_role() -> None:
     data["enquirer_group"] = [{"id": "g", "text": "G", "members": ["nobody"]}]
     with pytest.raises(ValueError, match="bad members"):
         parse_taxonomy(data)
+
+
+def _knowledge(read_lexicons: object) -> Knowledge:
+    return Knowledge(
+        taxonomy=default_taxonomy(),
+        directory=default_directory(),
+        copy=default_copy(),
+        playbooks=default_playbooks(),
+        read_lexicons=read_lexicons,  # type: ignore[arg-type]
+    )
+
+
+def test_knowledge_reads_the_lexicons_only_when_a_message_needs_them() -> None:
+    built: list[Understander] = []
+
+    def read_lexicons() -> Understander:
+        built.append(default_understander())
+        return built[-1]
+
+    knowledge = _knowledge(read_lexicons)
+    assert built == []
+    assert knowledge.understander is knowledge.understander is built[0]
+    assert len(built) == 1
+
+
+def test_knowledge_refuses_lexicons_read_against_another_taxonomy() -> None:
+    other = parse_taxonomy(load_toml("taxonomy.toml"))
+    knowledge = _knowledge(
+        lambda: parse_understander(other, load_toml("lexicon.toml"), load_toml("places.toml"))
+    )
+    with pytest.raises(ValueError, match="another taxonomy"):
+        _ = knowledge.understander
+
+
+def test_knowledge_refuses_a_category_signposting_an_unknown_service() -> None:
+    directory = default_directory()
+    services = {k: v for k, v in directory.services.items() if k != "iwf"}
+    with pytest.raises(ValueError, match="unknown services"):
+        Knowledge(
+            taxonomy=default_taxonomy(),
+            directory=Directory(services, directory.routes),
+            copy=default_copy(),
+            playbooks=default_playbooks(),
+            read_lexicons=default_understander,
+        )
 
 
 def test_directory_routes_name_known_services_with_the_domain_facts() -> None:
