@@ -227,15 +227,23 @@ async def erase_cases(session: AsyncSession, ids: Sequence[int], now: datetime) 
 
 
 async def erase_conversations(
-    session: AsyncSession, conversations: Sequence[ConversationRecord], *, blank: str
+    session: AsyncSession,
+    conversations: Sequence[ConversationRecord],
+    now: datetime,
+    *,
+    blank: str,
 ) -> None:
     """Forget chats: their progress, what was said in them, and what waits to be sent. A
     web chat's own copy of what it showed keeps its numbering, every message ``blank``."""
     if not conversations:
         return
     web = CHANNEL_OF[Identity.WEB_SESSION]
-    await web_store.blank_all(
-        session, [c.chat_id for c in conversations if c.channel == web], blank
+    await web_store.forget(
+        session,
+        [c.chat_id for c in conversations if c.channel == web],
+        blank,
+        now,
+        everything=True,
     )
     ids = [c.id for c in conversations]
     await session.execute(delete(TranscriptEntry).where(TranscriptEntry.conversation_id.in_(ids)))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,25 +111,27 @@ async def append(
     return added
 
 
-async def redact_own(session: AsyncSession, chat_id: str, text: str) -> int:
-    """Replace what the enquirer wrote in the chat by ``text`` (their conversation was
-    deleted: cancel, restart). The numbering stays, so no browser misses what comes next."""
-    rows = (
-        await session.execute(select(WebMessage).where(WebMessage.chat_id == chat_id))
-    ).scalars()
-    redacted = 0
-    for row in rows:
-        if row.payload.get("from") == "you" and row.payload.get("text") != text:
-            row.payload = {**row.payload, "text": text}
-            redacted += 1
-    await session.flush()
-    return redacted
+FORGET = "forget"
+"""The payload key of a stored "forget what you drew" message: ``"own"`` or ``"all"``."""
 
 
-async def blank_all(session: AsyncSession, chat_ids: Sequence[str], text: str) -> int:
-    """Blank everything shown in the chats (an erasure: the bot's summary and the desk's
-    replies quote the enquirer too): each message keeps its number and who it was from,
-    its words and buttons become ``text``. How many messages were blanked."""
+async def forget(
+    session: AsyncSession,
+    chat_ids: Sequence[str],
+    text: str,
+    now: datetime,
+    *,
+    everything: bool,
+) -> int:
+    """Blank what the chats showed, and tell every page showing them to do the same.
+
+    The enquirer's own messages become ``text`` (their conversation was deleted: cancel,
+    restart, signposting), or, with ``everything`` (an erasure: the bot's summary and the
+    desk's replies quote them too), every message, keeping who it was from. Numbers are
+    kept, so no page misses what comes next. Each chat then gets a numbered ``forget``
+    message of its own, which every socket on the chat, on any replica, passes on as a
+    ``forgotten`` frame: the page that asked, another tab, or one open while the desk
+    erased the case. How many messages were blanked."""
     if not chat_ids:
         return 0
     rows = (
@@ -136,11 +139,18 @@ async def blank_all(session: AsyncSession, chat_ids: Sequence[str], text: str) -
     ).scalars()
     blanked = 0
     for row in rows:
-        kept = {"from": row.payload.get("from", "bot"), "text": text}
+        if FORGET in row.payload:
+            continue
+        who = row.payload.get("from", "bot")
+        if not everything and who != "you":
+            continue
+        kept = {"from": who, "text": text} if everything else {**row.payload, "text": text}
         if row.payload != kept:
             row.payload = kept
             blanked += 1
-    await session.flush()
+    marker = {FORGET: "all" if everything else "own", "text": text}
+    for chat_id in dict.fromkeys(chat_ids):
+        await append(session, chat_id, [(f"{FORGET}:{uuid4().hex}", marker)], now)
     return blanked
 
 

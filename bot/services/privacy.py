@@ -273,7 +273,7 @@ class PrivacyService:
         erased cases say so (queued after the erasure removed the cases' other outbox rows)."""
         await privacy_store.erase_cases(session, [c.id for c in found.cases], now)
         await privacy_store.erase_conversations(
-            session, found.conversations, blank=self._copy("web.deleted")
+            session, found.conversations, now, blank=self._copy("web.deleted")
         )
         for case in found.cases:
             outbox.enqueue(

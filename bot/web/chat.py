@@ -73,10 +73,8 @@ class Taken:
 
     duplicate: bool
     """It had been taken already (a resend): nothing changed."""
-    forgot: bool = False
-    """The conversation was deleted: the browser blanks what the enquirer wrote."""
-    everything: bool = False
-    """With ``forgot``: the chat was erased, so the browser blanks every message it drew."""
+    erased: bool = False
+    """The chat and its cases were erased: the cards' "erased" wait in the outbox."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,10 +202,12 @@ class WebChat:
             messages += [
                 (f"{tag}:{i}", bot_message(r, update=update)) for i, r in enumerate(replies)
             ]
+            now = self._clock()
             async with prepared.session_in(connection) as session:
                 if forgot:
-                    await web_store.redact_own(session, chat_id, self.copy("web.deleted"))
-                await web_store.append(session, chat_id, messages, self._clock())
+                    deleted = self.copy("web.deleted")
+                    await web_store.forget(session, [chat_id], deleted, now, everything=False)
+                await web_store.append(session, chat_id, messages, now)
 
         handled = await self._intake.handle(
             CHANNEL, chat_id, inbound, dedupe=(f"web:{chat_id}", client_id[:100]), with_turn=shown
@@ -215,7 +215,7 @@ class WebChat:
         if handled.duplicate:
             return Taken(duplicate=True)
         self._hub.notify(chat_id)
-        return Taken(duplicate=False, forgot=handled.forgot)
+        return Taken(duplicate=False)
 
     def erasure(self, frame: dict[str, Any]) -> Erasure | None:
         """The erasure a frame asks for or answers; None: the frame is for the flow."""
@@ -238,7 +238,7 @@ class WebChat:
             taken = await self._write(
                 chat_id, lambda s: self._erasing(s, chat_id, erasure, client_id)
             )
-        if taken.everything:
+        if taken.erased:
             self._intake.on_enqueued()  # the cards' "erased" are waiting in the outbox
         return taken
 
@@ -276,7 +276,7 @@ class WebChat:
         references = await self._erase_chat(CHANNEL, chat_id, within=session)
         log.info("an enquirer erased their web chat and %d case(s)", len(references))
         done = bot_message(Reply(erased_text(self.copy, references, "web.erased")))
-        return [*echo, (f"{tag}:0", done)], Taken(duplicate=False, forgot=True, everything=True)
+        return [*echo, (f"{tag}:0", done)], Taken(duplicate=False, erased=True)
 
     async def say_directly(self, chat_id: str, replies: Sequence[Reply]) -> None:
         """Replies that belong to no turn (/status, /privacy)."""

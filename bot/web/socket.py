@@ -22,6 +22,7 @@ from bot.web.chat import MAX_TEXT, Erasure, Opened, WebChat
 from bot.web.hub import Hub
 from bot.web.limits import MinuteLimit
 from flows.messages import Reply
+from storage.web import FORGET, Numbered
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 4 * MAX_TEXT + 1_000  # characters of JSON in one frame from the browser
@@ -44,7 +45,7 @@ class Stream:
         """Send whatever the chat holds after the last message sent."""
         async with self._lock:
             for message in await self._chat.after(self._chat_id, self.last):
-                await self._send({"type": "message", "seq": message.seq, **message.payload})
+                await self._send(_frame_of(message))
                 self.last = message.seq
 
     async def follow(self, woken: asyncio.Event) -> None:
@@ -53,6 +54,15 @@ class Stream:
             woken.clear()
             await self.flush()
             await woken.wait()
+
+
+def _frame_of(message: Numbered) -> dict[str, Any]:
+    """A stored message as the frame that shows it (a stored ``forget`` blanks the page)."""
+    payload = message.payload
+    if FORGET in payload:
+        everything = payload[FORGET] == "all"
+        return {"type": "forgotten", "seq": message.seq, "text": payload["text"], "all": everything}
+    return {"type": "message", "seq": message.seq, **payload}
 
 
 class Origins:
@@ -199,10 +209,6 @@ class ChatSocket:
                     }
                 )
                 continue
-            if taken.forgot:
-                await send(
-                    {"type": "forgotten", "text": copy("web.deleted"), "all": taken.everything}
-                )
             await stream.flush()  # the turn's messages go before its ack
             await send({"type": "ack", "id": client_id, "duplicate": taken.duplicate})
 

@@ -66,10 +66,14 @@ async def test_web_redaction_blanks_only_what_the_enquirer_wrote(
             [("a", {"from": "bot", "text": "Who are you?"}), ("b", {"from": "you", "text": "Ann"})],
             NOW,
         )
-        assert await web_store.redact_own(session, "w1", "(deleted)") == 1
+        assert await web_store.forget(session, ["w1"], "(deleted)", NOW, everything=False) == 1
     async with sessions() as session:
-        shown = [m.payload["text"] for m in await web_store.after(session, "w1", 0)]
-    assert shown == ["Who are you?", "(deleted)"]
+        shown = [m.payload for m in await web_store.after(session, "w1", 0)]
+    assert shown == [
+        {"from": "bot", "text": "Who are you?"},
+        {"from": "you", "text": "(deleted)"},
+        {"forget": "own", "text": "(deleted)"},  # every page open on the chat is told
+    ]
 
 
 async def test_web_blanking_an_erased_chat_keeps_numbers_and_speakers_only(
@@ -84,14 +88,16 @@ async def test_web_blanking_an_erased_chat_keeps_numbers_and_speakers_only(
             NOW,
         )
         await web_store.append(session, "w2", [("a", {"from": "you", "text": "Bea"})], NOW)
-        assert await web_store.blank_all(session, ["w1"], "(deleted)") == 2
-        assert await web_store.blank_all(session, ["w1"], "(deleted)") == 0
+        assert await web_store.forget(session, ["w1"], "(deleted)", NOW, everything=True) == 2
+        assert await web_store.forget(session, ["w1"], "(deleted)", NOW, everything=True) == 0
     async with sessions() as session:
         erased = [(m.seq, m.payload) for m in await web_store.after(session, "w1", 0)]
         other = [m.payload["text"] for m in await web_store.after(session, "w2", 0)]
     assert erased == [
         (1, {"from": "bot", "text": "(deleted)"}),
         (2, {"from": "you", "text": "(deleted)"}),
+        (3, {"forget": "all", "text": "(deleted)"}),
+        (4, {"forget": "all", "text": "(deleted)"}),
     ]
     assert other == ["Bea"]
 

@@ -86,6 +86,10 @@ async def serving(settings: Settings, slack: FakeSlack | None = None) -> AsyncIt
         yield WebService(helpline, settings, slack)
 
 
+NUMBERED = ("message", "forgotten")
+"""The frames numbered in the chat's order (``seq``), counted in a reconnect's ``after``."""
+
+
 @dataclass
 class ChatClient:
     """A browser's side of the protocol: hello, frames with ids, numbered messages."""
@@ -194,13 +198,14 @@ class ChatClient:
             async for raw in ws:
                 frame = json.loads(raw)
                 self.frames.append(frame)
-                if frame["type"] == "message":
+                if frame["type"] in NUMBERED:
                     assert frame["seq"] == self.last + 1 or frame["seq"] <= self.last, (
                         f"gap: {self.last} then {frame['seq']}"
                     )
                     if frame["seq"] > self.last:
                         self.last = frame["seq"]
-                        self.messages.append(frame)
+                        if frame["type"] == "message":
+                            self.messages.append(frame)
                 self._news.set()
         except Exception:
             self._news.set()
@@ -246,6 +251,14 @@ async def echoes_refused(database_url: str) -> AsyncIterator[None]:
 
 def client_for(service: WebService, **kwargs: Any) -> ChatClient:
     return ChatClient(service.socket_url, origin=service.base, **kwargs)
+
+
+async def another_tab(service: WebService, client: ChatClient) -> ChatClient:
+    """A second page on ``client``'s chat (same token), caught up with what it shows."""
+    tab = client_for(service, token=client.token)
+    await tab.open(after=0)
+    await tab.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
+    return tab
 
 
 async def complete_enquiry(client: ChatClient) -> list[str]:

@@ -17,8 +17,10 @@ from storage import cases as case_store
 from storage.models import Case, WebMessage, WebSession
 from tests.support.webchat import (
     DESK,
+    NUMBERED,
     ChatClient,
     WebService,
+    another_tab,
     client_for,
     complete_enquiry,
     reference_in,
@@ -111,7 +113,13 @@ async def test_web_delete_yes_erases_the_chat_and_the_case_and_the_card_says_so(
         done = await answer(client, asked, "yes")
         assert done["type"] == "ack" and not done["duplicate"]
         forgotten = await client.until(lambda f: f["type"] == "forgotten", start=mark)
-        assert forgotten == {"type": "forgotten", "text": "(deleted)", "all": True}
+        assert forgotten == {
+            "type": "forgotten",
+            "seq": forgotten["seq"],
+            "text": "(deleted)",
+            "all": True,
+        }
+        assert client.messages[-1]["seq"] > forgotten["seq"]  # what was said of it comes after
         said = client.messages[-1]["text"]
         assert "I've deleted what you told me" in said and reference in said
         assert "Start again" in said
@@ -135,7 +143,8 @@ async def test_web_delete_yes_erases_the_chat_and_the_case_and_the_card_says_so(
         replay = client_for(service, token=client.token)
         await replay.open(after=0)
         await replay.until(lambda f: f["type"] == "message" and f["seq"] == client.last)
-        assert [m["seq"] for m in replay.messages] == list(range(1, client.last + 1))
+        numbered = [f["seq"] for f in replay.frames if f["type"] in NUMBERED]
+        assert numbered == list(range(1, client.last + 1))
         assert DESCRIPTION not in json.dumps(replay.messages)
         assert not [m for m in replay.messages[:-2] if m.get("options")]  # no old buttons
 
@@ -257,3 +266,41 @@ async def test_web_erasure_by_the_helpline_blanks_the_chats_copy_too(database_ur
         stored = await shown(service)
         assert DESCRIPTION not in stored and "not_our_school" not in stored
         assert "(deleted)" in stored
+
+
+async def test_web_erasure_by_the_helpline_blanks_every_page_open_on_the_chat(
+    database_url: str,
+) -> None:
+    """The page still open when the DPO erases the case, and a second tab on the same chat
+    ("keep me signed in" shares it), each blank what they drew: the erasure is stored as a
+    numbered message, so every socket passes it on, on whichever replica it is."""
+    async with web_service(database_url) as service:
+        client = client_for(service)
+        await client.open()
+        reference = reference_in(await complete_enquiry(client))
+        tab = await another_tab(service, client)
+        marks = len(client.frames), len(tab.frames)
+        await service.helpline.core.privacy.erase(Identity.REFERENCE, reference, actor="dpo")
+        for page, mark in zip((client, tab), marks, strict=True):
+            forgotten = await page.until(lambda f: f["type"] == "forgotten", start=mark)
+            assert (forgotten["all"], forgotten["text"]) == (True, "(deleted)")
+            assert page.last == forgotten["seq"]
+        await tab.close()
+        await client.close()
+
+
+async def test_web_cancel_in_one_tab_blanks_the_other_tab_too(database_url: str) -> None:
+    async with web_service(database_url) as service:
+        client = client_for(service)
+        await client.open()
+        await client.tap_after_question("School or college staff")
+        await client.say("a fake account of our head teacher")
+        tab = await another_tab(service, client)
+        mark = len(tab.frames)
+        await client.turn({"type": "command", "command": "cancel"})
+        forgotten = await tab.until(lambda f: f["type"] == "forgotten", start=mark)
+        assert (forgotten["all"], forgotten["text"]) == (False, "(deleted)")
+        await tab.until(lambda f: f["type"] == "message" and f["seq"] == client.last)
+        assert tab.last == client.last  # the cancel's reply after it, in the same order
+        await tab.close()
+        await client.close()

@@ -211,7 +211,10 @@
         }
       } else if (frame.type === "forgotten") {
         // The conversation was deleted: what the enquirer wrote goes from the page too
-        // (after an erasure, everything the chat showed: the summary quoted them).
+        // (after an erasure, everything the chat showed: the summary quoted them). It is
+        // numbered like a message, so every tab on the chat gets it, once.
+        if (typeof frame.seq !== "number" || frame.seq <= lastSeq) { return; }
+        lastSeq = frame.seq;
         Array.prototype.forEach.call(log.querySelectorAll(frame.all ? ".msg" : ".msg.you"), function (item) {
           var who = item.firstChild;
           item.textContent = "";
