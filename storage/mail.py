@@ -131,6 +131,10 @@ async def record_outbound(
     await session.execute(insert(EmailRecord).values(values).on_conflict_do_nothing())
 
 
+COPY_ASKED_ON = "copy_asked_on"
+"""The payload key of a copy's email: the audit channel the copy was asked for on."""
+
+
 async def queue_email(
     session: AsyncSession,
     *,
@@ -144,11 +148,16 @@ async def queue_email(
     in_reply_to: str = "",
     references: Sequence[str] = (),
     acknowledged: bool = False,
+    copy_asked_on: str | None = None,
 ) -> None:
     """An automatic email to an enquirer, in the caller's transaction: its Message-ID kept
     (so their answer threads onto the case; ``acknowledged`` counts it for the hourly
     limit) and the whole message in the outbox, whose email sender delivers it as it is.
-    The Message-ID is fixed here, so every attempt sends the same email."""
+    The Message-ID is fixed here, so every attempt sends the same email.
+
+    ``copy_asked_on``: the email is a copy of the case, asked for on that audit channel;
+    the sender audits the disclosure when the mail server takes it (not before: a copy
+    the server refuses disclosed nothing)."""
     await record_outbound(
         session,
         message_id=message_id,
@@ -168,6 +177,7 @@ async def queue_email(
         "in_reply_to": in_reply_to,
         "references": list(references),
         "automatic": True,
+        **({COPY_ASKED_ON: copy_asked_on} if copy_asked_on else {}),
     }
     outbox.enqueue(session, outbox.ENQUIRER_MESSAGE, now=at, case_id=case_id, payload=payload)
 

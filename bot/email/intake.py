@@ -39,13 +39,13 @@ from flows.mail import (
     read_email,
     reference_in,
 )
-from flows.privacy import AuditAction, AuditChannel
+from flows.privacy import AuditChannel
 from flows.timing import Expectation, expectation
 from flows.turn import Context
-from storage import audit, outbox
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import mail as mail_store
+from storage import outbox
 from storage.models import Case
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,15 @@ class EmailIntake:
         loaded = await case_store.get_case(session, case.reference)  # with its categories
         email = case_copy(self._flow, case_store.as_draft(loaded)) if loaded else None
         if email is None or not await self._send_automatic(
-            session, mail, case.id, email.subject, email.text, now, f"{case.reference}-copy", "copy"
+            session,
+            mail,
+            case.id,
+            email.subject,
+            email.text,
+            now,
+            f"{case.reference}-copy",
+            "copy",
+            copy_asked_on=AuditChannel.EMAIL,
         ):
             return False
         convo_store.add_turn(
@@ -195,14 +203,6 @@ class EmailIntake:
             sender="bot",
             text=email.text,
             at=now,
-        )
-        audit.record(
-            session,
-            at=now,
-            actor="enquirer",
-            action=AuditAction.COPY_EMAILED,
-            channel=AuditChannel.EMAIL,
-            case_reference=case.reference,
         )
         return True
 
@@ -311,6 +311,8 @@ class EmailIntake:
         now: datetime,
         token: str,
         outcome: str = "acknowledgement",
+        *,
+        copy_asked_on: AuditChannel | None = None,
     ) -> bool:
         """Queue an automatic email in answer to ``mail``, unless its sender has had
         ``acks_per_hour`` of them in the last hour (a loop guard); whether it was queued."""
@@ -332,6 +334,7 @@ class EmailIntake:
             in_reply_to=mail.message_id or "",
             references=mail.references,
             acknowledged=True,
+            copy_asked_on=copy_asked_on.value if copy_asked_on else None,
         )
         return True
 

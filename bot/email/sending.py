@@ -15,6 +15,8 @@ anything else (4xx, the server down, a timeout) is retried by the outbox with ba
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 import aiosmtplib
@@ -26,10 +28,31 @@ from bot.email.servers import SmtpServer
 from bot.services.outbox import GiveUp, Result, Retry, Sent
 from flows.intake import IntakeFlow
 from flows.mail import reply_subject
+from flows.privacy import AuditAction, AuditChannel
+from storage import audit
 from storage import mail as mail_store
 from storage.models import Case, OutboxMessage
 
 log = logging.getLogger(__name__)
+
+
+async def _audit_copy(
+    case_id: int, asked_on: AuditChannel, at: datetime, session: AsyncSession
+) -> None:
+    """A copy of a case reached the enquirer's mail server: a disclosure of personal data,
+    audited in the transaction that marks its email sent (the audit names the case, not
+    its text). A case erased meanwhile has nothing left to name."""
+    case = await session.get(Case, case_id)
+    if case is None:
+        return
+    audit.record(
+        session,
+        at=at,
+        actor="enquirer",
+        action=AuditAction.COPY_EMAILED,
+        channel=asked_on,
+        case_reference=case.reference,
+    )
 
 
 class EmailSender:
@@ -82,7 +105,13 @@ class EmailSender:
             references=[str(r) for r in prepared.get("references") or ()],
             automatic=bool(prepared.get("automatic")),
         )
-        return await self._send(message)
+        result = await self._send(message)
+        asked_on = payload.get(mail_store.COPY_ASKED_ON)
+        if isinstance(result, Sent) and asked_on and row.case_id is not None:
+            return Sent(
+                then=partial(_audit_copy, row.case_id, AuditChannel(asked_on), self._clock())
+            )
+        return result
 
     async def _for_case(self, row: OutboxMessage) -> dict[str, Any] | None:
         """A desk message's email: to the case's address, threaded onto its mail."""

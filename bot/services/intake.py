@@ -410,7 +410,7 @@ class IntakeService:
     async def _email_copy(
         self, session: AsyncSession, record: Saved, copy: CopyEmailed, channel: str, now: datetime
     ) -> None:
-        """Queue the copy's email with its case (audited as disclosed), once per case.
+        """Queue the copy's email with its case, once per case (audited when it is sent).
 
         Its Message-ID is the case's own copy id, fixed before the first attempt: a resend
         is the same email (mail clients show it once), and a second request finds it taken.
@@ -431,8 +431,8 @@ class IntakeService:
             case_id=case.id,
             outcome="copy",
             at=now,
+            copy_asked_on=audit_channel(channel).value,  # audited when the email goes
         )
-        self._audit_copy(session, AuditAction.COPY_EMAILED, case.reference, channel, now)
         log.info("copy of case %s queued by email", case.reference)
 
     @staticmethod

@@ -27,6 +27,7 @@ from flows.intake import IntakeFlow
 from flows.messages import Inbound
 from storage import outbox
 from storage.models import OutboxMessage
+from tests.support.audit import trail
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 from tests.support.mail_servers import SmtpRecorder, html_of, text_of
 
@@ -100,6 +101,18 @@ async def test_a_chat_enquirers_copy_arrives_by_smtp_once(
     )
     await worker(sessions, smtp).drain_once()
     assert len(smtp.messages) == 1, "nothing more to send"
+    assert ("enquirer", "copy_emailed", "telegram", reference) in await trail(sessions)
+
+
+async def test_a_copy_the_mail_server_refuses_is_not_audited_as_disclosed(
+    sessions: async_sessionmaker[AsyncSession], smtp: SmtpRecorder
+) -> None:
+    smtp.handler.refuse_recipients.add("dsl@school.example.org.uk")
+    reference = await chat_copy(sessions)
+    await worker(sessions, smtp).drain_once()
+    (row,) = await rows(sessions)
+    assert row.failed_at is not None and row.sent_at is None and smtp.messages == []
+    assert [a for _, a, _, _ in await trail(sessions)] == ["copy_shown", "copy_shown"], reference
 
 
 async def test_a_resend_after_a_timeout_is_the_same_email(
@@ -146,3 +159,5 @@ async def test_an_email_enquirer_who_replies_copy_gets_the_case_by_smtp(
     assert "mrs_fake_teacher" in text_of(copy) and "Here is a copy of what we recorded" in text_of(
         copy
     )
+    (case_reference,) = {r for _, _, _, r in await trail(sessions)}
+    assert await trail(sessions) == [("enquirer", "copy_emailed", "email", case_reference)]
