@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 from uuid import uuid4
@@ -65,6 +65,10 @@ class EraseChat(Protocol):
     ) -> list[str]:
         """Erase the chat and its cases' personal data (in ``within``'s transaction)."""
         ...
+
+
+WEB_NOTES = {"reply_via": "web.reply_via_note"}
+"""Questions the web chat adds a line to (their wording key): see ``WebChat._for_the_web``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +204,8 @@ class WebChat:
             tag = f"r:{client_id}"  # unique in the chat: intake takes this id once
             update = self._is_tick(inbound, replies)
             messages += [
-                (f"{tag}:{i}", bot_message(r, update=update)) for i, r in enumerate(replies)
+                (f"{tag}:{i}", bot_message(self._for_the_web(r), update=update))
+                for i, r in enumerate(replies)
             ]
             now = self._clock()
             async with prepared.session_in(connection) as session:
@@ -303,7 +308,10 @@ class WebChat:
 
     async def _send_replies(self, chat_id: str, replies: Sequence[Reply], done: int) -> Result:
         tag = uuid4().hex
-        messages = [(f"o:{tag}:{i}", bot_message(r)) for i, r in enumerate(replies[done:])]
+        messages = [
+            (f"o:{tag}:{i}", bot_message(self._for_the_web(r)))
+            for i, r in enumerate(replies[done:])
+        ]
         return await self._send(chat_id, messages)
 
     async def _send(self, chat_id: str, messages: list[Message]) -> Result:
@@ -333,6 +341,12 @@ class WebChat:
         if not inbound.option_ids:
             return self.copy("web.done") if asked else None
         return option_label(asked, inbound.option_ids[0])
+
+    def _for_the_web(self, reply: Reply) -> Reply:
+        """A question whose answer means less on the web than elsewhere, with a line
+        saying so (a reply "here" reaches a web chat only while the browser keeps it)."""
+        note = WEB_NOTES.get(reply.question or "")
+        return replace(reply, text=f"{reply.text}\n{self.copy(note)}") if note else reply
 
     @staticmethod
     def _is_tick(inbound: Inbound, replies: tuple[Reply, ...]) -> bool:

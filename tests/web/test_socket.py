@@ -505,3 +505,18 @@ async def test_the_web_chat_runs_without_telegram(database_url: str) -> None:
                 case = (await session.execute(select(Case))).scalars().one()
         assert not tg.calls  # nothing was asked of Telegram
     assert (case.reference, case.channel) == (reference, "web")
+
+
+async def test_web_asks_how_to_reply_saying_a_reply_here_needs_the_chat_kept(
+    database_url: str,
+) -> None:
+    """A web chat the browser does not keep is gone when its tab closes, and with it any
+    reply "here": the question says so, as Telegram's (whose chat stays) does not need to."""
+    async with web_service(database_url) as service:
+        client = client_for(service)
+        await client.open()
+        await complete_enquiry(client)
+        (asked,) = [m for m in client.messages if m.get("question") == "reply_via"]
+        assert asked["text"].startswith("How should we reply to you?\n")
+        assert "Keep this chat on this device" in asked["text"] and "email" in asked["text"]
+        await client.close()
