@@ -24,6 +24,7 @@ from flows.intake import IntakeFlow
 from flows.machine import CALLBACKS
 from flows.questions import DESCRIPTION_LIMIT, SUBJECT_LIMIT
 from flows.remit import RISK_ROUTES, Audience, Route
+from flows.routing import PUBLIC_ROLES
 from flows.signposting import show_route
 from flows.turn import Context, CopyEmailed, Turn
 from flows.validate import find_links
@@ -158,6 +159,8 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
     if enquiry.attachments:
         sections.append(copy("email.attachments", count=enquiry.attachments))
     shown = len(turn.replies)
+    if reading.enquirer_type in PUBLIC_ROLES:  # as the chat does for a worried parent
+        show_route(turn, Route.WORRIED_ABOUT_CHILD, intro="email.intro_public")
     CALLBACKS["show_category_services"](turn)  # CEOP for grooming, as in the chat
     sections += [r.text for r in turn.replies[shown:]]
     if help_text := casefile.while_you_wait(conversation, k, audience):

@@ -54,6 +54,22 @@ def test_an_adult_whose_intimate_images_were_shared_gets_the_revenge_porn_helpli
     assert "0345 6000 459" in reading.text
 
 
+def test_a_parent_writing_gets_the_nspcc_and_the_case_is_still_recorded() -> None:
+    reading = read(
+        "I am a parent. My daughter (14) is being bullied on Instagram by girls in her class.",
+        subject="bullying",
+    )
+    assert not reading.signposted and reading.draft.enquirer_type == "Parent"
+    assert "NSPCC Helpline: 0808 800 5000" in reading.text
+    assert "Your child can call 0800 1111" in reading.text, "Childline worded for a parent"
+    assert "NSPCC Helpline" in reading.draft.signposted_to
+
+
+def test_a_professional_writing_is_not_pointed_to_the_nspcc() -> None:
+    reading = read("I'm a teacher: pupils are bullying a classmate on Instagram.")
+    assert reading.draft.enquirer_type == "Teacher" and "NSPCC" not in reading.text
+
+
 def test_risk_puts_999_first_and_makes_the_case_urgent() -> None:
     reading = read(
         "I am a teacher. A pupil told me he wants to kill himself tonight after abuse on Instagram."
