@@ -119,7 +119,7 @@ def build(
     )
     health = HealthCheck(
         engine=core.engine,
-        sessions=core.sessions,
+        sessions=core.readers,
         clock=core.clock,
         stuck_after=settings.outbox_stuck_seconds,
         timeout=settings.health_timeout_seconds,
@@ -129,7 +129,7 @@ def build(
         health.route(),
         liveness_route(),
         core.metrics.route(
-            sessions=core.sessions, clock=core.clock, timeout=settings.health_timeout_seconds
+            sessions=core.readers, clock=core.clock, timeout=settings.health_timeout_seconds
         ),
         *(telegram.routes if telegram else ()),
         *(slack.routes if slack else ()),

@@ -36,6 +36,8 @@ class Core:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    readers: async_sessionmaker[AsyncSession]
+    """Sessions that only read (``storage.db.reader_factory``): listings, reports, health."""
     flow: IntakeFlow
     intake: IntakeService
     desk: DeskService
@@ -68,6 +70,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
     calendar = settings.calendar()
     engine = db.create_engine(settings.database_url, data_key=settings.data_key_text)
     sessions = db.session_factory(engine)
+    readers = db.reader_factory(engine)
     flow = IntakeFlow()
     wakeup = asyncio.Event()
     metrics = Metrics()
@@ -112,6 +115,7 @@ def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:
         settings=settings,
         engine=engine,
         sessions=sessions,
+        readers=readers,
         flow=flow,
         intake=intake,
         desk=desk,

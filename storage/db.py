@@ -2,7 +2,8 @@
 
 SQLite is set up for a service: WAL, a busy timeout, foreign keys, and every
 transaction started with ``BEGIN IMMEDIATE`` so two writers queue instead of failing
-when both try to upgrade a read lock.
+when both try to upgrade a read lock (but those of :func:`reader_factory`'s sessions,
+which only read).
 """
 
 from __future__ import annotations
@@ -167,17 +168,33 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         driver: Any = connection.connection.driver_connection
         if driver.in_transaction:  # begun on the driver (``storage.prepared.transaction``)
             return
+        begin = "BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
         try:
-            await_(driver.execute_fetchall("BEGIN IMMEDIATE"))
+            await_(driver.execute_fetchall(begin))
         except sqlite3.Error as error:
             raise exc.DBAPIError.instance(
-                "BEGIN IMMEDIATE", None, error, sqlite3.Error, hide_parameters=True
+                begin, None, error, sqlite3.Error, hide_parameters=True
             ) from error
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """One session per unit of work; objects stay readable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+READ_ONLY = "helpline_read_only"
+"""The execution option :func:`reader_factory` sets (read by SQLite's begin hook)."""
+
+
+def reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work that only reads (reports, listings, exports, health, metrics).
+
+    On SQLite their transactions begin ``DEFERRED``: WAL lets them read beside the one
+    writer, so a long ``helpline report`` in another process never holds the write lock
+    that the service's turns wait for (``BEGIN IMMEDIATE`` takes it at once). They must
+    not write: a read transaction that tries to would fail if another process was writing.
+    On PostgreSQL they are ordinary sessions."""
+    return session_factory(engine.execution_options(**{READ_ONLY: True}))
 
 
 def _alembic_config() -> Config:

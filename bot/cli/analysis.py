@@ -45,7 +45,7 @@ async def _report(core: Core, args: argparse.Namespace) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
-    async with core.sessions() as session:
+    async with core.readers() as session:
         data = await report_store.analysis(session, period, labels)
         previous = await report_store.analysis(session, before, labels) if before else None
     if args.format == "json":
@@ -98,7 +98,7 @@ async def _export(core: Core, args: argparse.Namespace) -> int:
     count = -1
     with args.file.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        async with core.sessions() as session:
+        async with core.readers() as session:
             async for row in export_rows(session, period.start, period.end, core.calendar.zone):
                 writer.writerow(row)
                 count += 1

@@ -22,7 +22,7 @@ async def _audit(core: Core, args: argparse.Namespace) -> int:
         if args.since
         else None
     )
-    async with core.sessions() as session:
+    async with core.readers() as session:
         found = await audit_store.entries(
             session, case_reference=args.case, actor=args.by, since=since
         )

@@ -51,7 +51,7 @@ async def _cases_list(core: Core, args: argparse.Namespace) -> int:
 async def _cases_show(core: Core, args: argparse.Namespace) -> int:
     action = AuditAction.CASE_EXPORTED if args.json else AuditAction.CASE_SHOWN
     shown = await core.desk.case(args.reference, args.actor, CLI, action)
-    async with core.sessions() as session:
+    async with core.readers() as session:
         case = await case_store.get_case(session, args.reference) if shown else None
         if case is None:
             print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)

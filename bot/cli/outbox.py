@@ -20,7 +20,7 @@ async def _outbox(core: Core, args: argparse.Namespace) -> int:
     """What is waiting to be sent (or was given up), without anything anyone wrote."""
     stuck_after = timedelta(seconds=core.settings.outbox_stuck_seconds)
     now = core.clock()
-    async with core.sessions() as session:
+    async with core.readers() as session:
         summary = await outbox_status.summary(session, now, stuck_after)
         listed = await outbox_status.rows(session, failed=args.failed)
     if args.json:

@@ -40,7 +40,7 @@ class WebApp:
 
 def build_web(settings: Settings, core: Core) -> WebApp:
     """The web chat from settings."""
-    hub = Hub(sessions=core.sessions, poll=settings.web_poll_seconds)
+    hub = Hub(sessions=core.readers, poll=settings.web_poll_seconds)
     chat = WebChat(
         intake=core.intake,
         sessions=core.sessions,

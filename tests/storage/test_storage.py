@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
@@ -177,3 +178,24 @@ async def test_retention_erases_personal_data_but_keeps_the_figures(
     assert erased.enquirer_type == "Teacher"
     assert kept.description == "Details"
     assert turns == []
+
+
+async def test_a_reader_reads_beside_another_process_writing(database_url: str) -> None:
+    """A report or a listing (``db.reader_factory``) reads what was committed while another
+    process (here, a second engine on the same database) is in the middle of a write:
+    on SQLite it begins ``DEFERRED`` rather than waiting for the write lock."""
+    service = db.create_engine(database_url)
+    report = db.create_engine(database_url)
+    try:
+        await db.upgrade(service)
+        async with db.session_factory(service)() as session, session.begin():
+            case_store.create_case(session, draft(), channel="terminal")
+        async with db.session_factory(service)() as writing, writing.begin():
+            case_store.create_case(writing, draft("HL-BBBBBB"), channel="terminal")
+            await writing.flush()  # the write lock is held until this block ends
+            async with db.reader_factory(report)() as reading:
+                found = await asyncio.wait_for(case_store.list_cases(reading), timeout=10)
+        assert [c.reference for c in found] == ["HL-AAAAAA"], "only what was committed"
+    finally:
+        await report.dispose()
+        await service.dispose()
