@@ -94,10 +94,10 @@ def create_engine(
         # callers in order instead of leaving them to sleep in SQLite's busy handler.
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
-        # No ROLLBACK on every return to the pool (a trip to aiosqlite's thread each time):
-        # with no implicit transactions (below), every transaction is Core's, which ends
-        # it when the connection closes, or ``storage.prepared.transaction``'s, which does.
-        kwargs.setdefault("pool_reset_on_return", None)
+        # The pool's ROLLBACK on every return stays, though every transaction here ends
+        # itself: a caller cancelled while aiosqlite's thread still had its BEGIN queued
+        # (waiting for the lock) leaves a transaction opening after the connection came
+        # back, and only a ROLLBACK queued behind it closes it before the next user.
         engine = create_async_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, insert, select, text
@@ -231,3 +232,41 @@ async def test_a_driver_transaction_on_a_dead_connection_fails_as_invalidated(
     assert failed.value.connection_invalidated
     async with prepared.transaction(engine) as connection:  # a fresh connection
         assert (await convo_store.load_for_update(connection, "test", "t4", AT)).id
+
+
+async def test_a_transaction_cancelled_while_waiting_for_sqlites_lock_leaves_nothing_open(
+    tmp_path: Path,
+) -> None:
+    """A turn cancelled (its socket closed, its update timed out) while aiosqlite's thread
+    waits for the write lock: the ``BEGIN`` still runs there after the connection went
+    back to the pool, so the pool's rollback on return must follow it, or the next user
+    of the connection finds a transaction open ("cannot start a transaction within a
+    transaction")."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'helpline.db'}"
+    engine, other = db.create_engine(url), db.create_engine(url)
+    try:
+        await db.upgrade(engine)
+
+        async def turn() -> None:
+            async with prepared.transaction(engine):
+                pass
+
+        async with other.begin() as holder:  # another process holds the write lock
+            await holder.execute(text("DELETE FROM processed_updates"))
+            waiting = asyncio.create_task(turn())
+            await asyncio.sleep(0.3)  # its BEGIN IMMEDIATE waits in SQLite's busy handler
+            waiting.cancel()
+            # The connection goes back to the pool (the rollback on return waits, queued
+            # behind the BEGIN, until the lock is free).
+            await asyncio.wait({waiting}, timeout=1)
+        # The lock is free: the cancelled BEGIN runs now, in the connection's thread.
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        for _ in range(2):
+            async with prepared.transaction(engine) as connection:
+                assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+            async with db.session_factory(engine)() as session, session.begin():
+                assert (await session.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await other.dispose()
+        await engine.dispose()
