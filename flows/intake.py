@@ -86,6 +86,8 @@ OPENING_WORDS = 8
 """A first message this long is kept as the start of the description."""
 DESCRIBED_WORDS = 20
 """A first message this long is the description itself (they can add to it at the review)."""
+STORY_WORDS = 3
+"""A first message this long that matches no answer is the start of their story."""
 STUCK = 3
 """Failed answers in a row at one question before the bot offers another way."""
 OWN_WORDS_LIMIT = 300
@@ -130,6 +132,14 @@ def _subjects(steps: Sequence[Step] | Sequence[tuple[Step, object]]) -> int:
     """How many different things were understood (a role and its group are one)."""
     named = [s[0] if isinstance(s, tuple) else s for s in steps]
     return len({_SAME_SUBJECT.get(s, s) for s in named})
+
+
+def _adult_writing(reading: Understanding) -> bool:
+    """The writer said they are an adult member of the public (or gave an adult's age):
+    their own intimate images are then the Revenge Porn Helpline's. With no age, nothing
+    is assumed: the first question offers "I'm under 18"."""
+    said_public = reading.enquirer_type in ("public", "other")
+    return said_public or (reading.enquirer_type is None and reading.under_18 is False)
 
 
 def _plain_copy(value: Any) -> Any:
@@ -197,7 +207,7 @@ class IntakeFlow:
             if self._route_follow_up(turn, inbound):
                 return None
             if self._child_writing(conv, reading):
-                return self._signpost_child(turn, inbound)
+                return self._signpost_child(turn, inbound, reading)
         in_progress = conv.step is not Step.START and conv.step not in FINAL_STEPS
         if in_progress and inbound.question is not None and inbound.question != conv.step.value:
             # A button (an answer, or Back) under a question that has moved on.
@@ -244,7 +254,7 @@ class IntakeFlow:
             return True
         return conv.answers.get(Step.ROLE) in (None, "child") and conv.step is not Step.SUBMITTED
 
-    def _signpost_child(self, turn: Turn, inbound: Inbound) -> None:
+    def _signpost_child(self, turn: Turn, inbound: Inbound, reading: Understanding) -> None:
         conv = turn.conversation
         turn.reader = Audience.CHILD
         if conv.step is Step.SUBMITTED and conv.reference:
@@ -253,6 +263,8 @@ class IntakeFlow:
             return show_route(turn, Route.CHILD)
         conv.answers[Step.ROLE_GROUP.value] = "young"
         conv.answers[Step.ROLE.value] = "child"
+        if reading.categories:  # what fits it is signposted too (forgotten with the rest)
+            conv.answers[Step.CATEGORIES.value] = list(reading.categories)
         conv.step, conv.editing, conv.correcting = Step.SIGNPOSTED, False, False
         enter_signposted(turn)
 
@@ -398,7 +410,7 @@ class IntakeFlow:
                 facts += [(Step.ROLE_GROUP, group.id), (Step.ROLE, reading.enquirer_type)]
         elif reading.enquirer_group and reading.enquirer_group != "young":
             facts.append((Step.ROLE_GROUP, reading.enquirer_group))
-        if reading.own_images and reading.enquirer_type in (None, "public", "other"):
+        if reading.own_images and _adult_writing(reading):
             facts.append((Step.PUBLIC_CONCERN, "my_images"))
         for step, value in (
             (Step.SETTING, reading.setting),
@@ -534,6 +546,12 @@ class IntakeFlow:
             # The crisis lines were just shown: never "didn't catch that" after them.
             turn.say(self.copy("reasks.after_risk"))
             return self._ask_current(turn)
+        if generic and self._first_words(conv, inbound):
+            # The welcome invited their own words: a first message we could not match is
+            # the start of their story, kept for the practitioner, never "didn't catch that".
+            self._keep_opening(conv, inbound.text)
+            turn.say(self.copy("reasks.story_noted"))
+            return self._ask_current(turn)
         conv.failures += 1
         own = fallback(conv.step, self.knowledge, conv.answers) if generic else None
         if own is not None and conv.failures > STUCK and inbound.kind is InboundKind.TEXT:
@@ -543,6 +561,18 @@ class IntakeFlow:
         else:
             turn.say(self.copy(result.key, **(result.values or {})))
         self._ask_current(turn)
+
+    def _first_words(self, conv: Conversation, inbound: Inbound) -> bool:
+        """A first message of a few words, at the first question, that is not a greeting."""
+        return (
+            conv.step is Step.ROLE_GROUP
+            and not conv.history
+            and "opening" not in conv.answers
+            and inbound.kind is InboundKind.TEXT
+            and number_of(inbound.text) is None
+            and len(inbound.text.split()) >= STORY_WORDS
+            and not self.understander.is_greeting(inbound.text)
+        )
 
     def _own_words(self, turn: Turn, value: object, text: str) -> None:
         """Keep their words for the practitioner, with the nearest label, and move on."""

@@ -37,11 +37,15 @@ def _show_concern_services(turn: Turn) -> None:
         show_route(turn, route)
 
 
-def _show_category_services(turn: Turn) -> None:
+def _category_signposts(turn: Turn) -> list[str]:
+    """The services of the categories chosen (or read) so far: CEOP for grooming…"""
     categories = turn.knowledge.taxonomy["category"]
     chosen = turn.answers.get(Step.CATEGORIES, [])
-    ids = [s for c in chosen if (term := categories.get(c)) for s in term.signposts]
-    if ids:
+    return [s for c in chosen if (term := categories.get(c)) for s in term.signposts]
+
+
+def _show_category_services(turn: Turn) -> None:
+    if ids := _category_signposts(turn):
         show_services(turn, "signpost.intro_categories", ids)
 
 
@@ -62,7 +66,11 @@ def enter_signposted(turn: Turn) -> None:
     k, answers = turn.knowledge, turn.answers
     child = answers.get(Step.ROLE) == "child"
     route = Route.CHILD if child else ENDING_CONCERNS.get(str(answers.get(Step.PUBLIC_CONCERN)))
-    show_route(turn, route or Route.CHILD)
+    route = route or Route.CHILD
+    services = k.directory.routes[route].services
+    # A child is also pointed to what fits what they told us (CEOP for grooming).
+    extra = _category_signposts(turn) if route is Route.CHILD else []
+    show_services(turn, f"signpost.intro_{route.value}", [*services, *extra])
     turn.say(k.copy.worded("signpost.closing_ends", turn.audience))
     draft = CaseDraft(
         reference=turn.context.reference,

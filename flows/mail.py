@@ -141,6 +141,8 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
         show_route(turn, RISK_ROUTES[risk])
     safety = [r.text for r in turn.replies]
     route = Route.CHILD if child else Route.INTIMATE_ADULT if own_images else None
+    if own_images and reading.under_18 is None and reading.enquirer_type is None:
+        answers["age_unknown"] = True
     if route is not None:
         return _signposted(flow, enquiry, context, turn, route, safety)
     audience = turn.audience
@@ -188,6 +190,9 @@ def _signposted(
     """A kind reply pointing to the right service; a record with nothing personal in it."""
     copy = flow.knowledge.copy
     show_route(turn, route)
+    if route is Route.INTIMATE_ADULT and turn.conversation.answers.get("age_unknown"):
+        # No age given, and an email cannot ask: the services for a child too, in case.
+        show_route(turn, Route.CHILD, intro="email.intro_if_under_18")
     signposts = [r.text for r in turn.replies[len(safety) :]]
     closing = copy.worded("signpost.closing_ends", turn.audience)
     if route is Route.CHILD:

@@ -26,7 +26,8 @@ def show_services(turn: Turn, intro_key: str, service_ids: Iterable[str]) -> Non
     shown = []
     for service in k.directory.resolve(service_ids):
         contact = service.contact_for(audience)
-        if contact is not None:
+        if contact is not None and service.id not in turn.shown:
+            turn.shown.add(service.id)
             lines.append(k.copy("signpost.service_line", name=service.name, contact=contact))
             shown.append(service.name)
     turn.say("\n".join(lines))

@@ -136,6 +136,9 @@ class Turn:
     """Who is reading, when known before their answers say (a child recognised now)."""
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    shown: set[str] = field(default_factory=set)
+    """Services listed in this turn's replies: each is listed once (999 is not repeated
+    under the child's services after the danger lines)."""
 
     @property
     def state(self) -> str:

@@ -135,6 +135,45 @@ def test_remit_adult_intimate_image_abuse_goes_to_revenge_porn_helpline(
     assert set(draft.signposted_to) == {"Revenge Porn Helpline", "StopNCII.org"}
 
 
+def test_remit_own_nudes_with_no_age_are_not_taken_for_an_adults(enquirer: Enquirer) -> None:
+    """A child writes "my nudes" too: with no age the first question is asked (it offers
+    "I'm under 18"), never the adults' Revenge Porn Helpline on a guess."""
+    enquirer.say("hi", "someone shared my nudes")
+    assert "Revenge Porn" not in enquirer.text and "General Public" not in enquirer.text
+    assert enquirer.step is Step.ROLE_GROUP
+    enquirer.say("I'm under 18")
+    assert "Report Remove" in enquirer.text and "0345 6000 459" not in enquirer.text
+
+
+def test_remit_own_nudes_of_an_adult_who_says_so_go_to_the_revenge_porn_helpline(
+    enquirer: Enquirer,
+) -> None:
+    enquirer.say("My ex has shared my nudes online. I'm 24, what can I do?", "That's right")
+    assert "0345 6000 459" in enquirer.text
+    assert signposted(enquirer).draft.enquirer_type == "General Public"
+
+
+def test_remit_a_child_meeting_someone_gets_999_once_childline_and_ceop(
+    enquirer: Enquirer,
+) -> None:
+    enquirer.say("hi", "he wants to meet me tonight and im 13")
+    text = enquirer.text
+    assert text.index("999") < text.index("0800 1111")
+    assert text.count("Emergency services") == 1, "999 is not listed twice"
+    assert "If someone online is asking to meet you" in text, "CEOP, worded for a child"
+    assert enquirer.step is Step.SIGNPOSTED and enquirer.conversation.answers == {}
+
+
+def test_first_words_we_cannot_match_are_kept_as_their_story(enquirer: Enquirer) -> None:
+    enquirer.say("hi")
+    enquirer.send("someone shared my pic and im scared")
+    assert "didn't catch" not in enquirer.text
+    assert enquirer.replies[0].text.startswith("Thank you for telling me. I've kept that")
+    assert enquirer.step is Step.ROLE_GROUP and enquirer.question.options
+    enquirer.say("School or college staff", "Teacher")
+    assert enquirer.conversation.answers["opening"] == "someone shared my pic and im scared"
+
+
 def test_remit_worried_parent_is_signposted_and_can_still_tell_us(enquirer: Enquirer) -> None:
     enquirer.say("hi", "parent", "I'm worried about a child")
     assert "NSPCC" in enquirer.text

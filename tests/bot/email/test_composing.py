@@ -70,6 +70,13 @@ def test_a_professional_writing_is_not_pointed_to_the_nspcc() -> None:
     assert reading.draft.enquirer_type == "Teacher" and "NSPCC" not in reading.text
 
 
+def test_own_nudes_with_no_age_get_the_services_for_a_child_too() -> None:
+    reading = read("someone has shared my nudes online, what can I do", subject="help")
+    assert reading.signposted and "0345 6000 459" in reading.text
+    assert reading.text.index("If you are under 18") < reading.text.index("childline.org.uk")
+    assert "Report Remove" in reading.text
+
+
 def test_risk_puts_999_first_and_makes_the_case_urgent() -> None:
     reading = read(
         "I am a teacher. A pupil told me he wants to kill himself tonight after abuse on Instagram."
