@@ -182,6 +182,18 @@ class IntakeFlow:
         self._dispatch(turn, inbound)
         return StepResult(turn.conversation, tuple(turn.replies), tuple(turn.effects))
 
+    def where_we_are(self, conversation: Conversation, context: Context) -> tuple[Reply, ...]:
+        """What someone coming back to their chat is shown, with no turn taken (nothing is
+        written, so nothing they sent is taken as an answer): the question in hand, or
+        what they can do now their enquiry has ended. Empty when nothing was begun."""
+        if conversation.step is Step.START:
+            return ()
+        turn = Turn(
+            self.knowledge, Conversation.from_json(_plain_copy(conversation.to_json())), context
+        )
+        self._ask_current(turn)
+        return tuple(turn.replies)
+
     def understand(self, text: str) -> Understanding:
         """What the bot takes from a message on its own (``helpline understand``)."""
         return self.understander.read(text)

@@ -75,7 +75,10 @@ async def run_chat(
                 print(f"[case {handled.case.reference}: {handled.case.status}]\n", file=stdout)
         stdout.flush()
 
-    show(await intake.handle(CHANNEL, session_id, Inbound.commanded(Command.START)))
+    if resumed := await intake.where_we_are(CHANNEL, session_id):
+        show(Handled(replies=resumed))
+    else:
+        show(await intake.handle(CHANNEL, session_id, Inbound.commanded(Command.START)))
     read: Callable[[], str] = stdin.readline
     while True:
         if interactive and not as_json:

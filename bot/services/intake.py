@@ -316,6 +316,11 @@ class IntakeService:
         its transaction between loading the conversation and saving it (``awaiting``: see
         ``storage.conversations.awaiting_answer``). Public so that its cost can be
         measured apart from the database's (``bench.intake_floor``)."""
+        timing, context = self._context(now, awaiting)
+        result = self._flow.handle(before, inbound, context)
+        return Stepped(result, timing, self._flow.describe(before, inbound))
+
+    def _context(self, now: datetime, awaiting: str | None = None) -> tuple[Expectation, Context]:
         timing = expectation(self._calendar, now, self._target, self._flow.copy)
         context = Context.expecting(
             timing,
@@ -324,8 +329,19 @@ class IntakeService:
             awaiting=awaiting,
             email_copies=self._email_domain is not None,
         )
-        result = self._flow.handle(before, inbound, context)
-        return Stepped(result, timing, self._flow.describe(before, inbound))
+        return timing, context
+
+    async def where_we_are(self, channel: str, chat_id: str) -> tuple[Reply, ...]:
+        """What the chat shows someone coming back to it (``helpline chat`` run again),
+        read only: no turn is taken, so a follow-up they write next still reaches their
+        case. Empty when the chat has nothing begun (then it starts with ``/start``)."""
+        async with self._sessions() as session:
+            record = await convo_store.find(session, channel, chat_id)
+        if record is None:
+            return ()
+        conversation = convo_store.restore(record)
+        shown = self._flow.where_we_are(conversation, self._context(self._clock())[1])
+        return (Reply(self._flow.copy("status.welcome_back")), *shown) if shown else ()
 
     @staticmethod
     def _turns(

@@ -48,6 +48,25 @@ def test_cli_chat_end_of_input_saves_progress_and_resumes(workdir: Path) -> None
     assert "setting" in last["text"]
 
 
+def test_cli_chat_run_again_after_sending_adds_what_is_written_to_the_case(
+    workdir: Path,
+) -> None:
+    """Coming back takes no turn (no "/start" in the transcript, no new enquiry begun), so
+    "one more thing" still reaches the case, as the confirmation promised."""
+    lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"
+    sent = helpline("chat", "--json", cwd=workdir, stdin=lines).stdout
+    reference = next(json.loads(m)["case"] for m in sent.splitlines() if '"case"' in m)["reference"]
+    again = helpline("chat", "--json", cwd=workdir, stdin="One more thing: it started on Friday\n")
+    said = [json.loads(line)["text"] for line in again.stdout.splitlines()]
+    assert said[0] == "Welcome back. Here's where we were:"
+    assert reference in said[1], "the enquiry they sent, and what they can do now"
+    assert f"I've added that to your enquiry {reference}" in said[-1]
+    shown = json.loads(helpline("cases", "show", reference, "--json", cwd=workdir).stdout)
+    texts = [t["text"] for t in shown["transcript"]]
+    assert "One more thing: it started on Friday" in texts
+    assert texts.count("/start") == 1, "only the first run's, when the chat began"
+
+
 def test_cli_chat_plain_text_numbers_options(workdir: Path) -> None:
     result = helpline("chat", cwd=workdir, stdin="hi\n")
     assert "  1. School or college staff" in result.stdout
