@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from telegram.ext import BaseUpdateProcessor
 
 from bot.clock import Clock, utcnow
-from bot.core import Core, build_core
+from bot.core import Core, build_core, outbox_kinds
 from bot.email import CHANNEL as email_channel
 from bot.email import EmailChannel, build_email
 from bot.http.health import HealthCheck, liveness_route
@@ -123,6 +123,7 @@ def build(
         clock=core.clock,
         stuck_after=settings.outbox_stuck_seconds,
         timeout=settings.health_timeout_seconds,
+        sent=outbox_kinds(settings),
     )
     leadership = Leadership(engine=core.engine)
     routes = [

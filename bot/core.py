@@ -27,6 +27,7 @@ from bot.settings import Settings
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from storage import db
+from storage import outbox as outbox_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,14 @@ class Core:
     async def close(self) -> None:
         """Close the database connections."""
         await self.engine.dispose()
+
+
+def outbox_kinds(settings: Settings) -> frozenset[str]:
+    """The outbox kinds ``helpline run`` sends with these settings. Rows of the others
+    (the desk's, with Slack not configured) wait for it and are sent once it is: the
+    health check and ``helpline outbox`` count them as parked, never as stuck."""
+    enquirers = frozenset({outbox_store.ENQUIRER_MESSAGE, outbox_store.ENQUIRER_REPLY})
+    return enquirers | outbox_store.DESK_KINDS if settings.slack_enabled else enquirers
 
 
 def build_core(settings: Settings, *, clock: Clock = utcnow) -> Core:

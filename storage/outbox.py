@@ -58,6 +58,10 @@ STREAMS = {
 }
 
 
+DESK_KINDS = frozenset(kind for kind, family in STREAMS.items() if family.startswith("slack"))
+"""The kinds only the Slack desk sends."""
+
+
 def chat_stream(channel: str, chat_id: str) -> str:
     """The stream of everything said to one enquirer's chat."""
     return f"enquirer:{channel}:{chat_id}"[:120]

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Case, OutboxMessage
@@ -27,20 +27,40 @@ class Summary:
     oldest_pending_at: datetime | None
     stuck_error: str | None
     """The last error of the oldest stuck row (an error kind, never message text)."""
+    parked: int = 0
+    """Pending rows of kinds nothing here sends (the desk's, with Slack not configured):
+    kept, and sent once it is; neither pending nor stuck above."""
 
 
-async def summary(session: AsyncSession, now: datetime, stuck_after: timedelta) -> Summary:
-    """Counts of pending, stuck and failed rows, and the error of the oldest stuck one."""
+async def summary(
+    session: AsyncSession,
+    now: datetime,
+    stuck_after: timedelta,
+    *,
+    sent: Collection[str] | None = None,
+) -> Summary:
+    """Counts of pending, stuck and failed rows, and the error of the oldest stuck one;
+    with ``sent`` (the kinds the service has senders for), rows of other kinds apart."""
     cutoff = now - stuck_after
+    waiting = PENDING if sent is None else and_(PENDING, OutboxMessage.kind.in_(list(sent)))
     pending, oldest = (
         await session.execute(
-            select(func.count(), func.min(OutboxMessage.created_at)).where(PENDING)
+            select(func.count(), func.min(OutboxMessage.created_at)).where(waiting)
         )
     ).one()
+    parked = 0
+    if sent is not None:
+        parked = int(
+            (
+                await session.execute(
+                    select(func.count()).where(PENDING, OutboxMessage.kind.not_in(list(sent)))
+                )
+            ).scalar_one()
+        )
     stuck = int(
         (
             await session.execute(
-                select(func.count()).where(PENDING, OutboxMessage.created_at < cutoff)
+                select(func.count()).where(waiting, OutboxMessage.created_at < cutoff)
             )
         ).scalar_one()
     )
@@ -54,12 +74,12 @@ async def summary(session: AsyncSession, now: datetime, stuck_after: timedelta) 
         error = (
             await session.execute(
                 select(OutboxMessage.last_error)
-                .where(PENDING, OutboxMessage.created_at < cutoff)
+                .where(waiting, OutboxMessage.created_at < cutoff)
                 .order_by(OutboxMessage.id)
                 .limit(1)
             )
         ).scalar_one_or_none()
-    return Summary(int(pending), stuck, failed, oldest, error)
+    return Summary(int(pending), stuck, failed, oldest, error, parked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,16 +18,21 @@ if TYPE_CHECKING:
 
 async def _outbox(core: Core, args: argparse.Namespace) -> int:
     """What is waiting to be sent (or was given up), without anything anyone wrote."""
+    from bot.core import outbox_kinds
+
     stuck_after = timedelta(seconds=core.settings.outbox_stuck_seconds)
     now = core.clock()
     async with core.readers() as session:
-        summary = await outbox_status.summary(session, now, stuck_after)
+        summary = await outbox_status.summary(
+            session, now, stuck_after, sent=outbox_kinds(core.settings)
+        )
         listed = await outbox_status.rows(session, failed=args.failed)
     if args.json:
         data = {
             "pending": summary.pending,
             "stuck": summary.stuck,
             "failed": summary.failed,
+            "parked": summary.parked,
             "rows": [_outbox_row(row, now) for row in listed],
         }
         print(json.dumps(data, indent=2))
@@ -36,6 +41,11 @@ async def _outbox(core: Core, args: argparse.Namespace) -> int:
         f"{summary.pending} waiting, {summary.stuck} waiting for more than "
         f"{stuck_after.total_seconds():.0f} s, {summary.failed} given up."
     )
+    if summary.parked:
+        print(
+            f"{summary.parked} for the Slack desk, which is not configured: they are kept and "
+            "posted once SLACK_BOT_TOKEN and SLACK_CHANNEL_ID are set."
+        )
     for row in listed:
         shown = _outbox_row(row, now)
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +36,11 @@ class HealthCheck:
         clock: Clock,
         stuck_after: float,
         timeout: float,
+        sent: Collection[str] | None = None,
     ) -> None:
+        """``sent``: the outbox kinds this service has senders for (rows of others wait
+        for their channel to be configured, and are reported as parked, not stuck)."""
+        self._sent = sent
         self._engine = engine
         self._sessions = sessions
         self._clock = clock
@@ -87,9 +92,14 @@ class HealthCheck:
             now = self._clock()
             limit = self._stuck_after.total_seconds()
             async with self._sessions() as session:
-                sent = await outbox_status.summary(session, now, self._stuck_after)
+                sent = await outbox_status.summary(session, now, self._stuck_after, sent=self._sent)
                 held = await inbox.summary(session, now, self._stuck_after)
-            body["outbox"] = {"pending": sent.pending, "stuck": sent.stuck, "failed": sent.failed}
+            body["outbox"] = {
+                "pending": sent.pending,
+                "stuck": sent.stuck,
+                "failed": sent.failed,
+                "parked": sent.parked,
+            }
             body["inbox"] = {"pending": held.pending, "stuck": held.stuck}
             if sent.stuck:
                 problems.append(

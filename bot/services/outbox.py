@@ -240,7 +240,9 @@ class OutboxWorker:
             return None
         self._checked_at = now
         async with self._sessions() as session:
-            found = await outbox_status.summary(session, self._clock(), self._stuck_after)
+            found = await outbox_status.summary(
+                session, self._clock(), self._stuck_after, sent=list(self._senders)
+            )
         reported = self._stuck_reported_at
         if found.stuck and (reported is None or now - reported >= every):
             log.error(

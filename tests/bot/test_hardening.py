@@ -34,7 +34,6 @@ from tests.support.slack_desk import (
     DESK,
     ENQUIRER,
     SECRET,
-    Desk,
     desk,
     reply_values,
     submitted_case,
@@ -207,9 +206,9 @@ async def test_slack_holder_pressing_claim_again_is_told_they_hold_it(database_u
 
 
 async def typed_enquiry(
-    d: Desk, *, subject: str, name: str = "skip", urgent: bool = False
+    tg: FakeTelegram, *, subject: str, name: str = "skip", urgent: bool = False
 ) -> list[str]:
-    await say(d.tg, ENQUIRER, "/start")
+    await say(tg, ENQUIRER, "/start")
     answers = [
         "police",
         "not a school",
@@ -227,8 +226,8 @@ async def typed_enquiry(
         name,
     ]
     for answer in answers:
-        await say(d.tg, ENQUIRER, answer)
-    return await say(d.tg, ENQUIRER, "send")
+        await say(tg, ENQUIRER, answer)
+    return await say(tg, ENQUIRER, "send")
 
 
 def assert_escaped(mrkdwn: str) -> None:
@@ -239,7 +238,7 @@ def assert_escaped(mrkdwn: str) -> None:
 
 async def test_slack_enquirer_text_is_escaped_everywhere_it_reaches(database_url: str) -> None:
     async with desk(database_url) as d:
-        await typed_enquiry(d, subject=EVIL, name="<!everyone> Jo")
+        await typed_enquiry(d.tg, subject=EVIL, name="<!everyone> Jo")
         await d.slack.wait_for(lambda s: s.messages(DESK))
         card = d.cards()[0]
         assert_escaped(card["text"])  # the notification text, not only the blocks
@@ -268,7 +267,7 @@ async def test_slack_on_call_page_escapes_the_subject(database_url: str) -> None
 
     night = Clock(datetime(2026, 11, 28, 23, 0, tzinfo=ZoneInfo("Europe/London")))
     async with desk(database_url, night) as d:
-        await typed_enquiry(d, subject=EVIL, urgent=True)
+        await typed_enquiry(d.tg, subject=EVIL, urgent=True)
         await d.slack.wait_for(
             lambda s: any("<!subteam^S0ONCALL>" in m.get("text", "") for m in s.messages(DESK))
         )
@@ -339,7 +338,7 @@ async def test_healthz_says_when_outbox_rows_cannot_be_sent(database_url: str) -
     async with desk(database_url, outbox_stuck_seconds=0.3) as d:
         health = f"http://127.0.0.1:{d.settings.http_port}/healthz"
         d.slack.go_down()
-        await typed_enquiry(d, subject="Abuse site")
+        await typed_enquiry(d.tg, subject="Abuse site")
         for _ in range(600):  # stuck first, then stuck with the reason once a send has failed
             code, body = await get_json(health)
             if code == 503 and "slack 503" in " ".join(body["problems"]):
@@ -356,6 +355,21 @@ async def test_healthz_says_when_outbox_rows_cannot_be_sent(database_url: str) -
                 break
             await asyncio.sleep(0.05)
         assert code == 200, body
+
+
+async def test_healthz_counts_cards_waiting_for_an_unconfigured_slack_as_parked(
+    database_url: str,
+) -> None:
+    """The embedded default has no Slack: its cards wait for it, which is not a fault."""
+    async with FakeTelegram() as tg:
+        settings = settings_for(tg, database_url, outbox_stuck_seconds=0.3)
+        assert not settings.slack_enabled
+        async with running(settings, tg):
+            await typed_enquiry(tg, subject="Abuse site")
+            await asyncio.sleep(0.5)  # past the stuck threshold
+            code, body = await get_json(f"http://127.0.0.1:{settings.http_port}/healthz")
+        assert code == 200 and body["problems"] == [], body
+        assert body["outbox"]["parked"] >= 1 and body["outbox"]["stuck"] == 0
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="HELPLINE_TEST_POSTGRES_URL not set")

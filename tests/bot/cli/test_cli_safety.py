@@ -159,9 +159,16 @@ async def seed_outbox(path: Path) -> None:
     await engine.dispose()
 
 
+SLACK = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CHANNEL_ID": "C1", "SLACK_SIGNING_SECRET": "s"}
+
+
 def test_cli_outbox_shows_stuck_and_given_up_rows_and_sends_them_again(tmp_path: Path) -> None:
     asyncio.run(seed_outbox(tmp_path / "helpline.db"))
-    shown = helpline("outbox", cwd=tmp_path)
+    parked = helpline("outbox", cwd=tmp_path)  # the rows are the desk's: no Slack here
+    assert parked.returncode == 0, "waiting for Slack to be set up is not being stuck"
+    assert "0 waiting, 0 waiting for more than 600 s, 1 given up." in parked.stdout
+    assert "1 for the Slack desk, which is not configured" in parked.stdout
+    shown = helpline("outbox", cwd=tmp_path, env=SLACK)
     assert shown.returncode == 1  # something is stuck: a script can tell
     assert "1 waiting, 1 waiting for more than 600 s, 1 given up." in shown.stdout
     assert "HL-QUEUE1" in shown.stdout and "slack 503" in shown.stdout

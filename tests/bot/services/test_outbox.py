@@ -19,8 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
+from bot.core import outbox_kinds
 from bot.services.leases import Leases
 from bot.services.outbox import OutboxWorker
+from bot.settings import Settings
 from bot.slack.senders import SlackCards
 from flows.conversation import CaseDraft, CaseStatus
 from flows.copy import default_copy
@@ -258,3 +260,22 @@ async def test_outbox_summary_counts_stuck_and_given_up_rows(
     assert (found.pending, found.stuck, found.failed) == (1, 1, 1)
     assert found.stuck_error == "slack 503"
     assert [r.kind for r in listed] == ["slack.post"]
+
+
+async def test_outbox_summary_keeps_the_desks_rows_apart_when_slack_is_not_configured(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """With no Slack, cards wait for it (and go once it is set): not stuck, not an alarm."""
+    await new_case(sessions, "HL-PARKD1")
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    sent = outbox_kinds(Settings(_env_file=None))
+    assert outbox.SLACK_CARD not in sent and outbox.ENQUIRER_REPLY in sent
+    async with sessions() as session:
+        found = await outbox_status.summary(session, later, timedelta(days=1), sent=sent)
+        everything = await outbox_status.summary(session, later, timedelta(days=1))
+    assert (found.pending, found.stuck, found.parked) == (0, 0, 1)
+    assert (everything.pending, everything.stuck, everything.parked) == (1, 1, 0)
+    with_slack = Settings(
+        _env_file=None, slack_bot_token="xoxb-1", slack_channel_id="C1", slack_signing_secret="s"
+    )
+    assert outbox.SLACK_CARD in outbox_kinds(with_slack)
