@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.hours import WorkingCalendar
-from storage.db import DEFAULT_URL
+from storage.db import DEFAULT_URL, supported_url
 
 
 def _env(*names: str) -> AliasChoices:
@@ -27,6 +27,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(DEFAULT_URL, validation_alias=_env("HELPLINE_DATABASE_URL"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_or_postgresql(cls, url: str) -> str:
+        # Checked before anything is made for it (a key file) or connects to it; the
+        # message never repeats the URL, which can hold a password.
+        if not supported_url(url):
+            raise ValueError(
+                "it must be a SQLite or PostgreSQL URL, such as sqlite:///helpline.db "
+                "or postgresql://user@host/helpline"
+            )
+        return url
+
     http_host: str = Field("127.0.0.1", validation_alias=_env("HELPLINE_HTTP_HOST"))
     http_port: int = Field(8080, validation_alias=_env("HELPLINE_HTTP_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("HELPLINE_LOG_LEVEL"))

@@ -50,6 +50,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
+DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+"""The databases this service runs on (a plain ``sqlite://`` or ``postgresql://`` picks these)."""
+
+
+def supported_url(url: str) -> bool:
+    """Whether ``url`` names SQLite or PostgreSQL in a form SQLAlchemy can read."""
+    try:
+        return make_url(normalise_url(url)).drivername in DRIVERS
+    except exc.ArgumentError:
+        return False
+
+
 def key_file_for(url: str) -> Path | None:
     """Where the embedded default keeps the data key when HELPLINE_DATA_KEY is not set.
 

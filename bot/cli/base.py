@@ -71,6 +71,14 @@ def day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def reference(text: str) -> str:
+    """An argument type: a case reference, as typed ("hl-abc123 " is HL-ABC123)."""
+    found = text.strip().upper()
+    if not found or len(found) > 40 or not found.isprintable() or " " in found:
+        raise argparse.ArgumentTypeError("give a case reference, like HL-ABC123")
+    return found
+
+
 def one_line(text: str) -> str:
     """A value for one line of a listing: breaks folded, controls shown, not obeyed."""
     return for_terminal(" ".join(text.splitlines()))

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.base import Commands, disclosed_as, moment_in, needs_core, one_line
+from bot.cli.base import Commands, disclosed_as, moment_in, needs_core, one_line, reference
 from bot.settings import Settings
 from bot.text import for_terminal, normalise
 from flows.conversation import CaseStatus
@@ -26,7 +26,7 @@ async def _cases_list(core: Core, args: argparse.Namespace) -> int:
         args.actor,
         CLI,
         AuditAction.CASE_EXPORTED if args.json else AuditAction.CASE_LISTED,
-        status=args.status,
+        status=CaseStatus(args.status) if args.status else None,
         overdue_by=core.clock() if args.overdue else None,
         due_before=args.due_before,
     )
@@ -34,7 +34,7 @@ async def _cases_list(core: Core, args: argparse.Namespace) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     if not rows:
-        print("No cases" + (f" with status {args.status.value}." if args.status else " yet."))
+        print("No cases" + (f" with status {args.status}." if args.status else " yet."))
         return 0
     for row in rows:
         received = (row["received_at"] or "")[:16].replace("T", " ")
@@ -153,17 +153,17 @@ def register(commands: Commands, settings: Settings) -> None:
     cases = commands.add_parser("cases", help="see the cases that arrived")
     actions = cases.add_subparsers(dest="cases_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list cases, newest first")
-    listing.add_argument("--status", type=CaseStatus, choices=list(CaseStatus))
+    listing.add_argument("--status", choices=[s.value for s in CaseStatus])
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--overdue", action="store_true", help="open cases past their due time")
     listing.add_argument(
         "--due-before", type=moment, metavar="ISO-DATETIME", help="open cases due before this"
     )
     show = actions.add_parser("show", help="show one case with its transcript")
-    show.add_argument("reference")
+    show.add_argument("reference", type=reference)
     show.add_argument("--json", action="store_true")
     linked = actions.add_parser("linked", help="other cases reporting the same accounts or links")
-    linked.add_argument("reference")
+    linked.add_argument("reference", type=reference)
     linked.add_argument("--json", action="store_true")
     for disclosing, run in ((listing, _cases_list), (show, _cases_show), (linked, _cases_linked)):
         disclosed_as(disclosing)
@@ -177,7 +177,7 @@ def register(commands: Commands, settings: Settings) -> None:
         ("resolve", f"close a case with an outcome ({outcomes})"),
     ):
         action = actions.add_parser(name, help=help_text)
-        action.add_argument("reference")
+        action.add_argument("reference", type=reference)
         if name == "reply":
             action.add_argument("text", nargs="+", help="the message")
         if name == "resolve":

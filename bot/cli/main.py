@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
 from bot import logs
 from bot.cli import (
@@ -34,6 +37,13 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 GROUPS = (hours, service, chat, cases, analysis, outbox, database, conversation, audit, privacy)
 """The command modules, in the order ``helpline --help`` lists them."""
+
+
+def _env_name(field_name: str) -> str:
+    """The environment variable a setting is read from (what the README and users call it)."""
+    field = Settings.model_fields.get(field_name)
+    alias = field.validation_alias if field is not None else None
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -59,27 +69,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        names = ", ".join(str(e["loc"][0]) for e in error.errors() if e.get("loc"))
-        print(f"Some settings are not valid: {names}. See the README.", file=sys.stderr)
+        # Each setting with what is wrong with it, never the value (it can be a secret).
+        for problem in error.errors(include_input=False, include_url=False):
+            name = _env_name(str(problem["loc"][0]) if problem["loc"] else "")
+            said = str(problem["msg"]).removeprefix("Value error, ")
+            print(f"The setting {name} is not valid: {said}.", file=sys.stderr)
+        print("See the README's Configuration section.", file=sys.stderr)
         return 2
     args = build_parser(settings).parse_args(argv)
-    if hasattr(args, "offline"):
-        return int(args.offline(settings, args))
-    logs.configure(settings.log_level if args.command != "chat" else "WARNING")
     try:
+        if hasattr(args, "offline"):
+            return int(args.offline(settings, args))
+        logs.configure(settings.log_level if args.command != "chat" else "WARNING")
         return asyncio.run(_with_core(args.with_core, args, settings))
     except KeyboardInterrupt:
         return 130
     except ValueError as error:  # e.g. working hours that cannot be read
         print(f"The settings are not valid: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
+    except BrokenPipeError:  # the output was cut short (`| head`): stop quietly, as Unix tools do
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (ConnectionError, TimeoutError, socket.gaierror) as error:
         log.error("cannot reach the database: %s", logs.kind(error))
         print(
             f"Cannot reach the database ({logs.kind(error)}). Check HELPLINE_DATABASE_URL.",
             file=sys.stderr,
         )
         return 2
+    except OSError as error:  # a file the command was asked to read or write
+        where = f" {error.filename}" if error.filename else ""
+        print(f"Cannot use{where}: {error.strerror or logs.kind(error)}.", file=sys.stderr)
+        return 2
+    except Exception as error:  # never a traceback for the user; the kind says what it was
+        log.debug("the command failed", exc_info=error)
+        print(
+            f"The command failed ({logs.kind(error)}). If it was the database, check "
+            "HELPLINE_DATABASE_URL; otherwise run again with HELPLINE_LOG_LEVEL=DEBUG.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

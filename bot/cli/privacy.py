@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli.base import Commands, day, needs_core
+from bot.cli.base import reference as case_reference
 from bot.settings import Settings
 from bot.text import for_terminal
 from flows.privacy import Identity, is_overdue
@@ -218,7 +219,7 @@ def register(commands: Commands, settings: Settings) -> None:
     needs_core(requests, _requests)
 
     hold = actions.add_parser("hold", help="keep a case past its retention date (legal hold)")
-    hold.add_argument("reference")
+    hold.add_argument("reference", type=case_reference)
     hold.add_argument("--reason", metavar="TEXT")
     hold.add_argument("--lift", action="store_true", help="lift the hold")
     _add_actor(hold)

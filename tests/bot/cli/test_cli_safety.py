@@ -4,6 +4,7 @@ terminal escape sequences in what enquirers wrote, and files that never end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -11,6 +12,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from flows.conversation import CaseDraft, CaseStatus, ReplyVia
 from storage import cases as case_store
 from storage import conversations as convo_store
 from storage import db, outbox
-from tests.support.cli import helpline
+from tests.support.cli import command_line, helpline
 from tests.support.paths import ROOT
 from tests.support.report_data import HEADER
 
@@ -179,3 +181,62 @@ def test_cli_outbox_shows_stuck_and_given_up_rows_and_sends_them_again(tmp_path:
     again = helpline("outbox", "retry", "--all", cwd=tmp_path)
     assert again.returncode == 0 and "1 given-up row(s)" in again.stdout
     assert json.loads(helpline("outbox", "--json", cwd=tmp_path).stdout)["failed"] == 0
+
+
+@pytest.mark.parametrize("url", ["mysql://root@db/x", "garbage", "postgresql://u:hunter2@h:x/db"])
+def test_cli_a_database_url_it_cannot_use_is_named_without_repeating_it(
+    tmp_path: Path, url: str
+) -> None:
+    result = helpline("cases", "list", cwd=tmp_path, env={"HELPLINE_DATABASE_URL": url})
+    assert result.returncode == 2
+    assert "The setting HELPLINE_DATABASE_URL is not valid" in result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+    assert list(tmp_path.iterdir()) == [], "no database and no key file made for it"
+
+
+def test_cli_a_file_it_cannot_write_is_named_as_such(tmp_path: Path) -> None:
+    taken = tmp_path / "report"
+    taken.write_text("already here")
+    period = ("--from", "2026-01-01", "--to", "2026-12-31")
+    result = helpline("report", *period, "--out", str(taken), cwd=tmp_path)
+    assert result.returncode == 2 and f"Cannot use {taken}: File exists." in result.stderr
+    assert "Cannot reach" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_output_cut_short_stops_quietly(tmp_path: Path) -> None:
+    """``helpline understand < many | head -1``: the reader goes away, and so do we."""
+    argv, environment = command_line("understand", env={})
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=environment,
+    ) as process:
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stderr is not None
+        stdin = process.stdin
+
+        def feed() -> None:  # beside the reading, or both ends wait on a full pipe
+            with contextlib.suppress(BrokenPipeError):
+                stdin.write(b"a fake tiktok account of our head\n" * 20_000)
+                stdin.close()
+
+        feeding = threading.Thread(target=feed)
+        feeding.start()
+        assert process.stdout.readline().startswith(b"under 18:")
+        process.stdout.close()
+        code = process.wait(timeout=60)
+        feeding.join(timeout=60)
+        stderr = process.stderr.read().decode()
+    assert code == 141 and "Traceback" not in stderr, stderr
+
+
+def test_cli_a_missing_reference_or_unknown_status_is_said_plainly(tmp_path: Path) -> None:
+    empty = helpline("cases", "show", " ", cwd=tmp_path)
+    assert empty.returncode == 2 and "give a case reference, like HL-ABC123" in empty.stderr
+    status = helpline("cases", "list", "--status", "bogus", cwd=tmp_path)
+    assert status.returncode == 2 and "choose from 'new', 'claimed'" in status.stderr
+    lower = helpline("cases", "show", " hl-nope ", cwd=tmp_path)
+    assert lower.returncode == 1 and "No case with reference HL-NOPE." in lower.stderr
