@@ -397,6 +397,8 @@ class IntakeFlow:
         confirm = _subjects(taken) >= 2 or (taken and reading.words >= OPENING_WORDS)
         if welcome:
             turn.say(self.copy("welcome.short" if confirm else "welcome"))
+        if reading.words >= OPENING_WORDS and len(text.strip()) > DESCRIPTION_LIMIT:
+            turn.say(self.copy("reasks.opening_cut", limit=f"{DESCRIPTION_LIMIT:,}"))
         if confirm:
             conv.step = Step.CONFIRM
             return self._ask_current(turn)

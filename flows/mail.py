@@ -160,6 +160,8 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
     )
     if enquiry.attachments:
         sections.append(copy("email.attachments", count=enquiry.attachments))
+    if len(enquiry.body.strip()) > DESCRIPTION_LIMIT:
+        sections.append(copy("email.cut", limit=f"{DESCRIPTION_LIMIT:,}"))
     shown = len(turn.replies)
     if reading.enquirer_type in PUBLIC_ROLES:  # as the chat does for a worried parent
         show_route(turn, Route.WORRIED_ABOUT_CHILD, intro="email.intro_public")

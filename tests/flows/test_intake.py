@@ -174,6 +174,14 @@ def test_first_words_we_cannot_match_are_kept_as_their_story(enquirer: Enquirer)
     assert enquirer.conversation.answers["opening"] == "someone shared my pic and im scared"
 
 
+def test_a_first_message_longer_than_a_description_says_what_was_kept(
+    enquirer: Enquirer,
+) -> None:
+    enquirer.send("I teach at a secondary. A fake TikTok account posts about staff. " * 300)
+    assert "so I've kept the first 10,000 characters" in enquirer.text
+    assert len(enquirer.conversation.answers["opening"]) == 10_000
+
+
 def test_remit_worried_parent_is_signposted_and_can_still_tell_us(enquirer: Enquirer) -> None:
     enquirer.say("hi", "parent", "I'm worried about a child")
     assert "NSPCC" in enquirer.text

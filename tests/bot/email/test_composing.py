@@ -77,6 +77,12 @@ def test_own_nudes_with_no_age_get_the_services_for_a_child_too() -> None:
     assert "Report Remove" in reading.text
 
 
+def test_a_very_long_email_is_kept_to_a_description_and_says_so() -> None:
+    reading = read("I'm a teacher: pupils are bullying a classmate on Instagram. " * 500)
+    assert len(reading.draft.description or "") == 10_000
+    assert "we kept its first 10,000 characters" in reading.text
+
+
 def test_risk_puts_999_first_and_makes_the_case_urgent() -> None:
     reading = read(
         "I am a teacher. A pupil told me he wants to kill himself tonight after abuse on Instagram."
