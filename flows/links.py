@@ -198,6 +198,13 @@ def mention_keys(
     return found
 
 
+def account_names(text: str) -> list[str]:
+    """The "@names" in ``text`` as written (each once): an account given by its name when
+    they have no link ("it is @hilltop_head_real"). Email addresses and links are not."""
+    names = (m.group(1).rstrip("._-") for m in _MENTION.finditer(_without_links(text)))
+    return list(dict.fromkeys(f"@{name}" for name in names if name))
+
+
 def case_keys(
     links: Iterable[str],
     *,
@@ -208,8 +215,10 @@ def case_keys(
     """Every key a case is known by: its links', and the "@names" in what it says
     (``texts``: the title and the description), each once, sorted."""
     patterns = patterns or default_patterns()
+    links = list(links)
     keys = {key for link in links if (key := link_key(link, patterns))}
-    for text in texts:
+    named = [link for link in links if link.startswith("@")]  # accounts given by name
+    for text in (*texts, *named):
         keys.update(mention_keys(_without_links(text), platform_id, patterns))
     return tuple(sorted(keys))
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from flows.conversation import Conversation, Step
+from flows.links import account_names
 from flows.matching import Choice, choices_for, match_one, normalise, split_parts
 from flows.messages import Inbound, InboundKind, Option
 from flows.understanding import Field, Understanding
@@ -464,7 +465,7 @@ def _typed(kind: Kind, text: str, conv: Conversation) -> Interpretation:
         conv.pending.append(piece)
         return Stay("reasks.description_added")
     if kind is Kind.LINKS:
-        links = find_links(text)
+        links = find_links(text) or account_names(text)
         if not links:
             return Reask("reasks.links_none_found")
         if len(links) > LINKS_LIMIT:

@@ -493,6 +493,13 @@ def test_links_without_a_web_address_are_reasked(enquirer: Enquirer) -> None:
     assert enquirer.step is Step.ALREADY_REPORTED
 
 
+def test_links_question_takes_an_account_name_when_there_is_no_link(enquirer: Enquirer) -> None:
+    enquirer.conversation = Conversation(step=Step.LINKS, answers={"platform": "tiktok"})
+    enquirer.send("i dont have the link, it is @hilltop_head_real (not jo@school.org.uk)")
+    assert enquirer.conversation.answers["links"] == ["@hilltop_head_real"]
+    assert enquirer.step is not Step.LINKS
+
+
 def test_links_in_the_description_are_kept_with_the_case(at_review: Enquirer) -> None:
     at_review.say("Change an answer", "What happened")
     at_review.say("See www.youtube.com/watch?v=abc and tiktok.com/@x.", "done")

@@ -75,6 +75,11 @@ def test_case_keys_read_at_names_on_the_case_platform_and_not_emails() -> None:
     assert case_keys([], texts=["@someone"], platform_id="discord") == ()
 
 
+def test_case_keys_count_an_account_given_by_name_as_its_link() -> None:
+    keys = case_keys(["@Mrs_Fake"], platform_id="tiktok")
+    assert keys == case_keys(["https://www.tiktok.com/@mrs_fake?lang=en"])
+
+
 def test_accounts_data_platforms_are_the_taxonomys() -> None:
     patterns = default_patterns()
     ids = {p.id for p in patterns.platforms}
