@@ -27,7 +27,7 @@ TABLES = (
 )
 
 
-FLAGS = ("asks_platform", "image_warning", "referred_to_platform", "no_report")
+FLAGS = ("asks_platform", "image_warning", "referred_to_platform", "no_report", "only_alone")
 """The yes/no markers a term can carry in the data file."""
 
 

@@ -500,7 +500,7 @@ class Understander:
             region=self._region(said, tokens, lenient(Field.REGION)),
             platform_type=kind,
             platform=platform,
-            categories=tuple(c for c in ranked if scores[c] >= 2),
+            categories=self._read_categories(ranked, scores),
             category_scores=scores,
             risks=risks,
             links=tuple(find_links(raw)),
@@ -508,6 +508,13 @@ class Understander:
             own_images=bool(self._own_images.search(said)),
             words=len(tokens),
         )
+
+    def _read_categories(self, ranked: Sequence[str], scores: Mapping[str, int]) -> tuple[str, ...]:
+        """The categories a message points to: those cued strongly enough, without the
+        ones the data marks ``only_alone`` when a more specific one is there."""
+        found = [c for c in ranked if scores[c] >= 2]
+        specific = [c for c in found if "only_alone" not in self.taxonomy["category"][c].flags]
+        return tuple(c for c in found if c in specific or not specific)
 
     def command(self, text: str) -> Command | None:
         """The navigation command a whole message is ("go back", "start again"), if any."""

@@ -285,3 +285,10 @@ def test_shipped_corpora_parse_with_known_labels() -> None:
                 assert item.get(key) in known | {None}, (path.name, item)
             for category in item.get("categories") or []:
                 assert category in set(tax["category"].labels), (path.name, item)
+
+
+def test_understanding_reads_a_general_question_only_when_nothing_specific_is_said() -> None:
+    fake = U.read("A fake TikTok account is posting about our head teacher. What can we do?")
+    assert "general" not in fake.categories and "reputation" in fake.categories
+    asking = U.read("We are looking for advice: what can we do to keep pupils safe online?")
+    assert asking.categories == ("general",)
