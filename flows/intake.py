@@ -426,6 +426,9 @@ class IntakeFlow:
             facts.append((Step.ROLE_GROUP, reading.enquirer_group))
         if reading.own_images and _adult_writing(reading):
             facts.append((Step.PUBLIC_CONCERN, "my_images"))
+        elif reading.enquirer_type == "parent" and reading.categories:
+            # A parent telling us what is happening is worried about their child.
+            facts.append((Step.PUBLIC_CONCERN, "child"))
         for step, value in (
             (Step.SETTING, reading.setting),
             (Step.REGION, reading.region),

@@ -182,6 +182,17 @@ def test_a_first_message_longer_than_a_description_says_what_was_kept(
     assert len(enquirer.conversation.answers["opening"]) == 10_000
 
 
+def test_a_parent_who_says_what_is_happening_is_not_asked_what_it_is_about(
+    enquirer: Enquirer,
+) -> None:
+    enquirer.say(
+        "I'm a parent. My 11 year old son is being bullied on Roblox by kids from his school.",
+        "That's right",
+    )
+    assert "What is it about?" not in enquirer.text and "NSPCC" in enquirer.text
+    assert enquirer.step is Step.SETTING
+
+
 def test_remit_worried_parent_is_signposted_and_can_still_tell_us(enquirer: Enquirer) -> None:
     enquirer.say("hi", "parent", "I'm worried about a child")
     assert "NSPCC" in enquirer.text
