@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,13 @@ async def _outbox_retry(core: Core, args: argparse.Namespace) -> int:
             session, core.clock(), None if args.all else args.ids
         )
     print(f"{count} given-up row(s) will be sent again by the running service.")
+    if args.ids and count < len(set(args.ids)):
+        print(
+            "The others named are not given-up rows (sent already, still waiting, or no "
+            "such row): helpline outbox --failed lists those that are.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -178,6 +178,8 @@ def test_cli_outbox_shows_stuck_and_given_up_rows_and_sends_them_again(tmp_path:
     data = json.loads(failed.stdout)
     assert [r["state"] for r in data["rows"]] == ["given up"]
     assert "private words" not in failed.stdout + shown.stdout  # never what people wrote
+    unknown = helpline("outbox", "retry", "999", cwd=tmp_path)
+    assert unknown.returncode == 1 and "not given-up rows" in unknown.stderr
     again = helpline("outbox", "retry", "--all", cwd=tmp_path)
     assert again.returncode == 0 and "1 given-up row(s)" in again.stdout
     assert json.loads(helpline("outbox", "--json", cwd=tmp_path).stdout)["failed"] == 0
