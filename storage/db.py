@@ -62,6 +62,14 @@ def supported_url(url: str) -> bool:
         return False
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def key_file_for(url: str) -> Path | None:
     """Where the embedded default keeps the data key when HELPLINE_DATA_KEY is not set.
 

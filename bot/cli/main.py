@@ -59,8 +59,19 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 async def _with_core(command: CoreCommand, args: argparse.Namespace, settings: Settings) -> int:
     from bot.core import open_core  # not imported for offline commands: they start faster
+    from storage.db import sqlite_file
 
+    path = sqlite_file(settings.database_url)
+    new = path is not None and not path.exists()
     async with open_core(settings) as core:
+        if new and args.command not in ("chat", "run", "db", "import"):
+            # The default file is found from where the command runs: say so, or a desk
+            # command run elsewhere would seem to have lost every case.
+            print(
+                f"No database was here, so an empty one was made: {path}. The cases are "
+                "where `helpline chat` or `helpline run` ran (or set HELPLINE_DATABASE_URL).",
+                file=sys.stderr,
+            )
         return await command(core, args)
 
 

@@ -242,3 +242,13 @@ def test_cli_a_missing_reference_or_unknown_status_is_said_plainly(tmp_path: Pat
     assert status.returncode == 2 and "choose from 'new', 'claimed'" in status.stderr
     lower = helpline("cases", "show", " hl-nope ", cwd=tmp_path)
     assert lower.returncode == 1 and "No case with reference HL-NOPE." in lower.stderr
+
+
+def test_cli_a_desk_command_where_there_is_no_database_says_so(tmp_path: Path) -> None:
+    """The default file is found from where the command runs: run elsewhere, it says an
+    empty one was made rather than seeming to have lost every case."""
+    listed = helpline("cases", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and "No cases yet." in listed.stdout
+    assert "No database was here, so an empty one was made: helpline.db." in listed.stderr
+    again = helpline("cases", "list", cwd=tmp_path)
+    assert "No database was here" not in again.stderr
