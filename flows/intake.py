@@ -138,8 +138,8 @@ def _adult_writing(reading: Understanding) -> bool:
     """The writer said they are an adult member of the public (or gave an adult's age):
     their own intimate images are then the Revenge Porn Helpline's. With no age, nothing
     is assumed: the first question offers "I'm under 18"."""
-    said_public = reading.enquirer_type in ("public", "other")
-    return said_public or (reading.enquirer_type is None and reading.under_18 is False)
+    said_adult = reading.enquirer_type in ("public", "other", "parent")
+    return said_adult or (reading.enquirer_type is None and reading.under_18 is False)
 
 
 def _plain_copy(value: Any) -> Any:
@@ -426,7 +426,7 @@ class IntakeFlow:
             facts.append((Step.ROLE_GROUP, reading.enquirer_group))
         if reading.own_images and _adult_writing(reading):
             facts.append((Step.PUBLIC_CONCERN, "my_images"))
-        elif reading.enquirer_type == "parent" and reading.categories:
+        elif reading.enquirer_type == "parent" and reading.categories and not reading.own_images:
             # A parent telling us what is happening is worried about their child.
             facts.append((Step.PUBLIC_CONCERN, "child"))
         for step, value in (

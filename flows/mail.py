@@ -107,6 +107,11 @@ def reference_in(subject: str) -> str | None:
     return found.group(1).upper() if found else None
 
 
+PUBLIC_ROUTES = {"parent": Route.WORRIED_ABOUT_CHILD}
+"""What an email from the public is given (beside its case): a parent, the services for a
+worried parent; anyone else, those for harmful content (the chat asks which it is)."""
+
+
 def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> EmailReading:
     """The case (or signpost) and acknowledgement for a new email."""
     k = flow.knowledge
@@ -128,7 +133,7 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
     if enquiry.sender_name:
         answers[Step.NAME.value] = enquiry.sender_name
     child = bool(reading.under_18) and (reading.child_certain or reading.enquirer_type is None)
-    own_images = reading.own_images and reading.enquirer_type in (None, "public", "other")
+    own_images = reading.own_images and reading.enquirer_type in (None, "public", "other", "parent")
     turn = Turn(
         knowledge=k,
         conversation=conversation,
@@ -163,8 +168,9 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
     if len(enquiry.body.strip()) > DESCRIPTION_LIMIT:
         sections.append(copy("email.cut", limit=f"{DESCRIPTION_LIMIT:,}"))
     shown = len(turn.replies)
-    if reading.enquirer_type in PUBLIC_ROLES:  # as the chat does for a worried parent
-        show_route(turn, Route.WORRIED_ABOUT_CHILD, intro="email.intro_public")
+    if reading.enquirer_type in PUBLIC_ROLES:  # as the chat does for the public
+        public = PUBLIC_ROUTES.get(reading.enquirer_type or "", Route.PUBLIC_OTHER)
+        show_route(turn, public, intro=f"email.intro_{public.value}")
     CALLBACKS["show_category_services"](turn)  # CEOP for grooming, as in the chat
     sections += [r.text for r in turn.replies[shown:]]
     if help_text := casefile.while_you_wait(conversation, k, audience):

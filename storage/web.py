@@ -16,6 +16,7 @@ from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import WebMessage, WebSession
@@ -149,9 +150,30 @@ async def forget(
             row.payload = kept
             blanked += 1
     marker = {FORGET: "all" if everything else "own", "text": text}
-    for chat_id in dict.fromkeys(chat_ids):
-        await append(session, chat_id, [(f"{FORGET}:{uuid4().hex}", marker)], now)
+    live = (
+        await session.execute(
+            select(WebSession.chat_id).where(WebSession.chat_id.in_(list(chat_ids)))
+        )
+    ).scalars()
+    for chat_id in sorted(set(live)):  # an ended session has no page left to tell
+        await _append_racing(session, chat_id, (f"{FORGET}:{uuid4().hex}", marker), now)
     return blanked
+
+
+async def _append_racing(
+    session: AsyncSession, chat_id: str, message: tuple[str, dict[str, Any]], now: datetime
+) -> None:
+    """Append one message in a savepoint, taking the next number again if a writer of the
+    same chat (a desk reply being shown) took it first: the caller's transaction (an
+    erasure) is not undone by that collision."""
+    for attempt in range(5):
+        try:
+            async with session.begin_nested():
+                await append(session, chat_id, [message], now)
+            return
+        except IntegrityError:
+            if attempt == 4:
+                raise
 
 
 async def from_bot(session: AsyncSession, chat_id: str, scan: int = 50) -> list[Numbered]:

@@ -209,10 +209,10 @@ class WebChat:
             ]
             now = self._clock()
             async with prepared.session_in(connection) as session:
-                if forgot:
+                await web_store.append(session, chat_id, messages, now)
+                if forgot:  # after: the message that deleted it is blanked too
                     deleted = self.copy("web.deleted")
                     await web_store.forget(session, [chat_id], deleted, now, everything=False)
-                await web_store.append(session, chat_id, messages, now)
 
         handled = await self._intake.handle(
             CHANNEL, chat_id, inbound, dedupe=(f"web:{chat_id}", client_id[:100]), with_turn=shown

@@ -153,6 +153,11 @@ def test_remit_own_nudes_of_an_adult_who_says_so_go_to_the_revenge_porn_helpline
     assert signposted(enquirer).draft.enquirer_type == "General Public"
 
 
+def test_remit_a_parents_own_images_go_to_the_revenge_porn_helpline(enquirer: Enquirer) -> None:
+    enquirer.say("I'm a mum and someone is blackmailing me with my nudes, I'm 35", "That's right")
+    assert "0345 6000 459" in enquirer.text and "NSPCC" not in enquirer.text
+
+
 def test_remit_a_child_meeting_someone_gets_999_once_childline_and_ceop(
     enquirer: Enquirer,
 ) -> None:

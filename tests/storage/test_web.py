@@ -56,10 +56,18 @@ async def test_web_session_opens_by_token_until_it_expires_and_is_purged(
     assert left == 0
 
 
+async def live(session: AsyncSession, chat_id: str) -> None:
+    """A session open on the chat (a page that can be told to blank what it shows)."""
+    await web_store.open_session(
+        session, token=f"t-{chat_id}", chat_id=chat_id, now=NOW, expires_at=NOW + timedelta(1)
+    )
+
+
 async def test_web_redaction_blanks_only_what_the_enquirer_wrote(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session, session.begin():
+        await live(session, "w1")
         await web_store.append(
             session,
             "w1",
@@ -81,6 +89,7 @@ async def test_web_blanking_an_erased_chat_keeps_numbers_and_speakers_only(
 ) -> None:
     asked = {"from": "bot", "text": "Anything else?", "options": [{"id": "y"}], "question": "q"}
     async with sessions() as session, session.begin():
+        await live(session, "w1")
         await web_store.append(
             session,
             "w1",
@@ -99,7 +108,7 @@ async def test_web_blanking_an_erased_chat_keeps_numbers_and_speakers_only(
         (3, {"forget": "all", "text": "(deleted)"}),
         (4, {"forget": "all", "text": "(deleted)"}),
     ]
-    assert other == ["Bea"]
+    assert other == ["Bea"], "and w2, with no page open, gets no message telling one"
 
 
 async def test_web_bot_messages_newest_first(sessions: async_sessionmaker[AsyncSession]) -> None:

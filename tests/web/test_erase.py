@@ -142,7 +142,7 @@ async def test_web_delete_yes_erases_the_chat_and_the_case_and_the_card_says_so(
         await client.close()
         replay = client_for(service, token=client.token)
         await replay.open(after=0)
-        await replay.until(lambda f: f["type"] == "message" and f["seq"] == client.last)
+        await replay.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
         numbered = [f["seq"] for f in replay.frames if f["type"] in NUMBERED]
         assert numbered == list(range(1, client.last + 1))
         assert DESCRIPTION not in json.dumps(replay.messages)
@@ -300,7 +300,7 @@ async def test_web_cancel_in_one_tab_blanks_the_other_tab_too(database_url: str)
         await client.turn({"type": "command", "command": "cancel"})
         forgotten = await tab.until(lambda f: f["type"] == "forgotten", start=mark)
         assert (forgotten["all"], forgotten["text"]) == (False, "(deleted)")
-        await tab.until(lambda f: f["type"] == "message" and f["seq"] == client.last)
+        await tab.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
         assert tab.last == client.last  # the cancel's reply after it, in the same order
         await tab.close()
         await client.close()

@@ -21,6 +21,7 @@ from storage.models import Case, OutboxMessage, TranscriptEntry, WebMessage, Web
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.webchat import (
     DESK,
+    NUMBERED,
     client_for,
     complete_enquiry,
     echoes_refused,
@@ -337,7 +338,7 @@ async def test_web_cancel_deletes_what_the_enquirer_wrote_from_the_chat_too(
         await client.close()
         replay = client_for(service, token=client.token)
         await replay.open(after=0)
-        await replay.until(lambda f: f["type"] == "message" and f["seq"] == client.last)
+        await replay.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
         mine = [m["text"] for m in replay.messages if m["from"] == "you"]
         assert "a fake account of our head teacher" not in mine and "(deleted)" in mine
         await replay.close()
@@ -365,10 +366,10 @@ async def test_web_turn_and_what_the_chat_shows_of_it_are_kept_together(
         await client.close()
         replay = client_for(service, token=client.token)
         await replay.open(after=0)
-        await replay.until(lambda f: f["type"] == "message" and f["seq"] == client.last)
+        await replay.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
         mine = [m["text"] for m in replay.messages if m["from"] == "you"]
         assert "a fake account of our head teacher" not in mine
-        assert mine.count("(deleted)") == len(mine) - 1  # all but the cancel itself
+        assert mine == ["(deleted)"] * len(mine)  # the cancel too: what deletes is deleted
         await replay.close()
 
 
@@ -520,3 +521,23 @@ async def test_web_asks_how_to_reply_saying_a_reply_here_needs_the_chat_kept(
         assert asked["text"].startswith("How should we reply to you?\n")
         assert "Keep this chat on this device" in asked["text"] and "email" in asked["text"]
         await client.close()
+
+
+async def test_web_a_child_signposted_sees_their_own_message_blanked_too(
+    database_url: str,
+) -> None:
+    """The message that made the bot forget the conversation is forgotten with it."""
+    async with web_service(database_url) as service:
+        client = client_for(service)
+        await client.open()
+        await client.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        await client.say("a man online wants to meet me tonight and im 13")
+        forgotten = await client.until(lambda f: f["type"] == "forgotten")
+        assert forgotten["seq"] == client.last, "after the message it blanks"
+        await client.close()
+        replay = client_for(service, token=client.token)
+        await replay.open(after=0)
+        await replay.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
+        assert [m["text"] for m in replay.messages if m["from"] == "you"] == ["(deleted)"]
+        assert "0800 1111" in json.dumps(replay.messages), "the help given stays"
+        await replay.close()

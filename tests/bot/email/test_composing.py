@@ -65,6 +65,18 @@ def test_a_parent_writing_gets_the_nspcc_and_the_case_is_still_recorded() -> Non
     assert "NSPCC Helpline" in reading.draft.signposted_to
 
 
+def test_a_member_of_the_public_writing_is_not_told_about_a_child() -> None:
+    reading = read("I'm a member of the public. A fake Facebook page is using my company's name.")
+    assert "NSPCC" not in reading.text and "the child" not in reading.text
+    assert "Report Harmful Content" in reading.text
+
+
+def test_a_parents_own_images_by_email_go_to_the_revenge_porn_helpline() -> None:
+    reading = read("I'm a mum and someone is blackmailing me with my nudes, I'm 35")
+    assert reading.signposted and "0345 6000 459" in reading.text
+    assert "NSPCC" not in reading.text
+
+
 def test_a_professional_writing_is_not_pointed_to_the_nspcc() -> None:
     reading = read("I'm a teacher: pupils are bullying a classmate on Instagram.")
     assert reading.draft.enquirer_type == "Teacher" and "NSPCC" not in reading.text
