@@ -130,7 +130,10 @@ def build(
         health.route(),
         liveness_route(),
         core.metrics.route(
-            sessions=core.readers, clock=core.clock, timeout=settings.health_timeout_seconds
+            sessions=core.readers,
+            clock=core.clock,
+            timeout=settings.health_timeout_seconds,
+            sent=outbox_kinds(settings),
         ),
         *(telegram.routes if telegram else ()),
         *(slack.routes if slack else ()),

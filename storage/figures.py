@@ -3,10 +3,11 @@ overdue cases and the outbox's depth. Counts and times only, never what anyone w
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.conversation import CaseStatus
@@ -26,10 +27,15 @@ class Figures:
     outbox_pending: int
     outbox_oldest_at: datetime | None
     outbox_failed: int
+    outbox_parked: int = 0
+    """Pending rows of kinds nothing here sends (see ``outbox_status.Summary.parked``)."""
 
 
-async def figures(session: AsyncSession, now: datetime) -> Figures:
-    """Five aggregate queries, each on an indexed column or a small table."""
+async def figures(
+    session: AsyncSession, now: datetime, *, sent: Collection[str] | None = None
+) -> Figures:
+    """Five aggregate queries, each on an indexed column or a small table (six with
+    ``sent``, the outbox kinds the service sends: the others' rows are counted apart)."""
     by = select(Case.status, Case.channel, func.count()).group_by(Case.status, Case.channel)
     cases = {
         (CaseStatus(status).value, str(channel)): int(count)
@@ -38,11 +44,16 @@ async def figures(session: AsyncSession, now: datetime) -> Figures:
     unclaimed = select(func.min(Case.received_at)).where(Case.status == CaseStatus.NEW)
     oldest = (await session.execute(unclaimed)).scalar_one_or_none()
     overdue = select(func.count()).select_from(Case).where(overdue_at(now))
+    waiting = PENDING if sent is None else and_(PENDING, OutboxMessage.kind.in_(list(sent)))
     pending, outbox_oldest = (
         await session.execute(
-            select(func.count(), func.min(OutboxMessage.created_at)).where(PENDING)
+            select(func.count(), func.min(OutboxMessage.created_at)).where(waiting)
         )
     ).one()
+    parked = 0
+    if sent is not None:
+        others = select(func.count()).where(PENDING, OutboxMessage.kind.not_in(list(sent)))
+        parked = int((await session.execute(others)).scalar_one())
     failed = select(func.count()).where(OutboxMessage.failed_at.is_not(None))
     return Figures(
         cases=cases,
@@ -51,4 +62,5 @@ async def figures(session: AsyncSession, now: datetime) -> Figures:
         outbox_pending=int(pending),
         outbox_oldest_at=outbox_oldest,
         outbox_failed=int((await session.execute(failed)).scalar_one()),
+        outbox_parked=parked,
     )

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +36,13 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 GROUPS = (hours, service, chat, cases, analysis, outbox, database, conversation, audit, privacy)
 """The command modules, in the order ``helpline --help`` lists them."""
+
+
+def _cut_short() -> int:
+    """The output was cut short (``| head``): stop quietly, as Unix tools do."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
 
 
 def _env_name(field_name: str) -> str:
@@ -88,9 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("See the README's Configuration section.", file=sys.stderr)
         return 2
     args = build_parser(settings).parse_args(argv)
-    try:
-        if hasattr(args, "offline"):
+    if hasattr(args, "offline"):
+        try:
             return int(args.offline(settings, args))
+        except BrokenPipeError:
+            return _cut_short()
+        except UnicodeDecodeError:
+            print("That input is not text (UTF-8), so it was not read.", file=sys.stderr)
+            return 2
+    try:
         logs.configure(settings.log_level if args.command != "chat" else "WARNING")
         return asyncio.run(_with_core(args.with_core, args, settings))
     except KeyboardInterrupt:
@@ -98,20 +110,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:  # e.g. working hours that cannot be read
         print(f"The settings are not valid: {error}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # the output was cut short (`| head`): stop quietly, as Unix tools do
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except (ConnectionError, TimeoutError, socket.gaierror) as error:
+    except BrokenPipeError:
+        return _cut_short()
+    except OSError as error:
+        if error.filename:  # a file the command was asked to read or write
+            print(f"Cannot use {error.filename}: {error.strerror}.", file=sys.stderr)
+            return 2
         log.error("cannot reach the database: %s", logs.kind(error))
         print(
             f"Cannot reach the database ({logs.kind(error)}). Check HELPLINE_DATABASE_URL.",
             file=sys.stderr,
         )
-        return 2
-    except OSError as error:  # a file the command was asked to read or write
-        where = f" {error.filename}" if error.filename else ""
-        print(f"Cannot use{where}: {error.strerror or logs.kind(error)}.", file=sys.stderr)
         return 2
     except Exception as error:  # never a traceback for the user; the kind says what it was
         log.debug("the command failed", exc_info=error)

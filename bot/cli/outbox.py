@@ -44,8 +44,9 @@ async def _outbox(core: Core, args: argparse.Namespace) -> int:
     )
     if summary.parked:
         print(
-            f"{summary.parked} for the Slack desk, which is not configured: they are kept and "
-            "posted once SLACK_BOT_TOKEN and SLACK_CHANNEL_ID are set."
+            f"{summary.parked} for the Slack desk, which is not configured in this "
+            "environment: kept, and posted once the service has SLACK_BOT_TOKEN and "
+            "SLACK_CHANNEL_ID (run this with the service's settings to see them as it does)."
         )
     for row in listed:
         shown = _outbox_row(row, now)

@@ -41,7 +41,7 @@ async def _audit_copy(
 ) -> None:
     """A copy of a case reached the enquirer's mail server: a disclosure of personal data,
     audited in the transaction that marks its email sent (the audit names the case, not
-    its text). A case erased meanwhile has nothing left to name."""
+    its text). A case erased since keeps its reference; one deleted outright has none left."""
     case = await session.get(Case, case_id)
     if case is None:
         return
@@ -108,9 +108,8 @@ class EmailSender:
         result = await self._send(message)
         asked_on = payload.get(mail_store.COPY_ASKED_ON)
         if isinstance(result, Sent) and asked_on and row.case_id is not None:
-            return Sent(
-                then=partial(_audit_copy, row.case_id, AuditChannel(asked_on), self._clock())
-            )
+            audit_it = partial(_audit_copy, row.case_id, AuditChannel(asked_on), self._clock())
+            return Sent(then=audit_it, even_if_gone=True)  # it went, even if erased since
         return result
 
     async def _for_case(self, row: OutboxMessage) -> dict[str, Any] | None:

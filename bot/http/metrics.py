@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -83,6 +83,11 @@ class Metrics:
             "Outbox rows given up (see `helpline outbox --failed`).",
             registry=r,
         )
+        self.outbox_parked = Gauge(
+            "helpline_outbox_parked",
+            "Outbox rows for a channel not configured here (the desk's, without Slack): kept.",
+            registry=r,
+        )
         self.web_chats = Gauge(
             "helpline_web_chats_open", "Web chats open on this replica.", registry=r
         )
@@ -105,10 +110,16 @@ class Metrics:
 
     # What Prometheus reads ------------------------------------------------------------
 
-    async def refresh(self, sessions: async_sessionmaker[AsyncSession], now: datetime) -> None:
-        """Read the database's figures into the gauges."""
+    async def refresh(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        now: datetime,
+        sent: Collection[str] | None = None,
+    ) -> None:
+        """Read the database's figures into the gauges (``sent``: the outbox kinds this
+        service sends; the rows of others are parked, not pending)."""
         async with sessions() as session:
-            found = await figure_store.figures(session, now)
+            found = await figure_store.figures(session, now, sent=sent)
         self.cases.clear()
         for (status, channel), count in found.cases.items():
             self.cases.labels(status=status, channel=channel).set(count)
@@ -117,10 +128,16 @@ class Metrics:
         self.outbox_pending.set(found.outbox_pending)
         self.outbox_oldest.set(_age(found.outbox_oldest_at, now))
         self.outbox_failed.set(found.outbox_failed)
+        self.outbox_parked.set(found.outbox_parked)
         self.web_chats.set(self._web_chats())
 
     def route(
-        self, *, sessions: async_sessionmaker[AsyncSession], clock: Clock, timeout: float
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        timeout: float,
+        sent: Collection[str] | None = None,
     ) -> Route:
         """``GET /metrics``: 503 (and the process's own counters) if the database does not
         answer within ``timeout``, so a scrape never hangs."""
@@ -128,7 +145,7 @@ class Metrics:
         async def metrics(request: Request) -> Response:
             status = 200
             try:
-                await asyncio.wait_for(self.refresh(sessions, clock()), timeout)
+                await asyncio.wait_for(self.refresh(sessions, clock(), sent), timeout)
             except Exception as error:
                 log.warning("metrics: the database did not answer (%s)", logs.kind(error))
                 status = 503

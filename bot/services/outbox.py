@@ -41,6 +41,10 @@ class Sent:
     """Delivered. ``then`` runs in the transaction that marks the row sent."""
 
     then: Callable[[AsyncSession], Awaitable[None]] | None = None
+    even_if_gone: bool = False
+    """Run ``then`` even when the row went while it was being sent (an erasure deleted
+    it): for what must be recorded whatever happened and holds nothing personal, such as
+    the audit of a disclosure."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +198,8 @@ class OutboxWorker:
         async with self._sessions() as session, session.begin():
             fresh = await outbox.locked(session, row.id)
             if fresh is None:
+                if isinstance(result, Sent) and result.then and result.even_if_gone:
+                    await result.then(session)
                 return result
             if isinstance(result, Sent):
                 outbox.mark_sent(fresh, now)

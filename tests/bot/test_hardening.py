@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlencode
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
@@ -368,8 +369,17 @@ async def test_healthz_counts_cards_waiting_for_an_unconfigured_slack_as_parked(
             await typed_enquiry(tg, subject="Abuse site")
             await asyncio.sleep(0.5)  # past the stuck threshold
             code, body = await get_json(f"http://127.0.0.1:{settings.http_port}/healthz")
+            metrics = f"http://127.0.0.1:{settings.http_port}/metrics"
+            async with aiohttp.ClientSession() as client, client.get(metrics) as response:
+                scraped = await response.text()
         assert code == 200 and body["problems"] == [], body
         assert body["outbox"]["parked"] >= 1 and body["outbox"]["stuck"] == 0
+        gauges = {
+            s.name: s.value
+            for family in text_string_to_metric_families(scraped)
+            for s in family.samples
+        }
+        assert gauges["helpline_outbox_parked"] >= 1 and gauges["helpline_outbox_pending"] == 0
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="HELPLINE_TEST_POSTGRES_URL not set")

@@ -42,6 +42,7 @@ async def test_metrics_show_cases_queue_age_overdue_outbox_and_what_happened(
         status, kind, empty = await scrape(port)
         assert status == 200 and kind.startswith("text/plain")
         assert empty[("helpline_outbox_pending", ())] == 0
+        assert empty[("helpline_outbox_parked", ())] == 0  # Slack is set up: nothing waits for it
         assert empty[("helpline_oldest_unclaimed_seconds", ())] == 0
         assert empty[("helpline_web_chats_open", ())] == 0
         assert not any(name == "helpline_cases" for name, _ in empty)

@@ -252,3 +252,11 @@ def test_cli_a_desk_command_where_there_is_no_database_says_so(tmp_path: Path) -
     assert "No database was here, so an empty one was made: helpline.db." in listed.stderr
     again = helpline("cases", "list", cwd=tmp_path)
     assert "No database was here" not in again.stderr
+
+
+def test_cli_a_database_that_cannot_be_reached_is_named_as_such(tmp_path: Path) -> None:
+    key = helpline("db", "new-key", cwd=tmp_path).stdout.split()[-1]
+    env = {"HELPLINE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x", "HELPLINE_DATA_KEY": key}
+    result = helpline("cases", "list", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "Cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr

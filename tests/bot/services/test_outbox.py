@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
 from bot.core import outbox_kinds
 from bot.services.leases import Leases
-from bot.services.outbox import OutboxWorker
+from bot.services.outbox import OutboxWorker, Sent
 from bot.settings import Settings
 from bot.slack.senders import SlackCards
 from flows.conversation import CaseDraft, CaseStatus
@@ -279,3 +279,30 @@ async def test_outbox_summary_keeps_the_desks_rows_apart_when_slack_is_not_confi
         _env_file=None, slack_bot_token="xoxb-1", slack_channel_id="C1", slack_signing_secret="s"
     )
     assert outbox.SLACK_CARD in outbox_kinds(with_slack)
+
+
+@pytest.mark.parametrize("even_if_gone", [True, False])
+async def test_outbox_a_row_erased_while_it_was_sent_runs_only_what_must_be_recorded(
+    sessions: async_sessionmaker[AsyncSession], even_if_gone: bool
+) -> None:
+    """An erasure can delete a row while its email is on the wire: what was sent is still
+    recorded when the sender asks for it (the audit of a disclosure), nothing else is."""
+    await new_case(sessions, "HL-GONE01")
+    recorded: list[str] = []
+
+    async def record(session: AsyncSession) -> None:
+        recorded.append("recorded")
+
+    async def send_then_erased(row: OutboxMessage) -> Sent:
+        async with sessions() as session, session.begin():
+            await session.execute(delete(OutboxMessage).where(OutboxMessage.id == row.id))
+        return Sent(then=record, even_if_gone=even_if_gone)
+
+    worker = OutboxWorker(
+        sessions=sessions,
+        senders={outbox.SLACK_CARD: send_then_erased},
+        clock=utcnow,
+        leases=Leases(sessions=sessions, clock=utcnow, seconds=5),
+    )
+    assert await worker.drain_once() == 1
+    assert recorded == (["recorded"] if even_if_gone else [])
