@@ -77,6 +77,18 @@ def buttons(tg: FakeTelegram, chat_id: int) -> list[dict[str, Any]]:
     return [b for row in markup.get("inline_keyboard", []) for b in row]
 
 
+def press_offered(tg: FakeTelegram, chat_id: int, label: str) -> int:
+    """Press ``label`` on the newest message offering it: after a SIGKILL a reply the dead
+    process sent but had not yet recorded as sent goes again (at least once) once its
+    lease runs out, and can land after newer messages."""
+    for message in tg.bot_messages(chat_id):
+        markup = message.get("reply_markup") or {}
+        for button in [b for row in markup.get("inline_keyboard", []) for b in row]:
+            if button["text"].lower() == label.lower():
+                return tg.push_callback(chat_id, button["callback_data"])
+    raise AssertionError(f"no message offers {label!r}")
+
+
 def press(tg: FakeTelegram, chat_id: int, label: str) -> int:
     """Press the button labelled ``label`` (or, failing that, containing it) on the latest message."""
     found = buttons(tg, chat_id)
