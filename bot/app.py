@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from telegram.ext import BaseUpdateProcessor
 
 from bot.clock import Clock, utcnow
-from bot.core import Core, build_core, outbox_kinds
+from bot.core import Core, build_core
 from bot.email import CHANNEL as email_channel
 from bot.email import EmailChannel, build_email
 from bot.http.health import HealthCheck, liveness_route
@@ -123,7 +123,7 @@ def build(
         clock=core.clock,
         stuck_after=settings.outbox_stuck_seconds,
         timeout=settings.health_timeout_seconds,
-        sent=outbox_kinds(settings),
+        sent=worker.kinds,
     )
     leadership = Leadership(engine=core.engine)
     routes = [
@@ -133,7 +133,7 @@ def build(
             sessions=core.readers,
             clock=core.clock,
             timeout=settings.health_timeout_seconds,
-            sent=outbox_kinds(settings),
+            sent=worker.kinds,
         ),
         *(telegram.routes if telegram else ()),
         *(slack.routes if slack else ()),

@@ -67,9 +67,9 @@ class Core:
 
 
 def outbox_kinds(settings: Settings) -> frozenset[str]:
-    """The outbox kinds ``helpline run`` sends with these settings. Rows of the others
-    (the desk's, with Slack not configured) wait for it and are sent once it is: the
-    health check and ``helpline outbox`` count them as parked, never as stuck."""
+    """The outbox kinds ``helpline run`` sends with these settings (its worker's ``kinds``),
+    for a command beside it: rows of the others (the desk's, with Slack not configured)
+    wait for it and are sent once it is, so ``helpline outbox`` counts them as parked."""
     enquirers = frozenset({outbox_store.ENQUIRER_MESSAGE, outbox_store.ENQUIRER_REPLY})
     return enquirers | outbox_store.DESK_KINDS if settings.slack_enabled else enquirers
 

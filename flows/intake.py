@@ -46,7 +46,7 @@ from flows.questions import (
     offered,
 )
 from flows.remit import RISK_ROUTES, Audience, Route
-from flows.routing import ORDER, ROUTE
+from flows.routing import ORDER, PUBLIC_ROLES, ROUTE
 from flows.signposting import helpline_contact, show_route
 from flows.taxonomy import Taxonomy
 from flows.turn import (
@@ -138,8 +138,13 @@ def _adult_writing(reading: Understanding) -> bool:
     """The writer said they are an adult member of the public (or gave an adult's age):
     their own intimate images are then the Revenge Porn Helpline's. With no age, nothing
     is assumed: the first question offers "I'm under 18"."""
-    said_adult = reading.enquirer_type in ("public", "other", "parent")
+    said_adult = reading.enquirer_type in PUBLIC_ROLES
     return said_adult or (reading.enquirer_type is None and reading.under_18 is False)
+
+
+def _copied(conversation: Conversation) -> Conversation:
+    """A copy to work on, so a step never changes the conversation it was given."""
+    return Conversation.from_json(_plain_copy(conversation.to_json()))
 
 
 def _plain_copy(value: Any) -> Any:
@@ -177,7 +182,7 @@ class IntakeFlow:
 
     def handle(self, conversation: Conversation, inbound: Inbound, context: Context) -> StepResult:
         """Apply one inbound message to a saved conversation. Pure; never raises on input."""
-        conv = Conversation.from_json(_plain_copy(conversation.to_json()))
+        conv = _copied(conversation)
         turn = Turn(self.knowledge, conv, context)
         self._dispatch(turn, inbound)
         return StepResult(turn.conversation, tuple(turn.replies), tuple(turn.effects))
@@ -188,9 +193,7 @@ class IntakeFlow:
         what they can do now their enquiry has ended. Empty when nothing was begun."""
         if conversation.step is Step.START:
             return ()
-        turn = Turn(
-            self.knowledge, Conversation.from_json(_plain_copy(conversation.to_json())), context
-        )
+        turn = Turn(self.knowledge, _copied(conversation), context)
         self._ask_current(turn)
         return tuple(turn.replies)
 

@@ -133,7 +133,7 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
     if enquiry.sender_name:
         answers[Step.NAME.value] = enquiry.sender_name
     child = bool(reading.under_18) and (reading.child_certain or reading.enquirer_type is None)
-    own_images = reading.own_images and reading.enquirer_type in (None, "public", "other", "parent")
+    own_images = reading.own_images and reading.enquirer_type in (None, *PUBLIC_ROLES)
     turn = Turn(
         knowledge=k,
         conversation=conversation,
@@ -146,10 +146,9 @@ def read_email(flow: IntakeFlow, enquiry: EmailEnquiry, context: Context) -> Ema
         show_route(turn, RISK_ROUTES[risk])
     safety = [r.text for r in turn.replies]
     route = Route.CHILD if child else Route.INTIMATE_ADULT if own_images else None
-    if own_images and reading.under_18 is None and reading.enquirer_type is None:
-        answers["age_unknown"] = True
     if route is not None:
-        return _signposted(flow, enquiry, context, turn, route, safety)
+        age_unknown = reading.under_18 is None and reading.enquirer_type is None
+        return _signposted(flow, enquiry, context, turn, route, safety, age_unknown=age_unknown)
     audience = turn.audience
     sections: list[str] = [*safety]
     name = enquiry.sender_name
@@ -194,11 +193,14 @@ def _signposted(
     turn: Turn,
     route: Route,
     safety: list[str],
+    *,
+    age_unknown: bool,
 ) -> EmailReading:
-    """A kind reply pointing to the right service; a record with nothing personal in it."""
+    """A kind reply pointing to the right service; a record with nothing personal in it
+    (``age_unknown``: nobody said whether the writer is under 18)."""
     copy = flow.knowledge.copy
     show_route(turn, route)
-    if route is Route.INTIMATE_ADULT and turn.conversation.answers.get("age_unknown"):
+    if route is Route.INTIMATE_ADULT and age_unknown:
         # No age given, and an email cannot ask: the services for a child too, in case.
         show_route(turn, Route.CHILD, intro="email.intro_if_under_18")
     signposts = [r.text for r in turn.replies[len(safety) :]]

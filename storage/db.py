@@ -78,12 +78,11 @@ def key_file_for(url: str) -> Path | None:
     developer; a service on PostgreSQL must be given HELPLINE_DATA_KEY, see the README).
     None for an in-memory database, whose key lives and dies with the process.
     """
+    if (path := sqlite_file(url)) is not None:
+        return path.with_name(path.name + ".key")
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() == "sqlite":
-        if not parsed.database or parsed.database == ":memory:":
-            return None
-        path = Path(parsed.database)
-        return path.with_name(path.name + ".key")
+        return None  # in memory
     place = f"{parsed.host}:{parsed.port}/{parsed.database}".encode()
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     return state / "helpline" / f"{hashlib.sha256(place).hexdigest()[:16]}.key"

@@ -116,6 +116,11 @@ class OutboxWorker:
         self._stuck_reported_at: float | None = None
         self._checked_at: float | None = None
 
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The outbox kinds this worker sends (rows of others are parked, not stuck)."""
+        return frozenset(self._senders)
+
     def wake(self) -> None:
         """Something was just enqueued: look now rather than at the next poll."""
         self._wake.set()
@@ -150,7 +155,7 @@ class OutboxWorker:
             return 0
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            rows = list(await outbox.due(session, now, list(self._senders), limit=BATCH))
+            rows = list(await outbox.due(session, now, list(self.kinds), limit=BATCH))
             # A row someone leased and never finished may have been in flight when its
             # holder died: its sender looks before sending again.
             doubt = {r.id: r.maybe_sent or r.leased_by is not None for r in rows}
@@ -247,7 +252,7 @@ class OutboxWorker:
         self._checked_at = now
         async with self._sessions() as session:
             found = await outbox_status.summary(
-                session, self._clock(), self._stuck_after, sent=list(self._senders)
+                session, self._clock(), self._stuck_after, sent=self.kinds
             )
         reported = self._stuck_reported_at
         if found.stuck and (reported is None or now - reported >= every):

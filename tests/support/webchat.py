@@ -253,8 +253,9 @@ def client_for(service: WebService, **kwargs: Any) -> ChatClient:
     return ChatClient(service.socket_url, origin=service.base, **kwargs)
 
 
-async def another_tab(service: WebService, client: ChatClient) -> ChatClient:
-    """A second page on ``client``'s chat (same token), caught up with what it shows."""
+async def page_on_chat(service: WebService, client: ChatClient) -> ChatClient:
+    """A page opened afresh on ``client``'s chat (same token: another tab, or the chat
+    reopened), caught up with everything it shows."""
     tab = client_for(service, token=client.token)
     await tab.open(after=0)
     await tab.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)

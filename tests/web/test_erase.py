@@ -20,9 +20,9 @@ from tests.support.webchat import (
     NUMBERED,
     ChatClient,
     WebService,
-    another_tab,
     client_for,
     complete_enquiry,
+    page_on_chat,
     reference_in,
     web_service,
 )
@@ -140,9 +140,7 @@ async def test_web_delete_yes_erases_the_chat_and_the_case_and_the_card_says_so(
         assert DESCRIPTION not in stored and "not_our_school" not in stored
         assert "Fake account using our logo" not in stored
         await client.close()
-        replay = client_for(service, token=client.token)
-        await replay.open(after=0)
-        await replay.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
+        replay = await page_on_chat(service, client)
         numbered = [f["seq"] for f in replay.frames if f["type"] in NUMBERED]
         assert numbered == list(range(1, client.last + 1))
         assert DESCRIPTION not in json.dumps(replay.messages)
@@ -278,7 +276,7 @@ async def test_web_erasure_by_the_helpline_blanks_every_page_open_on_the_chat(
         client = client_for(service)
         await client.open()
         reference = reference_in(await complete_enquiry(client))
-        tab = await another_tab(service, client)
+        tab = await page_on_chat(service, client)
         marks = len(client.frames), len(tab.frames)
         await service.helpline.core.privacy.erase(Identity.REFERENCE, reference, actor="dpo")
         for page, mark in zip((client, tab), marks, strict=True):
@@ -295,7 +293,7 @@ async def test_web_cancel_in_one_tab_blanks_the_other_tab_too(database_url: str)
         await client.open()
         await client.tap_after_question("School or college staff")
         await client.say("a fake account of our head teacher")
-        tab = await another_tab(service, client)
+        tab = await page_on_chat(service, client)
         mark = len(tab.frames)
         await client.turn({"type": "command", "command": "cancel"})
         forgotten = await tab.until(lambda f: f["type"] == "forgotten", start=mark)

@@ -21,10 +21,10 @@ from storage.models import Case, OutboxMessage, TranscriptEntry, WebMessage, Web
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.webchat import (
     DESK,
-    NUMBERED,
     client_for,
     complete_enquiry,
     echoes_refused,
+    page_on_chat,
     reference_in,
     serving,
     web_service,
@@ -336,9 +336,7 @@ async def test_web_cancel_deletes_what_the_enquirer_wrote_from_the_chat_too(
         forgotten = await client.until(lambda f: f["type"] == "forgotten")
         assert forgotten["text"] == "(deleted)"
         await client.close()
-        replay = client_for(service, token=client.token)
-        await replay.open(after=0)
-        await replay.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
+        replay = await page_on_chat(service, client)
         mine = [m["text"] for m in replay.messages if m["from"] == "you"]
         assert "a fake account of our head teacher" not in mine and "(deleted)" in mine
         await replay.close()
@@ -364,9 +362,7 @@ async def test_web_turn_and_what_the_chat_shows_of_it_are_kept_together(
         assert again["type"] == "ack" and again["duplicate"] is False
         await client.until(lambda f: f["type"] == "forgotten")
         await client.close()
-        replay = client_for(service, token=client.token)
-        await replay.open(after=0)
-        await replay.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
+        replay = await page_on_chat(service, client)
         mine = [m["text"] for m in replay.messages if m["from"] == "you"]
         assert "a fake account of our head teacher" not in mine
         assert mine == ["(deleted)"] * len(mine)  # the cancel too: what deletes is deleted
@@ -535,9 +531,7 @@ async def test_web_a_child_signposted_sees_their_own_message_blanked_too(
         forgotten = await client.until(lambda f: f["type"] == "forgotten")
         assert forgotten["seq"] == client.last, "after the message it blanks"
         await client.close()
-        replay = client_for(service, token=client.token)
-        await replay.open(after=0)
-        await replay.until(lambda f: f["type"] in NUMBERED and f["seq"] == client.last)
+        replay = await page_on_chat(service, client)
         assert [m["text"] for m in replay.messages if m["from"] == "you"] == ["(deleted)"]
         assert "0800 1111" in json.dumps(replay.messages), "the help given stays"
         await replay.close()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.app import build
 from bot.clock import utcnow
 from bot.core import outbox_kinds
 from bot.services.leases import Leases
@@ -306,3 +308,21 @@ async def test_outbox_a_row_erased_while_it_was_sent_runs_only_what_must_be_reco
     )
     assert await worker.drain_once() == 1
     assert recorded == (["recorded"] if even_if_gone else [])
+
+
+@pytest.mark.parametrize("slack", [False, True])
+async def test_outbox_commands_count_as_parked_exactly_what_the_service_does_not_send(
+    tmp_path: Path, slack: bool
+) -> None:
+    desk = {"slack_bot_token": "xoxb-1", "slack_channel_id": "C1", "slack_signing_secret": "s"}
+    settings = Settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'helpline.db'}",
+        **(desk if slack else {}),  # type: ignore[arg-type]
+    )
+    helpline = build(settings)
+    try:
+        assert helpline.worker.kinds == outbox_kinds(settings)
+        assert (outbox.SLACK_CARD in helpline.worker.kinds) is slack
+    finally:
+        await helpline.core.close()
