@@ -34,7 +34,11 @@ The ratios, each a median over the rounds:
 (c) SQLite against PostgreSQL, higher is better: throughput (updates/s with the same N
     enquirers at once; what the target compares), and updates per CPU-second of the service
     and the database server together (PostgreSQL's backends for the benchmark database);
-(d) CPU per update of two webhook replicas over one (the replicas' CPU added up).
+(d) CPU per update of two webhook replicas over one (the replicas' CPU added up); beneath
+    it, the same split in two: two single replicas that share nothing (a database and a
+    fake each) taking half the enquirers each at the same time, over one replica (what
+    the machine adds when two service processes are busy at once on its two cores), and
+    the two sharing replicas over those two (what sharing one database adds).
 
 Nothing is asserted: the table prints each ratio beside its target, then the figures the
 ratios are made of.
@@ -49,7 +53,7 @@ import os
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +83,8 @@ DEFAULT_POSTGRES_URL = os.environ.get(
     "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_ratios",
 )
 BASELINE, PG, SQLITE, HOOK_1, HOOK_2 = "baseline", "postgres", "sqlite", "webhook-1", "webhook-2"
+HOOK_APART = "webhook-1-apart"
+"""The control for (d): two single replicas on databases of their own, at the same time."""
 FLOOR_PG, FLOOR_SQLITE = "floor-postgres", "floor-sqlite"
 WARM_UP = 1
 """Conversations each Telegram service has before it is measured (its first-use costs)."""
@@ -93,6 +99,10 @@ class Scenario:
     store: str | None
     replicas: int = 1
     webhook: bool = False
+    apart: bool = False
+    """Two single replicas that share nothing (databases, fakes) take half the enquirers
+    each at the same time: the machine as loaded as with two sharing replicas, the design's
+    sharing (one database, a chat's turns on either process) left out."""
 
 
 SCENARIOS = (
@@ -101,6 +111,7 @@ SCENARIOS = (
     Scenario(SQLITE, "ours", "sqlite"),
     Scenario(HOOK_1, "ours", "postgres", 1, webhook=True),
     Scenario(HOOK_2, "ours", "postgres", 2, webhook=True),
+    Scenario(HOOK_APART, "ours", "postgres", 2, webhook=True, apart=True),
 )
 
 
@@ -219,6 +230,16 @@ RATIOS = (
         1.1,
         postgres=lambda r: r.cpu_ms(HOOK_2) / r.cpu_ms(HOOK_1),
     ),
+    Ratio(
+        "    the machine's share: 2 replicas sharing nothing, at once / 1",
+        None,
+        postgres=lambda r: r.cpu_ms(HOOK_APART) / r.cpu_ms(HOOK_1),
+    ),
+    Ratio(
+        "    the design's share: 2 replicas sharing the database / 2 sharing nothing",
+        None,
+        postgres=lambda r: r.cpu_ms(HOOK_2) / r.cpu_ms(HOOK_APART),
+    ),
 )
 
 FIGURES: tuple[tuple[str, Measure], ...] = (
@@ -227,6 +248,7 @@ FIGURES: tuple[tuple[str, Measure], ...] = (
     ("ours, SQLite, CPU per update (ms)", lambda r: r.cpu_ms(SQLITE)),
     ("ours, PostgreSQL, 1 webhook replica (ms)", lambda r: r.cpu_ms(HOOK_1)),
     ("ours, PostgreSQL, 2 webhook replicas (ms)", lambda r: r.cpu_ms(HOOK_2)),
+    ("ours, PostgreSQL, 2 replicas sharing nothing (ms)", lambda r: r.cpu_ms(HOOK_APART)),
     ("  PostgreSQL server's CPU per update, polling (ms)", lambda r: _server_ms(r, PG)),
     ("throughput, plain PTB bot (updates/s)", lambda r: r.rate(BASELINE)),
     ("throughput, ours on PostgreSQL (updates/s)", lambda r: r.rate(PG)),
@@ -273,8 +295,51 @@ def scenario_url(scenario: Scenario, args: argparse.Namespace, tmp: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Apart:
+    """Two single replicas sharing nothing, loaded at the same time: :data:`HOOK_APART`."""
+
+    halves: tuple[Started, Started]
+
+    async def load(self, figures: Figures, first_chat: int, enquirers: int) -> None:
+        """Half the enquirers on each at once; ``figures`` of both added up (the wall time
+        and the machine's busy time are the longer half's: they ran side by side)."""
+        parts = [Figures(figures.name, n) for n in (enquirers // 2, enquirers - enquirers // 2)]
+        pairs = zip(self.halves, parts, strict=True)
+        await asyncio.gather(*(half.load(part, first_chat, part.enquirers) for half, part in pairs))
+        for part in parts:
+            for name in ("updates", "completed", "failed", "cpu_s", "database_cpu_s"):
+                setattr(figures, name, getattr(figures, name) + getattr(part, name))
+            figures.driver_cpu_s = max(figures.driver_cpu_s, part.driver_cpu_s)
+            figures.wall_s = max(figures.wall_s, part.wall_s)
+            figures.machine_busy_s = max(figures.machine_busy_s, part.machine_busy_s)
+            figures.latency_ms += part.latency_ms
+            figures.errors = sorted({*figures.errors, *part.errors})
+
+
+@contextlib.asynccontextmanager
+async def start(scenario: Scenario, url: str) -> AsyncIterator[Started | Apart]:
+    """A scenario's service(s), warmed up, for the length of the block."""
+    if not scenario.apart:
+        async with started(
+            scenario.kind, url, scenario.replicas, webhook=scenario.webhook, warm_up=WARM_UP
+        ) as one:
+            yield one
+        return
+    base = make_url(url)
+    urls = [
+        base.set(database=f"{base.database}_{half}").render_as_string(hide_password=False)
+        for half in "ab"
+    ]
+    async with (
+        started(scenario.kind, urls[0], webhook=True, warm_up=WARM_UP) as a,
+        started(scenario.kind, urls[1], webhook=True, warm_up=WARM_UP) as b,
+    ):
+        yield Apart((a, b))
+
+
 async def telegram_round(
-    running: Mapping[str, Started], enquirers: int, n: int
+    running: Mapping[str, Started | Apart], enquirers: int, n: int
 ) -> dict[str, Figures]:
     """Round ``n`` of the Telegram scenarios: N enquirers at once, twice, in each."""
     results: dict[str, Figures] = {}
@@ -369,17 +434,11 @@ async def bench(args: argparse.Namespace) -> None:
     rounds: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="helpline-ratios-") as tmp:
         async with contextlib.AsyncExitStack() as stack:
-            running: dict[str, Started] = {}
+            running: dict[str, Started | Apart] = {}
             for scenario in SCENARIOS:
                 print(f"  starting {scenario.name} …", flush=True)
                 running[scenario.name] = await stack.enter_async_context(
-                    started(
-                        scenario.kind,
-                        scenario_url(scenario, args, tmp),
-                        scenario.replicas,
-                        webhook=scenario.webhook,
-                        warm_up=WARM_UP,
-                    )
+                    start(scenario, scenario_url(scenario, args, tmp))
                 )
             for n in range(args.rounds):
                 measured = Round()
