@@ -81,11 +81,6 @@ def _malloc_trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _system_cpu_s() -> float:
-    """This process's CPU time in the kernel (system calls: epoll, sockets), all threads."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
-
-
 def _current_rss_kb() -> int:
     with contextlib.suppress(OSError), open("/proc/self/status") as status:
         for line in status:
@@ -107,7 +102,6 @@ class Reporter:
         self.processor = processor
         self.intake_samples = intake_samples
         self.cpu = time.process_time()
-        self.system = _system_cpu_s()
         self.profiler: cProfile.Profile | None = None
 
     async def idle(self, handled: int | None) -> None:
@@ -124,7 +118,7 @@ class Reporter:
 
     async def mark(self, command: dict[str, Any]) -> Mark:
         await self.idle(command.get("handled"))
-        cpu, system = time.process_time(), _system_cpu_s()
+        cpu = time.process_time()
         samples, self.processor.samples = list(self.processor.samples), []
         intake = list(self.intake_samples or ())
         if self.intake_samples is not None:
@@ -146,14 +140,13 @@ class Reporter:
             if self.intake_samples is not None
             else None,
             "cpu_s": cpu - self.cpu,
-            "system_cpu_s": system - self.system,
             "rss_kb": _current_rss_kb(),
             "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             "objects": len(gc.get_objects()),
             "blocks": sys.getallocatedblocks(),
             "chat_data": len(self.app.chat_data),
         }
-        self.cpu, self.system = time.process_time(), _system_cpu_s()
+        self.cpu = time.process_time()
         return figures
 
 
