@@ -36,16 +36,26 @@ async def _cases_list(core: Core, args: argparse.Namespace) -> int:
     if not rows:
         print("No cases" + (f" with status {args.status}." if args.status else " yet."))
         return 0
-    for row in rows:
-        received = (row["received_at"] or "")[:16].replace("T", " ")
-        about = ", ".join(row["categories"]) or "-"
-        urgent = " URGENT" if row["urgent"] else ""
-        subject = one_line(row["subject"] or "-")
-        print(
-            f"{row['reference']}  {received}  {row['status']:<10}{urgent}  "
-            f"{one_line(row['enquirer_type'] or '-')}  [{one_line(about)}]  {subject}"
-        )
+    table = [LISTING_HEADER] + [_listed(row) for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(LISTING_HEADER) - 1)]
+    for line in table:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths)), line[-1]]).rstrip())
     return 0
+
+
+LISTING_HEADER = ("Reference", "Received", "Status", "Enquirer", "About", "Subject")
+
+
+def _listed(row: dict[str, Any]) -> tuple[str, ...]:
+    """One case's cells in ``cases list``, each on one line and safe for a terminal."""
+    return (
+        row["reference"],
+        (row["received_at"] or "")[:16].replace("T", " "),
+        row["status"] + (" URGENT" if row["urgent"] else ""),
+        one_line(row["enquirer_type"] or "-"),
+        one_line(", ".join(row["categories"]) or "-"),
+        one_line(row["subject"] or "-"),
+    )
 
 
 async def _cases_show(core: Core, args: argparse.Namespace) -> int:

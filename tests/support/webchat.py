@@ -154,9 +154,13 @@ class ChatClient:
             {"type": kind, "option": found[0]["id"], "question": asked.get("question")}
         )
 
+    async def first_question(self) -> Frame:
+        """The bot's first question, waiting for it (a new chat opens with one)."""
+        return await self.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+
     async def tap_after_question(self, label: str) -> Frame:
         """Wait for the first question, then press ``label``."""
-        await self.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        await self.first_question()
         return await self.tap(label)
 
     def question(self) -> Frame:
@@ -253,6 +257,14 @@ def client_for(service: WebService, **kwargs: Any) -> ChatClient:
     return ChatClient(service.socket_url, origin=service.base, **kwargs)
 
 
+async def chat_at_first_question(service: WebService, **kwargs: Any) -> ChatClient:
+    """A new enquirer's chat, opened and showing the bot's first question."""
+    client = client_for(service, **kwargs)
+    await client.open()
+    await client.first_question()
+    return client
+
+
 async def page_on_chat(service: WebService, client: ChatClient) -> ChatClient:
     """A page opened afresh on ``client``'s chat (same token: another tab, or the chat
     reopened), caught up with everything it shows."""
@@ -265,7 +277,7 @@ async def page_on_chat(service: WebService, client: ChatClient) -> ChatClient:
 async def complete_enquiry(client: ChatClient) -> list[str]:
     """A teacher's whole enquiry by buttons and text, up to the confirmation (as on
     Telegram, see tests/support/telegram.py); the texts from the bot after the last step."""
-    await client.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+    await client.first_question()
     for step in (
         "School or college staff",
         "Teacher",

@@ -20,6 +20,7 @@ from tests.support.webchat import (
     NUMBERED,
     ChatClient,
     WebService,
+    chat_at_first_question,
     client_for,
     complete_enquiry,
     page_on_chat,
@@ -162,9 +163,7 @@ async def test_web_stale_forged_and_resent_delete_answers_erase_nothing(
         client = client_for(service)
         await client.open()
         reference = reference_in(await complete_enquiry(client))
-        other = client_for(service)  # another enquirer's session
-        await other.open()
-        await other.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        other = await chat_at_first_question(service)  # another enquirer's session
         asked = await ask_to_delete(client)
 
         # A Yes with no confirmation asked in this chat, and a Yes to the other's.

@@ -21,6 +21,7 @@ from storage.models import Case, OutboxMessage, TranscriptEntry, WebMessage, Web
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.webchat import (
     DESK,
+    chat_at_first_question,
     client_for,
     complete_enquiry,
     echoes_refused,
@@ -54,9 +55,7 @@ async def test_web_enquiry_becomes_a_case_with_its_slack_card(database_url: str)
 
 async def test_web_resend_of_a_message_is_taken_once(database_url: str) -> None:
     async with web_service(database_url) as service:
-        client = client_for(service)
-        await client.open()
-        await client.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        client = await chat_at_first_question(service)
         first = await client.turn(
             {"type": "say", "text": "fake account of our school"}, client_id="a1"
         )
@@ -153,9 +152,7 @@ async def test_web_message_written_by_another_process_reaches_the_socket(
 ) -> None:
     """What a second replica's outbox worker writes is found by polling the database."""
     async with web_service(database_url) as service:
-        client = client_for(service)
-        await client.open()
-        await client.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        client = await chat_at_first_question(service)
         async with service.helpline.core.sessions() as session:
             chat_id = (await session.execute(select(WebSession.chat_id))).scalar_one()
         other = db.create_engine(database_url)  # another process's connections
@@ -217,9 +214,7 @@ async def test_web_socket_refuses_a_page_from_another_site(database_url: str) ->
 
 async def test_web_attachments_and_oversized_text_are_refused_kindly(database_url: str) -> None:
     async with web_service(database_url) as service:
-        client = client_for(service)
-        await client.open()
-        await client.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        client = await chat_at_first_question(service)
         refused = await client.turn({"type": "attachment"})
         assert refused["type"] == "notice" and "nothing was sent" in refused["text"]
         assert "removed" not in refused["text"]
@@ -237,9 +232,7 @@ async def test_web_attachments_and_oversized_text_are_refused_kindly(database_ur
 
 async def test_web_sender_too_fast_is_asked_to_wait(database_url: str) -> None:
     async with web_service(database_url, web_session_rate=3) as service:
-        client = client_for(service)
-        await client.open()
-        await client.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        client = await chat_at_first_question(service)
         answers = [await client.say(f"message {n}") for n in range(4)]
         assert [a["type"] for a in answers] == ["ack", "ack", "ack", "notice"]
         assert "wait a moment" in answers[-1]["text"]
@@ -524,9 +517,7 @@ async def test_web_a_child_signposted_sees_their_own_message_blanked_too(
 ) -> None:
     """The message that made the bot forget the conversation is forgotten with it."""
     async with web_service(database_url) as service:
-        client = client_for(service)
-        await client.open()
-        await client.until(lambda f: f["type"] == "message" and bool(f.get("question")))
+        client = await chat_at_first_question(service)
         await client.say("a man online wants to meet me tonight and im 13")
         forgotten = await client.until(lambda f: f["type"] == "forgotten")
         assert forgotten["seq"] == client.last, "after the message it blanks"

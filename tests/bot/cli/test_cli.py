@@ -40,6 +40,17 @@ def test_cli_chat_json_submits_a_case_into_helpline_db(workdir: Path) -> None:
     assert shown["transcript"][0]["sender"] == "enquirer"
 
 
+def test_cli_cases_list_heads_its_columns_and_lines_them_up(workdir: Path) -> None:
+    lines = "\n".join([*PROFESSIONAL_TO_REVIEW[1:], "submit"]) + "\n"
+    assert helpline("chat", "--json", cwd=workdir, stdin=lines).returncode == 0
+    header, *rows = helpline("cases", "list", cwd=workdir).stdout.splitlines()
+    assert header.split() == ["Reference", "Received", "Status", "Enquirer", "About", "Subject"]
+    assert len(rows) == 1 and rows[0].startswith("HL-")
+    for column in ("Status", "Enquirer", "About", "Subject"):
+        start = header.index(column)
+        assert rows[0][start - 2 : start] == "  " and rows[0][start] != " ", (column, rows[0])
+
+
 def test_cli_chat_end_of_input_saves_progress_and_resumes(workdir: Path) -> None:
     first = helpline("chat", "--json", cwd=workdir, stdin="1\n1\n")
     assert first.returncode == 0, first.stderr
