@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import getpass
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, TypeAlias
 from zoneinfo import ZoneInfo
 
@@ -58,9 +58,27 @@ def moment_in(zone: str) -> Callable[[str], datetime]:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+        if parsed.tzinfo:
+            return parsed
+        first, second = (parsed.replace(tzinfo=ZoneInfo(zone), fold=f) for f in (0, 1))
+        if first.astimezone(UTC).astimezone(first.tzinfo).replace(tzinfo=None) != parsed:
+            raise argparse.ArgumentTypeError(
+                f"{text} does not exist in {zone} (the clocks go forward then): "
+                "give a time before or after the hour they skip"
+            )
+        if first.utcoffset() != second.utcoffset():
+            raise argparse.ArgumentTypeError(
+                f"{text} happens twice in {zone} (the clocks go back then): add the offset, "
+                f"{_offset(first)} for the first time or {_offset(second)} for the second"
+            )
+        return first
 
     return moment
+
+
+def _offset(moment: datetime) -> str:
+    """``moment``'s UTC offset as ISO writes it after a time: +01:00."""
+    return moment.isoformat()[-6:]
 
 
 def day(text: str) -> date:

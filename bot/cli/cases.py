@@ -39,7 +39,8 @@ async def _cases_list(core: Core, args: argparse.Namespace) -> int:
     table = [LISTING_HEADER] + [_listed(row) for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(LISTING_HEADER) - 1)]
     for line in table:
-        print("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths)), line[-1]]).rstrip())
+        padded = [cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True)]
+        print("  ".join([*padded, line[-1]]).rstrip())
     return 0
 
 

@@ -35,6 +35,23 @@ def test_cli_hours_json(tmp_path: Path, at: str, expected: dict[str, object]) ->
     assert {k: data[k] for k in expected} == expected
 
 
+@pytest.mark.parametrize(
+    ("at", "explained"),
+    [
+        ("2027-03-28T01:30", "does not exist in Europe/London"),
+        ("2026-10-25T01:30", "+01:00 for the first time or +00:00 for the second"),
+    ],
+)
+def test_cli_hours_a_local_time_the_clocks_skip_or_repeat_is_explained(
+    tmp_path: Path, at: str, explained: str
+) -> None:
+    """Read in the helpline's zone, such a time is not one moment: none is guessed."""
+    result = helpline("hours", "--at", at, cwd=tmp_path)
+    assert result.returncode == 2 and explained in result.stderr, result.stderr
+    offset_given = helpline("hours", "--at", f"{at}+00:00", "--json", cwd=tmp_path)
+    assert offset_given.returncode == 0, offset_given.stderr
+
+
 def test_cli_hours_bad_settings_are_explained(tmp_path: Path) -> None:
     result = helpline("hours", cwd=tmp_path, env={"HELPLINE_HOURS": "Funday 10-16"})
     assert result.returncode == 2 and "not valid" in result.stderr
