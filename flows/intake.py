@@ -274,7 +274,7 @@ class IntakeFlow:
         turn.reader = Audience.CHILD
         if conv.step is Step.SUBMITTED and conv.reference:
             # Their enquiry is with the helpline already: pass this on, and help them now.
-            turn.effects.append(FollowUp(conv.reference, inbound.text))
+            turn.effects.append(self._follow_up(conv.reference, inbound.text))
             return show_route(turn, Route.CHILD)
         conv.answers[Step.ROLE_GROUP.value] = "young"
         conv.answers[Step.ROLE.value] = "child"
@@ -313,11 +313,15 @@ class IntakeFlow:
 
         ``since``: the turns from then on are about that case (see :class:`FollowUp`)."""
         conv = turn.conversation
-        turn.effects.append(FollowUp(reference, text, since))
+        turn.effects.append(self._follow_up(reference, text, since))
         turn.say(self.copy("followups.added", reference=reference))
         if conv.step is not Step.START and conv.step not in FINAL_STEPS:
             self._ask_current(turn)
         return True
+
+    def _follow_up(self, reference: str, text: str, since: datetime | None = None) -> FollowUp:
+        """``text`` for the case ``reference``, with the risk it raises (for the desk)."""
+        return FollowUp(reference, text, since, self.understander.read(text).risks)
 
     def _ask_which(self, turn: Turn) -> None:
         conv = turn.conversation
@@ -366,7 +370,7 @@ class IntakeFlow:
             self._ask_which(turn)
             return True
         conv.held = conv.held_for = conv.held_since = None
-        turn.effects.append(FollowUp(earlier, held, since))
+        turn.effects.append(self._follow_up(earlier, held, since))
         turn.say(self.copy("followups.added", reference=earlier))
         return False
 
@@ -754,7 +758,7 @@ class IntakeFlow:
         if asks_copy and conv.step is Step.SUBMITTED and conv.reference:
             return self._send_copy(turn, conv.reference)
         if conv.step is Step.SUBMITTED and conv.reference and inbound.kind is InboundKind.TEXT:
-            turn.effects.append(FollowUp(conv.reference, inbound.text))
+            turn.effects.append(self._follow_up(conv.reference, inbound.text))
             turn.say(self.copy("outcome.followup_added", reference=conv.reference))
             return
         key = {

@@ -27,6 +27,7 @@ from flows.remit import RISK_ROUTES, Audience, Route
 from flows.routing import PUBLIC_ROLES
 from flows.signposting import show_route
 from flows.turn import Context, CopyEmailed, Turn
+from flows.understanding import Risk
 from flows.validate import find_links
 
 REFERENCE = re.compile(r"\[?\b(HL-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6})\b\]?", re.I)
@@ -64,6 +65,59 @@ class EmailReading:
 COURTESY_WORDS = 5
 """Words after a request for a copy that are only a sign-off ("Thanks, Jane"): not news
 for the desk. More, and the rest of the reply goes to the case's thread as well."""
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpMail:
+    """What the channel read from an enquirer's reply on a case they sent."""
+
+    text: str
+    """The reply without its quoted history."""
+    enquirer_type: str | None = None
+    """The case's enquirer type (its label), so safety wording fits the reader."""
+    attachments: int = 0
+    too_large_mb: str | None = None
+    """The size limit, when the reply was over it and could not be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpReading:
+    """What a reply on a case raises, and the answer it needs, if any."""
+
+    risks: tuple[Risk, ...]
+    """Risk in the reply: the case becomes urgent."""
+    text: str | None
+    """The answer, plain text: 999 and the crisis lines first for risk, then what became
+    of the reply (urgent; attachments refused; too large to read). None when the reply is
+    only added to its case: answering every reply would be noise, and feeds mail loops."""
+
+
+def read_follow_up(flow: IntakeFlow, mail: FollowUpMail, context: Context) -> FollowUpReading:
+    """The risk in an enquirer's reply on case ``context.reference``, and its answer."""
+    k = flow.knowledge
+    copy = k.copy
+    reading = k.understander.read(mail.text)
+    conversation = Conversation()
+    role = k.taxonomy["enquirer_type"].by_label(mail.enquirer_type or "")
+    if role is not None:
+        conversation.answers[Step.ROLE.value] = role.id
+    turn = Turn(
+        knowledge=k,
+        conversation=conversation,
+        context=context,
+        reader=Audience.CHILD if reading.under_18 else None,  # as in the chat
+    )
+    for risk in reading.risks:
+        show_route(turn, RISK_ROUTES[risk])
+    news = [copy("email.follow_up_urgent", reference=context.reference)] if reading.risks else []
+    if mail.too_large_mb is not None:
+        news.append(copy("email.oversized", limit=mail.too_large_mb))
+    if mail.attachments:
+        news.append(copy("email.attachments", count=mail.attachments))
+    if not news:
+        return FollowUpReading(reading.risks, None)
+    sections = [*(r.text for r in turn.replies), copy("email.greeting"), *news]
+    return FollowUpReading(reading.risks, "\n\n".join([*sections, copy("email.signoff")]))
 
 
 def copy_request(flow: IntakeFlow, text: str) -> str | None:

@@ -10,6 +10,7 @@ from flows.conversation import CaseDraft, Conversation, Step
 from flows.knowledge import Knowledge
 from flows.messages import Reply
 from flows.remit import Audience, audience_of
+from flows.understanding import Risk
 
 if TYPE_CHECKING:
     from flows.timing import Expectation
@@ -48,6 +49,9 @@ class FollowUp:
     since: datetime | None = None
     """Only the turns from then on are this case's (the rest belong to an enquiry in hand);
     None: every turn not yet on a case."""
+    risks: tuple[Risk, ...] = ()
+    """Risk the message raises: the case becomes urgent and the desk is alerted (the
+    enquirer was shown 999 and the crisis lines already)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,16 +28,20 @@ from bot.clock import Clock
 from bot.email.classify import MailKind, classify
 from bot.email.composing import domain_of, message_id
 from bot.email.parsing import ParsedEmail, parse_email
+from bot.services.urgency import page_oncall, raise_urgency
 from flows.conversation import CaseStatus
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from flows.mail import (
     EmailEnquiry,
     EmailReading,
+    FollowUpMail,
     case_copy,
     copy_request,
     read_email,
+    read_follow_up,
     reference_in,
+    reply_subject,
 )
 from flows.privacy import AuditChannel
 from flows.timing import Expectation, expectation
@@ -153,14 +157,7 @@ class EmailIntake:
         text = mail.text.strip() or copy("email.no_subject")
         if oversized:
             text = copy("email.oversized", limit=self._limit_mb())
-        convo_store.add_turn(
-            session,
-            conversation_id=case.conversation_id,
-            case_id=case.id,
-            sender="enquirer",
-            text=text,
-            at=now,
-        )
+        _add_turn(session, case, "enquirer", text, now)
         outcome = OUTCOME_FOLLOW_UP
         rest = None if oversized else copy_request(self._flow, text)
         if rest is not None and await self._send_copy(session, mail, case, now):
@@ -171,8 +168,34 @@ class EmailIntake:
         if mail.attachments:
             refused = outbox.desk_note("email.follow_up_attachments", count=str(mail.attachments))
             outbox.enqueue(session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=refused)
+        await self._answer_follow_up(session, mail, case, now, oversized)
         log.info("email %s on case %s", outcome.replace("_", "-"), case.reference)
         return outcome
+
+    async def _answer_follow_up(
+        self, session: AsyncSession, mail: ParsedEmail, case: Case, now: datetime, oversized: bool
+    ) -> None:
+        """Risk in a reply makes its case urgent and is answered with 999 and the crisis
+        lines; attachments refused, or a reply too large to read, are explained. Any other
+        reply is only added to its case."""
+        reading = read_follow_up(
+            self._flow,
+            FollowUpMail(
+                text="" if oversized else mail.text,
+                enquirer_type=case.enquirer_type,
+                attachments=mail.attachments,
+                too_large_mb=self._limit_mb() if oversized else None,
+            ),
+            Context(now=now, reference=case.reference),
+        )
+        open_now = self._calendar.is_open(now)
+        raise_urgency(session, case, reading.risks, now, open_now=open_now, copy=self._flow.copy)
+        if reading.text is None:
+            return
+        subject = reply_subject(self._flow, case.reference, case.subject)
+        token = f"{case.reference}-follow-up"
+        if await self._send_automatic(session, mail, case.id, subject, reading.text, now, token):
+            _add_turn(session, case, "bot", reading.text, now)
 
     async def _send_copy(
         self, session: AsyncSession, mail: ParsedEmail, case: Case, now: datetime
@@ -196,14 +219,7 @@ class EmailIntake:
             copy_asked_on=AuditChannel.EMAIL,
         ):
             return False
-        convo_store.add_turn(
-            session,
-            conversation_id=case.conversation_id,
-            case_id=case.id,
-            sender="bot",
-            text=email.text,
-            at=now,
-        )
+        _add_turn(session, case, "bot", email.text, now)
         return True
 
     async def _new_case(
@@ -259,22 +275,10 @@ class EmailIntake:
             turns.append(("enquirer", "attachment_refused", str(mail.attachments)))
         turns.append(("bot", "text", reading.text))
         for sender, kind, text in turns:
-            convo_store.add_turn(
-                session,
-                conversation_id=chat.id,
-                case_id=case.id,
-                sender=sender,
-                text=text,
-                at=now,
-                kind=kind,
-            )
+            _add_turn(session, case, sender, text, now, kind)
         outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=case.id)
         if case.urgent and not timing.open_now:
-            alert = outbox.desk_note(
-                "timers.oncall_alert", reference=case.reference, subject=case.subject or ""
-            )
-            alert["target"] = "oncall"
-            outbox.enqueue(session, outbox.SLACK_POST, now=now, case_id=case.id, payload=alert)
+            page_oncall(session, case, now)
         return case
 
     async def _acknowledge(
@@ -381,3 +385,18 @@ def _headers_only(raw: bytes) -> ParsedEmail:
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     parsed = parse_email(head + b"\r\n\r\n")
     return parsed
+
+
+def _add_turn(
+    session: AsyncSession, case: Case, sender: str, text: str, at: datetime, kind: str = "text"
+) -> None:
+    """A message by email, to or from the enquirer, in the case's transcript."""
+    convo_store.add_turn(
+        session,
+        conversation_id=case.conversation_id,
+        case_id=case.id,
+        sender=sender,
+        text=text,
+        at=at,
+        kind=kind,
+    )

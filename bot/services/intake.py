@@ -22,6 +22,7 @@ from bot.clock import Clock, utcnow
 from bot.locks import KeyedLocks
 from bot.services.leases import Leases
 from bot.services.replies import reply_to_json
+from bot.services.urgency import page_oncall, raise_urgency
 from flows.conversation import FINAL_STEPS, CaseStatus, Conversation, Step
 from flows.hours import WorkingCalendar
 from flows.intake import (
@@ -388,15 +389,7 @@ class IntakeService:
                     outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=created.id)
                     await self._link(session, created, now)
                     if created.urgent and not timing.open_now:
-                        payload = outbox.desk_note(
-                            "timers.oncall_alert",
-                            reference=created.reference,
-                            subject=created.subject or "",
-                        )
-                        payload["target"] = "oncall"
-                        outbox.enqueue(
-                            session, outbox.SLACK_POST, now=now, case_id=created.id, payload=payload
-                        )
+                        page_oncall(session, created, now)
                     log.info("case %s submitted via %s", created.reference, channel)
                 case Signposted(draft):
                     created = case_store.create_case(session, draft, channel=channel)
@@ -406,7 +399,7 @@ class IntakeService:
                     log.info("contact signposted via %s", channel)
                 case Forget():
                     await convo_store.forget_transcript(session, record.id)
-                case FollowUp(reference, text, since):
+                case FollowUp(reference, text, since, risks):
                     case = await case_store.get_case(session, reference)
                     # Only a case this chat sent: a reference anyone could type is not enough.
                     if case is not None and case.conversation_id == record.id:
@@ -414,6 +407,14 @@ class IntakeService:
                         note = outbox.desk_note("desk.thread_enquirer_wrote", text=text)
                         outbox.enqueue(
                             session, outbox.SLACK_THREAD, now=now, case_id=case.id, payload=note
+                        )
+                        raise_urgency(
+                            session,
+                            case,
+                            risks,
+                            now,
+                            open_now=timing.open_now,
+                            copy=self._flow.copy,
                         )
                 case CopyShown(reference):
                     self._audit_copy(session, AuditAction.COPY_SHOWN, reference, channel, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import TypeVar
 
@@ -59,6 +60,16 @@ async def acknowledgements(sessions: async_sessionmaker[AsyncSession]) -> list[O
     return [r for r in await rows(sessions, OutboxMessage) if r.kind == outbox.ENQUIRER_MESSAGE]
 
 
+async def dsl_case_acknowledged(
+    sessions: async_sessionmaker[AsyncSession],
+) -> tuple[EmailIntake, OutboxMessage]:
+    """Jane's new email (a DSL at a primary) made into a case, and our acknowledgement."""
+    intake = intake_for(sessions, Clock())
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
+    (ack,) = await acknowledgements(sessions)
+    return intake, ack
+
+
 async def test_new_email_becomes_a_case_with_card_and_acknowledgement(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -100,9 +111,7 @@ async def test_the_same_email_twice_is_one_case(sessions: async_sessionmaker[Asy
 async def test_reply_to_our_acknowledgement_is_a_follow_up(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    intake = intake_for(sessions, Clock())
-    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1")
-    (ack,) = await acknowledgements(sessions)
+    intake, ack = await dsl_case_acknowledged(sessions)
     reply = eml("gmail_reply.eml").replace(
         b"<hl-HL-ABCDEF-ack-1a2b3c@helpline.test>", ack.payload["message_id"].encode()
     )
@@ -153,9 +162,7 @@ async def test_robots_are_recorded_never_answered(
 async def test_bounce_of_our_mail_is_noted_in_the_case_thread(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    intake = intake_for(sessions, Clock())
-    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="INBOX:1:1")
-    (ack,) = await acknowledgements(sessions)
+    intake, ack = await dsl_case_acknowledged(sessions)
     bounce = eml("bounce_dsn.eml").replace(
         b"<hl-HL-ABCDEF-ack-1a2b3c@helpline.test>", ack.payload["message_id"].encode()
     )
@@ -279,9 +286,7 @@ async def test_the_acknowledgement_says_how_to_get_a_copy(
 async def test_replying_copy_gets_the_case_emailed_back(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    intake = intake_for(sessions, Clock())
-    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
-    (ack,) = await acknowledgements(sessions)
+    intake, ack = await dsl_case_acknowledged(sessions)
     reply = reply_saying(ack, "COPY please\n\nThanks\nJane")
     assert await intake.handle(reply, mailbox_key="I:1:2") == "copy"
     (case,) = await rows(sessions, Case)
@@ -303,9 +308,7 @@ async def test_replying_copy_gets_the_case_emailed_back(
 async def test_a_copy_request_with_more_to_say_goes_to_the_thread_as_well(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    intake = intake_for(sessions, Clock())
-    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
-    (ack,) = await acknowledgements(sessions)
+    intake, ack = await dsl_case_acknowledged(sessions)
     news = "A second account has appeared today and it is posting about the head teacher too."
     reply = reply_saying(ack, f"Please send me a copy.\n{news}")
     assert await intake.handle(reply, mailbox_key="I:1:2") == "copy"
@@ -318,9 +321,7 @@ async def test_copy_from_anyone_but_the_cases_own_address_is_only_a_follow_up(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """An acknowledgement forwarded to a colleague must not let them ask for the enquiry."""
-    intake = intake_for(sessions, Clock())
-    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
-    (ack,) = await acknowledgements(sessions)
+    intake, ack = await dsl_case_acknowledged(sessions)
     reply = reply_saying(ack, "copy", sender=b"colleague@hilltop.sch.uk")
     assert await intake.handle(reply, mailbox_key="I:1:2") == "follow_up"
     assert len(await acknowledgements(sessions)) == 1
@@ -342,3 +343,82 @@ async def test_copies_by_email_keep_to_the_hourly_limit(
     ]
     assert outcomes == ["copy", "follow_up"], "past the limit it is a note for the desk"
     assert len(await acknowledgements(sessions)) == 2
+
+
+def alerts(outbox_rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    return [r for r in outbox_rows if r.kind == outbox.SLACK_POST]
+
+
+async def test_risk_in_a_reply_makes_its_case_urgent_and_is_answered_999_first(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Safety first in any message: a DSL's reply saying a pupil will harm himself."""
+    intake, ack = await dsl_case_acknowledged(sessions)
+    risky = "Update: the boy has now told a friend he wants to kill himself tonight."
+    assert await intake.handle(reply_saying(ack, risky), mailbox_key="I:1:2") == "follow_up"
+    (case,) = await rows(sessions, Case)
+    assert case.urgent
+    _, answer = await acknowledgements(sessions)
+    text = answer.payload["text"]
+    assert text.startswith("If a child is in immediate danger, call 999 now")
+    assert "at risk of harming themselves" in text and "Samaritans" in text
+    assert "tell your DSL" not in text  # worded for the DSL writing
+    assert f"added your email to case {case.reference} and marked it urgent" in text
+    assert answer.payload["subject"].startswith(f"Re: [{case.reference}]")
+    assert answer.payload["in_reply_to"] == "<CAFx8zP4a1Bq=reply1@mail.gmail.com>"
+    (alert,) = alerts(await rows(sessions, OutboxMessage))
+    assert alert.payload["say"] == "desk.risk_raised" and "target" not in alert.payload  # in hours
+    assert alert.payload["values"]["risks"] == "someone in immediate danger, self-harm or suicide"
+    card_updates = [r for r in await rows(sessions, OutboxMessage) if r.kind == outbox.SLACK_CARD]
+    assert len(card_updates) == 2, "the card is redrawn, marked urgent"
+
+    again = reply_saying(ack, "He is still saying he wants to end his life.")
+    again = again.replace(b"<CAFx8zP4a1Bq=reply1@", b"<CAFx8zP4a1Bq=reply2@")
+    assert await intake.handle(again, mailbox_key="I:1:3") == "follow_up"
+    assert len(alerts(await rows(sessions, OutboxMessage))) == 1, "urgent and open: watched"
+    assert len(await acknowledgements(sessions)) == 3, "999 and the crisis lines each time"
+
+
+async def test_a_plain_reply_raises_nothing_and_gets_no_answer(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake, ack = await dsl_case_acknowledged(sessions)
+    await intake.handle(reply_saying(ack, "The account has gone quiet today."), mailbox_key="I:1:2")
+    (case,) = await rows(sessions, Case)
+    assert not case.urgent and alerts(await rows(sessions, OutboxMessage)) == []
+    assert len(await acknowledgements(sessions)) == 1
+
+
+def reply_with_screenshot(ack: OutboxMessage) -> bytes:
+    """Jane's reply to our acknowledgement, with the screenshot she was asked not to send."""
+    message = EmailMessage()
+    message["From"] = "Jane Smith <jane.smith@hilltop.sch.uk>"
+    message["To"] = OWN
+    message["Subject"] = "Re: " + ack.payload["subject"]
+    message["Message-ID"] = "<screenshot-reply@hilltop.sch.uk>"
+    message["In-Reply-To"] = ack.payload["message_id"]
+    message.set_content("Here is a screenshot of the account.")
+    message.add_attachment(b"\x89PNG\r\n\x1a\n fake", maintype="image", subtype="png")
+    return message.as_bytes()
+
+
+async def test_a_reply_with_attachments_is_told_they_were_not_kept(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake, ack = await dsl_case_acknowledged(sessions)
+    assert await intake.handle(reply_with_screenshot(ack), mailbox_key="I:1:2") == "follow_up"
+    _, answer = await acknowledgements(sessions)
+    assert "Your email had 1 attachment(s). We never open, keep" in answer.payload["text"]
+    assert "999" not in answer.payload["text"]
+    turns = await rows(sessions, TranscriptEntry)
+    assert not any("PNG" in t.text for t in turns)
+
+
+async def test_a_reply_too_large_to_read_is_told_so(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    intake, ack = await dsl_case_acknowledged(sessions)
+    head = reply_with_screenshot(ack).split(b"\n\n")[0] + b"\n\n"
+    assert await intake.handle(head, mailbox_key="I:1:2", oversized=True) == "follow_up"
+    _, answer = await acknowledgements(sessions)
+    assert "it was too large for us to read" in answer.payload["text"]

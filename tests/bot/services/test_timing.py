@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -107,6 +108,39 @@ async def test_urgent_out_of_hours_case_alerts_on_call_at_once(
         r for r in rows if r.kind == outbox.SLACK_POST and r.payload.get("target") == "oncall"
     ]
     assert len(alerts) == 1 and "Urgent case" in await desk_text(sessions, alerts[0])
+
+
+@pytest.mark.parametrize(
+    ("at", "target"), [(london(2026, 11, 28, 22, 0), "oncall"), (london(2026, 11, 27, 11, 0), None)]
+)
+async def test_risk_in_a_later_message_makes_the_case_urgent_and_alerts_the_desk(
+    sessions: async_sessionmaker[AsyncSession], at: datetime, target: str | None
+) -> None:
+    """Out of hours the on-call is paged, since nobody watches the channel; in hours the
+    channel is told. Once urgent, the case is watched: later messages go to its thread."""
+    clock = Clock(at)
+    await submit(sessions, clock, "later")
+    intake = IntakeService(
+        engine=sessions.kw["bind"], sessions=sessions, flow=IntakeFlow(), clock=clock
+    )
+    said = await intake.handle("test", "later", Inbound.typed("She now says she will hurt herself"))
+    assert "Samaritans" in " ".join(r.text for r in said.replies)
+    async with sessions() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert case.urgent
+    rows = await outbox_rows(sessions)
+    (alert,) = [r for r in rows if r.kind == outbox.SLACK_POST]
+    assert alert.payload.get("target") == target
+    assert await desk_text(sessions, alert) == (
+        f"🚨 {case.reference}: the enquirer's latest message mentions self-harm or suicide."
+        " The case is now urgent."
+    )
+    assert [r.kind for r in rows].count(outbox.SLACK_CARD) == 2, "the card redrawn, urgent"
+
+    await intake.handle("test", "later", Inbound.typed("She is still talking about self-harm"))
+    rows = await outbox_rows(sessions)
+    assert [r.kind for r in rows].count(outbox.SLACK_POST) == 1
+    assert [r.kind for r in rows].count(outbox.SLACK_THREAD) == 2
 
 
 async def test_digest_at_opening_lists_overnight_cases_once_even_with_two_replicas(

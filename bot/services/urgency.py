@@ -1,0 +1,60 @@
+"""Making sure an urgent case is seen, on whichever channel it came.
+
+A case urgent when it arrives has its card marked (and pings the channel in hours); out
+of hours the on-call is paged as well, since nobody watches the channel then. Risk can
+also come later, in a follow-up ("she's now saying she'll hurt herself"): the case
+becomes urgent then, its card is redrawn, and the desk is alerted in hours as out of them.
+Everything goes through the outbox, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows.conversation import CaseStatus
+from flows.copy import Copy
+from flows.understanding import Risk
+from storage import outbox
+from storage.models import Case
+
+
+def page_oncall(session: AsyncSession, case: Case, now: datetime) -> None:
+    """Page the on-call about an urgent case that arrived out of hours."""
+    alert = outbox.desk_note(
+        "timers.oncall_alert", reference=case.reference, subject=case.subject or ""
+    )
+    alert["target"] = "oncall"
+    outbox.enqueue(session, outbox.SLACK_POST, now=now, case_id=case.id, payload=alert)
+
+
+def raise_urgency(
+    session: AsyncSession,
+    case: Case,
+    risks: Sequence[Risk],
+    now: datetime,
+    *,
+    open_now: bool,
+    copy: Copy,
+) -> None:
+    """A follow-up on ``case`` raised ``risks``: mark it urgent and alert the desk.
+
+    The alert goes to the channel in hours and to the on-call out of hours. A case urgent
+    already and still open is being watched: its thread shows the message, without a
+    second alert. A resolved one is not, so it is alerted again.
+    """
+    if not risks:
+        return
+    watched = case.urgent and case.status is not CaseStatus.RESOLVED
+    if not case.urgent:
+        case.urgent = True
+        outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=case.id)
+    if watched:
+        return
+    worded = ", ".join(copy(f"desk.risk_{risk.value}") for risk in risks)
+    alert = outbox.desk_note("desk.risk_raised", reference=case.reference, risks=worded)
+    if not open_now:
+        alert["target"] = "oncall"
+    outbox.enqueue(session, outbox.SLACK_POST, now=now, case_id=case.id, payload=alert)
