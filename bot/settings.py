@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     email_max_mb: float = Field(15.0, gt=0, validation_alias=_env("HELPLINE_EMAIL_MAX_MB"))
     email_acks_per_hour: int = Field(3, ge=0, validation_alias=_env("HELPLINE_EMAIL_ACKS_PER_HOUR"))
     email_notices: bool = Field(False, validation_alias=_env("HELPLINE_EMAIL_NOTICES"))
+    email_oauth_token_url: str = Field("", validation_alias=_env("HELPLINE_EMAIL_OAUTH_TOKEN_URL"))
+    email_oauth_client_id: str = Field("", validation_alias=_env("HELPLINE_EMAIL_OAUTH_CLIENT_ID"))
+    email_oauth_client_secret: SecretStr | None = Field(
+        None, validation_alias=_env("HELPLINE_EMAIL_OAUTH_CLIENT_SECRET")
+    )
+    email_oauth_scope: str = Field("", validation_alias=_env("HELPLINE_EMAIL_OAUTH_SCOPE"))
+    email_oauth_refresh_token: SecretStr | None = Field(
+        None, validation_alias=_env("HELPLINE_EMAIL_OAUTH_REFRESH_TOKEN")
+    )
     web_chat: bool = Field(True, validation_alias=_env("HELPLINE_WEB_CHAT"))
     web_origins: str = Field("", validation_alias=_env("HELPLINE_WEB_ORIGINS"))
     web_exit_url: str = Field(
@@ -191,4 +200,9 @@ class Settings(BaseSettings):
             missing.append("HELPLINE_SMTP_URL")
         if self.email_enabled and not self.email_address:
             missing.append("HELPLINE_EMAIL_FROM")
+        if self.email_enabled and self.email_oauth_token_url:
+            if not self.email_oauth_client_id:
+                missing.append("HELPLINE_EMAIL_OAUTH_CLIENT_ID")
+            if not given(self.email_oauth_client_secret):
+                missing.append("HELPLINE_EMAIL_OAUTH_CLIENT_SECRET")
         return missing

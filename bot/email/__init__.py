@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from bot.core import Core
 from bot.email.intake import CHANNEL, EmailIntake
 from bot.email.mailbox import MailPoller
+from bot.email.oauth import OAuthClient, OAuthTokens
 from bot.email.sending import EmailSender
-from bot.email.servers import imap_server, smtp_server
+from bot.email.servers import ImapServer, SmtpServer, imap_server, smtp_server
 from bot.settings import Settings
 
 __all__ = ["CHANNEL", "EmailChannel", "build_email"]
@@ -32,7 +33,7 @@ def build_email(settings: Settings, core: Core) -> EmailChannel:
     """The email channel from ``settings`` (``HELPLINE_IMAP_URL`` must be set)."""
     if settings.imap_url is None:
         raise ValueError("HELPLINE_IMAP_URL is not set")
-    server = imap_server(settings.imap_url.get_secret_value())
+    server, outgoing = email_servers(settings)
     address = settings.email_address or server.user
     intake = EmailIntake(
         sessions=core.sessions,
@@ -52,13 +53,40 @@ def build_email(settings: Settings, core: Core) -> EmailChannel:
         done_folder=settings.imap_done_folder,
     )
     sender = None
-    if settings.smtp_url is not None and settings.smtp_url.get_secret_value().strip():
+    if outgoing is not None:
         sender = EmailSender(
             sessions=core.sessions,
-            server=smtp_server(settings.smtp_url.get_secret_value()),
+            server=outgoing,
             address=address,
             flow=core.flow,
             clock=core.clock,
             notices=settings.email_notices,
         )
     return EmailChannel(intake=intake, poller=poller, sender=sender)
+
+
+def email_servers(settings: Settings) -> tuple[ImapServer, SmtpServer | None]:
+    """The mailbox and the outgoing server (None without ``HELPLINE_SMTP_URL``), signing
+    in with one source of OAuth2 tokens when one is set up."""
+    if settings.imap_url is None:
+        raise ValueError("HELPLINE_IMAP_URL is not set")
+    tokens = oauth_tokens(settings)
+    mailbox = imap_server(settings.imap_url.get_secret_value(), tokens)
+    smtp = settings.smtp_url.get_secret_value().strip() if settings.smtp_url else ""
+    return mailbox, smtp_server(smtp, tokens, mailbox.user) if smtp else None
+
+
+def oauth_tokens(settings: Settings) -> OAuthTokens | None:
+    """The mailbox's OAuth2 tokens, when ``HELPLINE_EMAIL_OAUTH_TOKEN_URL`` is set."""
+    if not settings.email_oauth_token_url:
+        return None
+    secret, refresh = settings.email_oauth_client_secret, settings.email_oauth_refresh_token
+    return OAuthTokens(
+        OAuthClient(
+            token_url=settings.email_oauth_token_url,
+            client_id=settings.email_oauth_client_id,
+            client_secret=secret.get_secret_value() if secret else "",
+            scope=settings.email_oauth_scope,
+            refresh_token=refresh.get_secret_value() if refresh else "",
+        )
+    )

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
 
 from bot.email.intake import EmailIntake
 from bot.email.servers import ImapServer
@@ -61,7 +62,14 @@ class MailboxConnection:
             ssl_context=context,
             timeout=self._timeout,
         )
-        client.login(server.user, server.password)
+        if server.tokens is not None:
+            try:
+                client.oauth2_login(server.user, server.tokens.token())
+            except LoginError:
+                server.tokens.forget()
+                raise
+        else:
+            client.login(server.user, server.password)
         selected = client.select_folder(server.folder)
         self.uidvalidity = int(selected.get(b"UIDVALIDITY", 0))
         if self._done and not client.folder_exists(self._done):

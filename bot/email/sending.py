@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.email.composing import compose, domain_of, message_id
+from bot.email.oauth import OAuthError
 from bot.email.servers import SmtpServer
 from bot.services.outbox import GiveUp, Result, Retry, Sent
 from flows.intake import IntakeFlow
@@ -144,6 +145,7 @@ class EmailSender:
                 port=server.port,
                 username=server.user,
                 password=server.password,
+                oauth_token_generator=server.tokens.current if server.tokens else None,
                 use_tls=server.security == "tls",
                 start_tls=server.security == "starttls",
                 timeout=self._timeout,
@@ -156,7 +158,11 @@ class EmailSender:
         except aiosmtplib.SMTPResponseException as error:
             if 500 <= error.code < 600 and error.code not in (530, 535):
                 return GiveUp(f"the mail server refused the email ({error.code})")
+            if error.code in (530, 535) and server.tokens is not None:
+                server.tokens.forget()  # refused (revoked, say): the next try fetches another
             return Retry(f"mail server said {error.code}")
+        except OAuthError as error:
+            return Retry(f"no token to sign in to the mail server ({error})")
         except (aiosmtplib.SMTPTimeoutError, TimeoutError):
             return Retry("mail server timed out", maybe_sent=True)
         except (aiosmtplib.SMTPException, OSError) as error:

@@ -1,10 +1,15 @@
 """Where the mailbox and the mail server are: ``imaps://user:password@host/INBOX`` and
-``smtp://user:password@host:587`` read once into typed values (secrets never printed)."""
+``smtp://user:password@host:587`` read once into typed values (secrets never printed).
+
+With OAuth2 (:mod:`bot.email.oauth`) the URLs name the user and no password: both
+servers sign in with ``XOAUTH2`` and a token from the same source."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
+
+from bot.email.oauth import OAuthTokens
 
 _IMAP_SCHEMES = {"imap": (143, False), "imaps": (993, True)}
 _SMTP_SCHEMES = {
@@ -24,6 +29,8 @@ class ImapServer:
     user: str
     password: str = field(repr=False)
     folder: str = "INBOX"
+    tokens: OAuthTokens | None = field(default=None, repr=False, compare=False)
+    """Sign in with ``XOAUTH2`` and these tokens (no password)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +42,18 @@ class SmtpServer:
     security: str
     user: str | None = None
     password: str | None = field(default=None, repr=False)
+    tokens: OAuthTokens | None = field(default=None, repr=False, compare=False)
+    """Sign in with ``XOAUTH2`` as ``user`` and these tokens (no password)."""
 
 
-def imap_server(url: str) -> ImapServer:
-    """``imap[s]://user:password@host[:port][/FOLDER]``; ValueError if it is not one."""
+def imap_server(url: str, tokens: OAuthTokens | None = None) -> ImapServer:
+    """``imap[s]://user:password@host[:port][/FOLDER]`` (no password with ``tokens``);
+    ValueError if it is not one."""
     parts = urlsplit(url)
     if parts.scheme not in _IMAP_SCHEMES or not parts.hostname:
         raise ValueError("HELPLINE_IMAP_URL must look like imaps://user:password@host/INBOX")
     port, tls = _IMAP_SCHEMES[parts.scheme]
-    if not parts.username or parts.password is None:
+    if not parts.username or (parts.password is None and tokens is None):
         raise ValueError("HELPLINE_IMAP_URL needs a user and a password")
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     return ImapServer(
@@ -51,21 +61,26 @@ def imap_server(url: str) -> ImapServer:
         port=parts.port or port,
         tls=tls,
         user=unquote(parts.username),
-        password=unquote(parts.password),
+        password=unquote(parts.password or ""),
         folder=folder,
+        tokens=tokens,
     )
 
 
-def smtp_server(url: str) -> SmtpServer:
-    """``smtp://``, ``smtp+starttls://`` or ``smtps://`` with optional user:password."""
+def smtp_server(url: str, tokens: OAuthTokens | None = None, user: str = "") -> SmtpServer:
+    """``smtp://``, ``smtp+starttls://`` or ``smtps://`` with optional user:password; with
+    ``tokens``, the URL's user (else ``user``, the mailbox's) signs in with them."""
     parts = urlsplit(url)
     if parts.scheme not in _SMTP_SCHEMES or not parts.hostname:
         raise ValueError("HELPLINE_SMTP_URL must look like smtp+starttls://user:password@host:587")
     port, security = _SMTP_SCHEMES[parts.scheme]
+    named = unquote(parts.username) if parts.username else None
+    if tokens is not None:
+        return SmtpServer(parts.hostname, parts.port or port, security, named or user, None, tokens)
     return SmtpServer(
         host=parts.hostname,
         port=parts.port or port,
         security=security,
-        user=unquote(parts.username) if parts.username else None,
+        user=named,
         password=unquote(parts.password) if parts.password is not None else None,
     )

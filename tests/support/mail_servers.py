@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from base64 import b64decode
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -28,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from imapclient import IMAPClient
+
+from tests.fakes.oauth import FakeOAuth
 
 DOVECOT = shutil.which("dovecot") or (
     "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
@@ -44,14 +48,14 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 default_internal_user = root
 default_internal_group = root
 default_login_user = nobody
 mail_location = maildir:{root}/mail/%u
 mail_uid = nobody
 mail_gid = nogroup
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
@@ -87,6 +91,24 @@ service pop3-login {{
 """
 
 
+_OAUTH_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf
+}}
+"""
+
+_OAUTH_CONFIG = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,7 +118,8 @@ def free_port() -> int:
 class Dovecot:
     """A private Dovecot IMAP server (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, oauth: FakeOAuth | None = None) -> None:
+        """``oauth``: sign-in with its tokens (``XOAUTH2``) too, checked with it."""
         if DOVECOT is None:
             raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd)")
         # Under /tmp (world-traversable): Dovecot's unprivileged processes must reach it.
@@ -109,12 +132,29 @@ class Dovecot:
         shutil.chown(self.root / "home", "nobody", "nogroup")
         (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
         self.config = self.root / "dovecot.conf"
-        self.config.write_text(_CONFIG.format(root=self.root, port=self.port))
+        mechanisms, passdb = "plain login", ""
+        if oauth is not None:
+            mechanisms, passdb = "plain login xoauth2 oauthbearer", _OAUTH_PASSDB
+            oauth_config = _OAUTH_CONFIG.format(url=oauth.introspection_url)
+            (self.root / "oauth2.conf").write_text(oauth_config)
+        self.config.write_text(
+            _CONFIG.format(
+                root=self.root,
+                port=self.port,
+                mechanisms=mechanisms,
+                oauth_passdb=passdb.format(root=self.root),
+            )
+        )
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"imap://{USER.replace('@', '%40')}:{PASSWORD}@127.0.0.1:{self.port}/INBOX"
+
+    @property
+    def oauth_url(self) -> str:
+        """The mailbox for a service signing in with a token: a user, no password."""
+        return f"imap://{USER.replace('@', '%40')}@127.0.0.1:{self.port}/INBOX"
 
     def start(self) -> None:
         self._process = subprocess.Popen(
@@ -183,6 +223,23 @@ class _Handler:
     """Keep the next few messages but answer only after ``stall_seconds``: a sender that
     gives up waiting first does not know they arrived."""
     stall_seconds: float = 3.0
+    oauth: FakeOAuth | None = None
+    """Sign-in with ``XOAUTH2`` and a token this provider issued is required."""
+    signed_in: list[str] = field(default_factory=list)
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        """RFC-less but universal: base64 of ``user=U^Aauth=Bearer T^A^A``."""
+        try:
+            fields = dict(
+                part.split("=", 1) for part in b64decode(args[1]).decode().split("\x01") if part
+            )
+        except (IndexError, ValueError):
+            return AuthResult(success=False, handled=False)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        if self.oauth is None or not self.oauth.accepts(token):
+            return AuthResult(success=False, handled=False)
+        self.signed_in.append(fields.get("user", ""))
+        return AuthResult(success=True, auth_data=fields.get("user"))
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -208,10 +265,17 @@ class _Handler:
 class SmtpRecorder:
     """An aiosmtpd server on loopback keeping what it accepts (see the module docstring)."""
 
-    def __init__(self) -> None:
-        self.handler = _Handler()
+    def __init__(self, oauth: FakeOAuth | None = None) -> None:
+        """``oauth``: refuse mail until the sender signs in with one of its tokens."""
+        self.handler = _Handler(oauth=oauth)
         self.port = free_port()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            auth_require_tls=False,  # loopback: the sign-in is what is tested, not TLS
+            auth_required=oauth is not None,
+        )
 
     @property
     def url(self) -> str:

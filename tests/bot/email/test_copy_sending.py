@@ -7,7 +7,7 @@ nothing more. The whole service with Telegram is in ``test_email_e2e.py``.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,20 +15,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import utcnow
-from bot.email.intake import EmailIntake
 from bot.email.sending import EmailSender
 from bot.email.servers import smtp_server
 from bot.services.delivery import EnquirerDelivery
 from bot.services.intake import IntakeService
 from bot.services.leases import Leases
 from bot.services.outbox import OutboxWorker
-from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from flows.messages import Inbound
 from storage import outbox
 from storage.models import OutboxMessage
 from tests.support.audit import trail
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
+from tests.support.intake import email_intake
 from tests.support.mail_servers import SmtpRecorder, html_of, text_of
 
 pytestmark = pytest.mark.e2e
@@ -134,13 +133,8 @@ async def test_a_resend_after_a_timeout_is_the_same_email(
 async def test_an_email_enquirer_who_replies_copy_gets_the_case_by_smtp(
     sessions: async_sessionmaker[AsyncSession], smtp: SmtpRecorder
 ) -> None:
-    intake = EmailIntake(
-        sessions=sessions,
-        flow=FLOW,
-        calendar=WorkingCalendar.default(),
-        target=timedelta(hours=3),
-        clock=lambda: datetime(2026, 12, 2, 11, 0, tzinfo=UTC),
-        address=OWN,
+    intake = email_intake(
+        sessions, OWN, flow=FLOW, clock=lambda: datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
     )
     await intake.handle((CORPUS / "outlook_new_dsl.eml").read_bytes(), mailbox_key="I:1:1")
     await drain(sessions, worker(sessions, smtp))

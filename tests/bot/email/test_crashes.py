@@ -25,6 +25,7 @@ from bot.email.servers import imap_server
 from flows.hours import WorkingCalendar
 from flows.intake import IntakeFlow
 from storage.models import Case, OutboxMessage
+from tests.support.intake import email_intake
 from tests.support.mail_servers import Dovecot
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,17 +51,6 @@ async def count(sessions: async_sessionmaker[AsyncSession], model: type) -> int:
 async def subjects(sessions: async_sessionmaker[AsyncSession]) -> list[str | None]:
     async with sessions() as session:
         return list((await session.execute(select(Case.subject).order_by(Case.id))).scalars())
-
-
-def intake(sessions: async_sessionmaker[AsyncSession], address: str) -> EmailIntake:
-    return EmailIntake(
-        sessions=sessions,
-        flow=IntakeFlow(),
-        calendar=WorkingCalendar.default(),
-        target=timedelta(hours=3),
-        clock=utcnow,
-        address=address,
-    )
 
 
 def flagged(dovecot: Dovecot) -> int:
@@ -106,7 +96,7 @@ async def test_imap_server_restarted_mid_poll_loses_and_doubles_nothing(
     # All five were fetched in one round trip, so the rest were handled before the flags
     # failed: the database has them all, once.
     assert await count(sessions, Case) == 5
-    again = MailPoller(server=server, intake=intake(sessions, server.user))
+    again = MailPoller(server=server, intake=email_intake(sessions, server.user))
     assert await again.poll_once() == 5
     assert flagged(dovecot) == 5
     assert await count(sessions, Case) == 5
@@ -137,7 +127,7 @@ async def test_kill_9_during_a_poll_loses_and_doubles_nothing(
     committed, marked = await count(sessions, Case), flagged(dovecot)
     assert marked <= committed, "never flagged before it was committed"
     server = imap_server(dovecot.url)
-    poller = MailPoller(server=server, intake=intake(sessions, server.user))
+    poller = MailPoller(server=server, intake=email_intake(sessions, server.user))
     await poller.poll_once()
     assert flagged(dovecot) == total
     assert await count(sessions, Case) == total

@@ -11,11 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.email.intake import EmailIntake
-from flows.hours import WorkingCalendar
-from flows.intake import IntakeFlow
 from storage import outbox
 from storage.models import Case, EmailRecord, OutboxMessage, TranscriptEntry
 from tests.support.audit import trail
+from tests.support.intake import email_intake
 
 CORPUS = Path(__file__).parent / "corpus"
 OWN = "helpline@helpline.test"
@@ -32,16 +31,7 @@ class Clock:
 def intake_for(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, **changes: object
 ) -> EmailIntake:
-    values: dict[str, object] = {
-        "sessions": sessions,
-        "flow": IntakeFlow(),
-        "calendar": WorkingCalendar.default(),
-        "target": timedelta(hours=3),
-        "clock": clock,
-        "address": OWN,
-    }
-    values.update(changes)
-    return EmailIntake(**values)  # type: ignore[arg-type]
+    return email_intake(sessions, OWN, clock=clock, **changes)
 
 
 def eml(name: str) -> bytes:
