@@ -15,6 +15,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from storage.db import normalise_url
 
 
+def postgres_url(bench: str) -> str:
+    """The PostgreSQL database of bench ``bench``: its own (``bench_<name>``, wiped at each
+    run), on the server ``HELPLINE_BENCH_POSTGRES_URL`` names (this machine's by default)."""
+    server = os.environ.get(
+        "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
+    )
+    return make_url(server).set(database=f"bench_{bench}").render_as_string(hide_password=False)
+
+
 async def prepare_postgres(url: str) -> None:
     """Create the bench database if missing, then wipe its public schema."""
     target = make_url(normalise_url(url))

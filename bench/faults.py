@@ -57,7 +57,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import prepare_postgres
+from bench.common import postgres_url, prepare_postgres
 from bench.enquiry import Turn, confirmation_mark, ticked_mark
 from bench.enquiry import script as enquiry
 from flows.conversation import CaseStatus
@@ -73,9 +73,7 @@ DESK = "C0DESK"
 SECRET = "faults-webhook-secret"
 SIGNING_SECRET = "bench"  # Slack's, for requests the benchmark signs as Slack
 REFERENCE = re.compile(r"HL-[A-Z0-9]{6}")
-DEFAULT_POSTGRES_URL = os.environ.get(
-    "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_faults"
-)
+DEFAULT_POSTGRES_URL = postgres_url("faults")
 PATIENCE = 60.0  # how long a step may wait for its reply (a restart included)
 
 

@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import prepare_postgres  # noqa: E402
+from bench.common import postgres_url, prepare_postgres  # noqa: E402
 from bench.enquiry import confirmation_mark, script  # noqa: E402
 from bench.telegram_turns.figures import percentile  # noqa: E402
 
-DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_floor"
+DEFAULT_POSTGRES_URL = postgres_url("floor")
 WARM_UP = 10  # conversations not counted
 
 

@@ -64,7 +64,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import make_url  # noqa: E402
 
 from bench import intake_floor  # noqa: E402
-from bench.common import prepare_postgres  # noqa: E402
+from bench.common import postgres_url, prepare_postgres  # noqa: E402
 from bench.enquiry import script  # noqa: E402
 from bench.intake_floor import PerMessage  # noqa: E402
 from bench.telegram_turns.cli import (  # noqa: E402
@@ -78,10 +78,7 @@ from bench.telegram_turns.service import Kind  # noqa: E402
 from storage.db import normalise_url  # noqa: E402
 from storage.encryption import new_key  # noqa: E402
 
-DEFAULT_POSTGRES_URL = os.environ.get(
-    "HELPLINE_BENCH_RATIOS_POSTGRES_URL",
-    "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_ratios",
-)
+DEFAULT_POSTGRES_URL = postgres_url("ratios")
 BASELINE, PG, SQLITE, HOOK_1, HOOK_2 = "baseline", "postgres", "sqlite", "webhook-1", "webhook-2"
 HOOK_APART = "webhook-1-apart"
 """The control for (d): two single replicas on databases of their own, at the same time."""

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import os
 import random
 import resource
 import tempfile
@@ -51,7 +50,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bench.common import database
+from bench.common import database, postgres_url
 from bot import logs
 from bot.text import normalise
 from flows.conversation import CaseStatus
@@ -62,10 +61,7 @@ from storage.transfer import COLUMNS, Vocabulary, import_cases
 
 ZONE = ZoneInfo("Europe/London")
 YEAR = Period(date(2022, 9, 1), date(2023, 8, 31), ZONE)
-DEFAULT_POSTGRES_URL = os.environ.get(
-    "HELPLINE_BENCH_REPORT_POSTGRES_URL",
-    "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_report",
-)
+DEFAULT_POSTGRES_URL = postgres_url("report")
 TARGET_CASES = 1_000_000
 TARGET_IMPORT_S = 60.0
 TARGET_REPORT_S = 10.0

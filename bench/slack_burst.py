@@ -47,7 +47,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import re
 import statistics
 import time
@@ -58,7 +57,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bench.common import database
+from bench.common import database, postgres_url
 from bot import logs
 from bot.core import Core, open_core
 from bot.services.outbox import OutboxWorker, Result, Retry, Sender
@@ -74,9 +73,7 @@ from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 DESK = "C0DESK"
 CHANNEL = "telegram"
 REFERENCE = re.compile(r"HL-[A-Z0-9]{6}")
-DEFAULT_POSTGRES_URL = os.environ.get(
-    "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
-)
+DEFAULT_POSTGRES_URL = postgres_url("slack")
 DEFAULT_POLL = float(Settings.model_fields["outbox_poll_seconds"].default)
 DEFAULT_BACKOFF = float(Settings.model_fields["outbox_backoff_seconds"].default)
 

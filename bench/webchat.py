@@ -32,16 +32,14 @@ import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from bench.common import database
+from bench.common import database, postgres_url
 from bench.enquiry import Turn, confirmation_mark, script
 from bench.telegram_turns.drivers import TURN_TIMEOUT, BenchTelegram, act
 from bench.telegram_turns.service import TOKEN
 from tests.support.keys import DATA_KEY
 from tests.support.telegram import free_port
 
-DEFAULT_POSTGRES_URL = os.environ.get(
-    "HELPLINE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_webchat"
-)
+DEFAULT_POSTGRES_URL = postgres_url("webchat")
 TARGET_IDLE_KB = 50.0
 OPENING_AT_ONCE = 50  # sockets opened concurrently while filling up the idle chats
 RECONNECT_FIRST, RECONNECT_CAP = 0.5, 10.0  # the page's backoff between reconnects (seconds)

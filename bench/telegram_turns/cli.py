@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import ServerCPU
+from bench.common import ServerCPU, postgres_url
 from bench.enquiry import script
 from bench.telegram_turns.drivers import BenchTelegram, run_phase
 from bench.telegram_turns.figures import Figures, print_comparison, print_scenario
@@ -22,10 +22,7 @@ from bench.telegram_turns.service import KINDS, Kind, Mark, Replicas, serve_chil
 
 # Its own database (created if missing, wiped every run), so that running it beside the
 # other benchmarks (bench.slack_burst uses "bench") does not wipe theirs.
-DEFAULT_POSTGRES_URL = os.environ.get(
-    "HELPLINE_BENCH_TELEGRAM_POSTGRES_URL",
-    "postgresql+asyncpg://postgres@127.0.0.1:5432/bench_telegram",
-)
+DEFAULT_POSTGRES_URL = postgres_url("telegram")
 
 
 @dataclass
