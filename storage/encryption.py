@@ -25,13 +25,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
 import logging
 import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,51 @@ def write_key_file(path: Path, keys: Iterable[str]) -> None:
     with os.fdopen(descriptor, "w") as file:
         file.write("".join(k + "\n" for k in keys))
     os.replace(temporary, path)
+
+
+def _key_file_lock(path: Path) -> int:
+    """An open descriptor on the key file's lock (``helpline.db.key.lock``, owner-only).
+
+    The lock is a file of its own: the key file is replaced whole when it is written, and
+    a lock on the old one would lock nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+
+
+@contextlib.contextmanager
+def key_file_in_use(path: Path | None) -> Iterator[None]:
+    """Held by a running service for its whole life (``path`` None: no key file, nothing
+    to hold). The service keeps the keys it read at start, so a rotation of the file under
+    it would leave it sealing with a key the file no longer holds: :func:`key_file_alone`
+    refuses while anyone holds this. A service started during a rotation waits for it."""
+    if path is None:
+        yield
+        return
+    descriptor = _key_file_lock(path)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for the data key rotation to finish")
+            fcntl.flock(descriptor, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(descriptor)  # the lock goes with it (with the process, if it dies)
+
+
+@contextlib.contextmanager
+def key_file_alone(path: Path) -> Iterator[bool]:
+    """Whether nothing holds :func:`key_file_in_use` for ``path``; kept so until the end."""
+    descriptor = _key_file_lock(path)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(descriptor)
 
 
 class Sealed(TypeDecorator[str]):

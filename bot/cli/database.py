@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli.base import Commands, needs_core, offline
@@ -30,6 +32,21 @@ async def _db_rotate_key(core: Core, args: argparse.Namespace) -> int:
     """Re-encrypt with the newest key: the first of HELPLINE_DATA_KEY, or a new key file."""
     configured = core.settings.data_key_text
     path = None if configured else db.key_file_for(core.settings.database_url)
+    if path is None:
+        return await _reseal(core, None)
+    with encryption.key_file_alone(path) as alone:
+        if not alone:
+            print(SERVICE_RUNNING.format(path=path), file=sys.stderr)
+            return 1
+        return await _reseal(core, path)
+
+
+SERVICE_RUNNING = """A helpline service is running with the key file {path}.
+Stop it first (helpline run keeps the keys it read when it started), then run this again."""
+
+
+async def _reseal(core: Core, path: Path | None) -> int:
+    """Re-encrypt every value with the newest key (a new one first, for a key file)."""
     if path is not None:
         # Newest first, the old key kept until every value is re-encrypted: a crash
         # half-way leaves a file that still opens everything.

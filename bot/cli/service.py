@@ -10,6 +10,7 @@ import sys
 from bot import logs
 from bot.cli.base import Commands, offline
 from bot.settings import Settings
+from storage import db, encryption
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,10 @@ def _run_service(settings: Settings, args: argparse.Namespace) -> int:
         print(HOW_TO_RUN.format(missing=", ".join(missing)), file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
+    key_file = None if settings.data_key_text else db.key_file_for(settings.database_url)
     try:
-        asyncio.run(serve(settings))
+        with encryption.key_file_in_use(key_file):  # no key rotation under a running service
+            asyncio.run(serve(settings))
     except InvalidToken:
         # PTB's message quotes the token: say what to check, never what it was.
         print(TOKEN_REJECTED, file=sys.stderr)

@@ -4,6 +4,8 @@ on SQLite and PostgreSQL, with cases that arrived through the Telegram intake.""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,10 @@ import pytest
 from bot.core import open_core
 from bot.services.housekeeping import Housekeeping
 from bot.settings import Settings
+from storage.encryption import key_file_alone
 from tests.support import intake
-from tests.support.cli import helpline
+from tests.support.cli import command_line, helpline
+from tests.support.telegram import free_port
 
 pytestmark = pytest.mark.e2e  # the service, a process or a real server: see README "Tests"
 
@@ -219,3 +223,34 @@ def test_run_on_postgresql_needs_a_data_key() -> None:
     )
     assert "HELPLINE_DATA_KEY" not in keyed.missing_for_run()
     assert "HELPLINE_DATA_KEY" not in Settings(telegram_bot_token="1:x").missing_for_run()
+
+
+def test_db_rotate_key_refuses_while_a_service_runs_with_the_key_file(tmp_path: Path) -> None:
+    """The service keeps the keys it read at start: rotating the file under it would leave
+    it sealing new messages with a key the file no longer holds."""
+    argv, env = command_line("run", env={"HELPLINE_HTTP_PORT": str(free_port())})
+    service = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    key_file = tmp_path / "helpline.db.key"
+    try:
+        deadline = time.monotonic() + 60
+        while not key_file.exists() or key_file_free(key_file):
+            assert service.poll() is None, "the service stopped by itself"
+            assert time.monotonic() < deadline, "the service never took its key file"
+            time.sleep(0.1)
+        before = key_file.read_text()
+        refused = helpline("db", "rotate-key", cwd=tmp_path)
+        assert refused.returncode == 1
+        assert "A helpline service is running with the key file" in refused.stderr
+        assert key_file.read_text() == before
+    finally:
+        service.kill()
+        service.wait(timeout=10)
+    rotated = helpline("db", "rotate-key", cwd=tmp_path)
+    assert rotated.returncode == 0 and "now holds only the new key" in rotated.stdout
+
+
+def key_file_free(path: Path) -> bool:
+    with key_file_alone(path) as alone:
+        return alone
