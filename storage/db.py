@@ -88,6 +88,12 @@ def key_file_for(url: str) -> Path | None:
     return state / "helpline" / f"{hashlib.sha256(place).hexdigest()[:16]}.key"
 
 
+def key_file_used(url: str, data_key: str | None) -> Path | None:
+    """The key file the keys of ``url`` come from: None when ``data_key`` is configured
+    (HELPLINE_DATA_KEY) or the database is in memory."""
+    return None if data_key and data_key.strip() else key_file_for(url)
+
+
 def data_keys_for(url: str, data_key: str | None) -> encryption.DataKeys:
     """The keys for ``url``: the configured ones, else the key file (made on first use)."""
     if data_key and data_key.strip():

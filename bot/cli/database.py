@@ -30,8 +30,7 @@ async def _db_purge(core: Core, args: argparse.Namespace) -> int:
 
 async def _db_rotate_key(core: Core, args: argparse.Namespace) -> int:
     """Re-encrypt with the newest key: the first of HELPLINE_DATA_KEY, or a new key file."""
-    configured = core.settings.data_key_text
-    path = None if configured else db.key_file_for(core.settings.database_url)
+    path = db.key_file_used(core.settings.database_url, core.settings.data_key_text)
     if path is None:
         return await _reseal(core, None)
     with encryption.key_file_alone(path) as alone:

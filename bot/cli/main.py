@@ -65,20 +65,27 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 async def _with_core(command: CoreCommand, args: argparse.Namespace, settings: Settings) -> int:
     from bot.core import open_core  # not imported for offline commands: they start faster
-    from storage.db import sqlite_file
+    from storage.db import key_file_used, sqlite_file
+    from storage.encryption import key_file_in_use
 
     path = sqlite_file(settings.database_url)
     new = path is not None and not path.exists()
-    async with open_core(settings) as core:
-        if new and args.command not in ("chat", "run", "db", "import"):
-            # The default file is found from where the command runs: say so, or a desk
-            # command run elsewhere would seem to have lost every case.
-            print(
-                f"No database was here, so an empty one was made: {path}. The cases are "
-                "where `helpline chat` or `helpline run` ran (or set HELPLINE_DATABASE_URL).",
-                file=sys.stderr,
-            )
-        return await command(core, args)
+    # Like the service, a command keeps the keys it read at start: no rotation meanwhile
+    # (the rotation itself takes the key file alone).
+    rotating = args.command == "db" and getattr(args, "db_command", "") == "rotate-key"
+    key_file = None if rotating else key_file_used(settings.database_url, settings.data_key_text)
+    with key_file_in_use(key_file):
+        async with open_core(settings) as core:
+            if new and args.command not in ("chat", "run", "db", "import"):
+                # The default file is found from where the command runs: say so, or a desk
+                # command run elsewhere would seem to have lost every case.
+                print(
+                    f"No database was here, so an empty one was made: {path}. The cases "
+                    "are where `helpline chat` or `helpline run` ran (or set "
+                    "HELPLINE_DATABASE_URL).",
+                    file=sys.stderr,
+                )
+            return await command(core, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

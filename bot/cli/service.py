@@ -33,7 +33,7 @@ def _run_service(settings: Settings, args: argparse.Namespace) -> int:
         print(HOW_TO_RUN.format(missing=", ".join(missing)), file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
-    key_file = None if settings.data_key_text else db.key_file_for(settings.database_url)
+    key_file = db.key_file_used(settings.database_url, settings.data_key_text)
     try:
         with encryption.key_file_in_use(key_file):  # no key rotation under a running service
             asyncio.run(serve(settings))

@@ -225,12 +225,21 @@ def test_run_on_postgresql_needs_a_data_key() -> None:
     assert "HELPLINE_DATA_KEY" not in Settings(telegram_bot_token="1:x").missing_for_run()
 
 
-def test_db_rotate_key_refuses_while_a_service_runs_with_the_key_file(tmp_path: Path) -> None:
-    """The service keeps the keys it read at start: rotating the file under it would leave
-    it sealing new messages with a key the file no longer holds."""
-    argv, env = command_line("run", env={"HELPLINE_HTTP_PORT": str(free_port())})
+@pytest.mark.parametrize("running", ["run", "chat"])
+def test_db_rotate_key_refuses_while_a_service_runs_with_the_key_file(
+    tmp_path: Path, running: str
+) -> None:
+    """The service (or a chat in the terminal, waiting for its next line) keeps the keys it
+    read at start: rotating the file under it would leave it sealing new messages with a
+    key the file no longer holds."""
+    argv, env = command_line(running, env={"HELPLINE_HTTP_PORT": str(free_port())})
     service = subprocess.Popen(
-        argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        argv,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     key_file = tmp_path / "helpline.db.key"
     try:
