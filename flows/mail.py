@@ -78,6 +78,8 @@ class FollowUpMail:
     attachments: int = 0
     too_large_mb: str | None = None
     """The size limit, when the reply was over it and could not be read."""
+    opens: str | None = None
+    """When the helpline opens next, worded (``at 10:00 on Monday``), while it is closed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ def read_follow_up(flow: IntakeFlow, mail: FollowUpMail, context: Context) -> Fo
     for risk in reading.risks:
         show_route(turn, RISK_ROUTES[risk])
     news = [copy("email.follow_up_urgent", reference=context.reference)] if reading.risks else []
+    if reading.risks and mail.opens:
+        news.append(copy("email.follow_up_closed", opens=mail.opens))
     if mail.too_large_mb is not None:
         news.append(copy("email.oversized", limit=mail.too_large_mb))
     if mail.attachments:

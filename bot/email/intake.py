@@ -44,7 +44,7 @@ from flows.mail import (
     reply_subject,
 )
 from flows.privacy import AuditChannel
-from flows.timing import Expectation, expectation
+from flows.timing import Expectation, describe_opening, expectation
 from flows.turn import Context
 from storage import cases as case_store
 from storage import conversations as convo_store
@@ -178,6 +178,7 @@ class EmailIntake:
         """Risk in a reply makes its case urgent and is answered with 999 and the crisis
         lines; attachments refused, or a reply too large to read, are explained. Any other
         reply is only added to its case."""
+        open_now = self._calendar.is_open(now)
         reading = read_follow_up(
             self._flow,
             FollowUpMail(
@@ -185,10 +186,10 @@ class EmailIntake:
                 enquirer_type=case.enquirer_type,
                 attachments=mail.attachments,
                 too_large_mb=self._limit_mb() if oversized else None,
+                opens=None if open_now else self._opens(now),
             ),
             Context(now=now, reference=case.reference),
         )
-        open_now = self._calendar.is_open(now)
         raise_urgency(session, case, reading.risks, now, open_now=open_now, copy=self._flow.copy)
         if reading.text is None:
             return
@@ -196,6 +197,11 @@ class EmailIntake:
         token = f"{case.reference}-follow-up"
         if await self._send_automatic(session, mail, case.id, subject, reading.text, now, token):
             _add_turn(session, case, "bot", reading.text, now)
+
+    def _opens(self, now: datetime) -> str:
+        """When the helpline opens next, as the enquirer reads it."""
+        opening = self._calendar.next_open(now)
+        return describe_opening(self._calendar, opening, now, self._flow.copy)
 
     async def _send_copy(
         self, session: AsyncSession, mail: ParsedEmail, case: Case, now: datetime

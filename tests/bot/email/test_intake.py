@@ -354,6 +354,7 @@ async def test_risk_in_a_reply_makes_its_case_urgent_and_is_answered_999_first(
     assert "at risk of harming themselves" in text and "Samaritans" in text
     assert "tell your DSL" not in text  # worded for the DSL writing
     assert f"added your email to case {case.reference} and marked it urgent" in text
+    assert "closed just now" not in text  # Wednesday 11:00: open
     assert answer.payload["subject"].startswith(f"Re: [{case.reference}]")
     assert answer.payload["in_reply_to"] == "<CAFx8zP4a1Bq=reply1@mail.gmail.com>"
     (alert,) = alerts(await rows(sessions, OutboxMessage))
@@ -367,6 +368,22 @@ async def test_risk_in_a_reply_makes_its_case_urgent_and_is_answered_999_first(
     assert await intake.handle(again, mailbox_key="I:1:3") == "follow_up"
     assert len(alerts(await rows(sessions, OutboxMessage))) == 1, "urgent and open: watched"
     assert len(await acknowledgements(sessions)) == 3, "999 and the crisis lines each time"
+
+
+async def test_out_of_hours_a_risky_reply_hears_when_the_helpline_opens_and_pages_on_call(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = Clock()
+    intake = intake_for(sessions, clock)
+    await intake.handle(eml("outlook_new_dsl.eml"), mailbox_key="I:1:1")
+    (ack,) = await acknowledgements(sessions)
+    clock.now = datetime(2026, 12, 5, 21, 0, tzinfo=UTC)  # Saturday night
+    risky = reply_saying(ack, "She has just posted that she will take an overdose tonight.")
+    await intake.handle(risky, mailbox_key="I:1:2")
+    _, answer = await acknowledgements(sessions)
+    assert "closed just now and opens again at 10:00 on Monday 7 December" in answer.payload["text"]
+    (alert,) = alerts(await rows(sessions, OutboxMessage))
+    assert alert.payload["target"] == "oncall"
 
 
 async def test_a_plain_reply_raises_nothing_and_gets_no_answer(
