@@ -274,7 +274,7 @@ class IntakeFlow:
         turn.reader = Audience.CHILD
         if conv.step is Step.SUBMITTED and conv.reference:
             # Their enquiry is with the helpline already: pass this on, and help them now.
-            turn.effects.append(self._follow_up(conv.reference, inbound.text))
+            self._file_follow_up(turn, conv.reference, inbound.text, said=None)
             return show_route(turn, Route.CHILD)
         conv.answers[Step.ROLE_GROUP.value] = "young"
         conv.answers[Step.ROLE.value] = "child"
@@ -313,15 +313,28 @@ class IntakeFlow:
 
         ``since``: the turns from then on are about that case (see :class:`FollowUp`)."""
         conv = turn.conversation
-        turn.effects.append(self._follow_up(reference, text, since))
-        turn.say(self.copy("followups.added", reference=reference))
+        self._file_follow_up(turn, reference, text, since)
         if conv.step is not Step.START and conv.step not in FINAL_STEPS:
             self._ask_current(turn)
         return True
 
-    def _follow_up(self, reference: str, text: str, since: datetime | None = None) -> FollowUp:
-        """``text`` for the case ``reference``, with the risk it raises (for the desk)."""
-        return FollowUp(reference, text, since, self.understander.read(text).risks)
+    def _file_follow_up(
+        self,
+        turn: Turn,
+        reference: str,
+        text: str,
+        since: datetime | None = None,
+        *,
+        said: str | None = "followups.added",
+    ) -> None:
+        """Add ``text`` to the case ``reference`` and say so (copy key ``said``; None says
+        nothing). Risk in it makes the case urgent for the desk, and they are told."""
+        effect = FollowUp(reference, text, since, self.understander.read(text).risks)
+        turn.effects.append(effect)
+        if said is not None:
+            turn.say(self.copy(said, reference=reference))
+            if effect.risks:
+                turn.say(self.copy("followups.urgent"))
 
     def _ask_which(self, turn: Turn) -> None:
         conv = turn.conversation
@@ -370,8 +383,7 @@ class IntakeFlow:
             self._ask_which(turn)
             return True
         conv.held = conv.held_for = conv.held_since = None
-        turn.effects.append(self._follow_up(earlier, held, since))
-        turn.say(self.copy("followups.added", reference=earlier))
+        self._file_follow_up(turn, earlier, held, since)
         return False
 
     # A first message -------------------------------------------------------------------
@@ -758,8 +770,7 @@ class IntakeFlow:
         if asks_copy and conv.step is Step.SUBMITTED and conv.reference:
             return self._send_copy(turn, conv.reference)
         if conv.step is Step.SUBMITTED and conv.reference and inbound.kind is InboundKind.TEXT:
-            turn.effects.append(self._follow_up(conv.reference, inbound.text))
-            turn.say(self.copy("outcome.followup_added", reference=conv.reference))
+            self._file_follow_up(turn, conv.reference, inbound.text, said="outcome.followup_added")
             return
         key = {
             Step.CANCELLED: "outcome.after_cancel",

@@ -97,3 +97,26 @@ def test_followups_saved_state_with_junk_is_cleaned(flow: IntakeFlow) -> None:
     )
     assert restored.earlier == ["HL-AAAAA2"]
     assert restored.held is None and restored.held_for is None and restored.held_since is None
+
+
+def test_followups_risk_in_one_comes_first_then_where_it_went_and_that_it_is_urgent(
+    flow: IntakeFlow,
+) -> None:
+    """Safety first in any message, an enquiry already sent included."""
+    submitted = Conversation(step=Step.SUBMITTED, reference=EARLIER)
+    result = _send(flow, submitted, Inbound.typed("He has now said he wants to kill himself"))
+    (effect,) = result.effects
+    assert isinstance(effect, FollowUp) and effect.reference == EARLIER
+    assert {r.value for r in effect.risks} >= {"self_harm"}
+    texts = [r.text for r in result.replies]
+    assert "Samaritans" in " ".join(texts[:-2])
+    assert texts[-2:] == [
+        f"Thank you, I've added that to your enquiry {EARLIER}.",
+        "Because of what you said, I've marked it urgent for the team.",
+    ]
+    plain = _send(flow, submitted, Inbound.typed("The account posted again today"))
+    (quiet,) = plain.effects
+    assert isinstance(quiet, FollowUp) and quiet.risks == ()
+    assert [r.text for r in plain.replies] == [
+        f"Thank you, I've added that to your enquiry {EARLIER}."
+    ]

@@ -125,6 +125,7 @@ async def test_risk_in_a_later_message_makes_the_case_urgent_and_alerts_the_desk
     )
     said = await intake.handle("test", "later", Inbound.typed("She now says she will hurt herself"))
     assert "Samaritans" in " ".join(r.text for r in said.replies)
+    assert said.replies[-1].text == "Because of what you said, I've marked it urgent for the team."
     async with sessions() as session:
         case = (await session.execute(select(Case))).scalar_one()
     assert case.urgent
