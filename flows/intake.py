@@ -24,12 +24,13 @@ from flows.machine import (
     MACHINE,
     NEW_ENQUIRY,
     SEND_COPY,
+    SIGNPOSTED_ROUTE,
     after_submit_options,
     enter_cancelled,
     enter_signposted,
     step_on,
 )
-from flows.matching import choices_for, match_one
+from flows.matching import choices_for, match_exact, match_one
 from flows.messages import Command, Inbound, InboundKind, Option, Reply
 from flows.questions import (
     DESCRIPTION_LIMIT,
@@ -276,12 +277,26 @@ class IntakeFlow:
             # Their enquiry is with the helpline already: pass this on, and help them now.
             self._file_follow_up(turn, conv.reference, inbound.text, said=None)
             return show_route(turn, Route.CHILD)
+        if conv.step is Step.SIGNPOSTED:
+            # Signposted already (and counted once): the same help again, nothing kept.
+            conv.answers[SIGNPOSTED_ROUTE] = Route.CHILD.value
+            return self._signpost_again(turn)
         conv.answers[Step.ROLE_GROUP.value] = "young"
         conv.answers[Step.ROLE.value] = "child"
         if reading.categories:  # what fits it is signposted too (forgotten with the rest)
             conv.answers[Step.CATEGORIES.value] = list(reading.categories)
         conv.step, conv.editing, conv.correcting = Step.SIGNPOSTED, False, False
         enter_signposted(turn)
+
+    def _signpost_again(self, turn: Turn) -> None:
+        """A signposted enquirer wrote again or asked for help: the services they were
+        given, once more, and what they wrote forgotten as the first was."""
+        route = Route(turn.conversation.answers[SIGNPOSTED_ROUTE])
+        if route is Route.CHILD:
+            turn.reader = Audience.CHILD
+        turn.effects.append(Forget())
+        show_route(turn, route)
+        self._ask_current(turn)
 
     # Messages for an earlier case ------------------------------------------------------
 
@@ -688,6 +703,8 @@ class IntakeFlow:
     def _command(self, turn: Turn, command: Command) -> None:
         conv = turn.conversation
         if command is Command.HELP:
+            if conv.step is Step.SIGNPOSTED and SIGNPOSTED_ROUTE in conv.answers:
+                return self._signpost_again(turn)
             turn.say(self.copy("help"))
             return self._ask_current(turn)
         if (
@@ -761,6 +778,13 @@ class IntakeFlow:
 
     def _after_end(self, turn: Turn, inbound: Inbound) -> None:
         conv = turn.conversation
+        if inbound.kind is InboundKind.TEXT:
+            # "2", or "Start a new enquiry" typed, picks the option shown under the
+            # message (as a number does under any question); other words are a message.
+            offered = self._after_end_options(conv)
+            named = choices_for([(o.id, (o.label,)) for o in offered])
+            if picked := match_exact(inbound.text, named):
+                inbound = Inbound.chose(picked)
         if inbound.kind is InboundKind.CHOOSE and NEW_ENQUIRY in inbound.option_ids:
             return self._begin(turn, welcome=True)
         asks_copy = (inbound.kind is InboundKind.CHOOSE and SEND_COPY in inbound.option_ids) or (
@@ -777,12 +801,13 @@ class IntakeFlow:
             Step.SUBMITTED: "outcome.after_submit",
         }.get(conv.step, "outcome.after_signpost")
         text = self.copy(key, reference=conv.reference or "")
-        options = (
-            after_submit_options(self.copy)
-            if conv.step is Step.SUBMITTED
-            else (Option(NEW_ENQUIRY, self.copy("options.new_enquiry")),)
-        )
-        turn.replies.append(Reply(text, options))
+        turn.replies.append(Reply(text, self._after_end_options(conv)))
+
+    def _after_end_options(self, conv: Conversation) -> tuple[Option, ...]:
+        """What the message after an enquiry ended offers."""
+        if conv.step is Step.SUBMITTED:
+            return after_submit_options(self.copy)
+        return (Option(NEW_ENQUIRY, self.copy("options.new_enquiry")),)
 
     def _send_copy(self, turn: Turn, reference: str) -> None:
         """What they sent, as they reviewed it (the answers stay with the conversation until

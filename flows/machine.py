@@ -61,6 +61,10 @@ def _show_danger(turn: Turn) -> None:
         show_route(turn, Route.DANGER, intro=intro)
 
 
+SIGNPOSTED_ROUTE = "signposted_route"
+"""The one answer a signposted conversation keeps: the route it was given."""
+
+
 def enter_signposted(turn: Turn) -> None:
     """A route that ends here: its services, and a record with nothing personal in it."""
     k, answers = turn.knowledge, turn.answers
@@ -80,7 +84,8 @@ def enter_signposted(turn: Turn) -> None:
         signposted_to=tuple(answers.get("signposted_to", ())),
     )
     turn.effects.append(Signposted(draft))
-    turn.conversation.answers = {}
+    # Nothing they told us is kept; only where they were sent, to send them there again.
+    turn.conversation.answers = {SIGNPOSTED_ROUTE: route.value}
     turn.conversation.history.clear()
     turn.conversation.understood.clear()
 

@@ -65,6 +65,13 @@ def match_one(text: str, choices: Sequence[Choice]) -> str | None:
     return _exact(cleaned, choices) or _contained(cleaned, choices)
 
 
+def match_exact(text: str, choices: Sequence[Choice]) -> str | None:
+    """The id of the option ``text`` is (its number, or one of its names whole), or None:
+    for a menu under free text, where words that merely contain a name are a message."""
+    cleaned = normalise(text)
+    return _exact(cleaned, choices) if cleaned else None
+
+
 def split_parts(text: str) -> list[str]:
     """The parts of "1, 3" or "bullying and hate speech", for a multiple choice."""
     return [p for p in _SPLIT.split(text) if p.strip()]

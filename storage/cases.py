@@ -221,6 +221,7 @@ def case_to_dict(case: Case, turns: Sequence[TranscriptEntry] | None = None) -> 
         "in_hours": case.in_hours,
         "claimed_by": case.claimed_by,
         "outcome": case.outcome,
+        "outcome_note": case.outcome_note,
     }
     if turns is not None:
         data["transcript"] = [

@@ -65,7 +65,10 @@ async def _cases_show(core: Core, args: argparse.Namespace) -> int:
     async with core.readers() as session:
         case = await case_store.get_case(session, args.reference) if shown else None
         if case is None:
-            print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)
+            print(
+                for_terminal(core.flow.copy("desk.not_found", reference=args.reference)),
+                file=sys.stderr,
+            )
             return 1
         data = case_store.case_to_dict(case, await case_store.transcript(session, case.id))
         data["actions"] = [
@@ -83,7 +86,10 @@ async def _cases_linked(core: Core, args: argparse.Namespace) -> int:
     """Other reports of the accounts and links of one case, newest first."""
     linked = await core.desk.linked(args.reference, args.actor, CLI)
     if linked is None:
-        print(f"No case with reference {for_terminal(args.reference)}.", file=sys.stderr)
+        print(
+            for_terminal(core.flow.copy("desk.not_found", reference=args.reference)),
+            file=sys.stderr,
+        )
         return 1
     case, found = linked
     if args.json:

@@ -357,6 +357,8 @@ class DeskService:
         if case.claimed_by and case.claimed_by != actor and case.status is CaseStatus.CLAIMED:
             return self._fail("desk.not_holder", case.reference, holder=case.claimed_by)
         status = self._copy(f"case_status.{case.status.value}")
+        if status == action:  # "HL-… is already resolved", not "…, so it can't be resolved"
+            return self._fail("desk.already", case.reference, status=status)
         return self._fail("desk.not_open", case.reference, status=status, action=action)
 
     def _after(

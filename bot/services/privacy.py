@@ -155,7 +155,6 @@ class PrivacyService:
             {"at": e.at.isoformat(), "text": e.detail} for e in events if e.action == "reply"
         ]
         data["resolved_at"] = case.resolved_at.isoformat() if case.resolved_at else None
-        data["outcome_note"] = case.outcome_note
         data["erase_after"] = case.erase_after.isoformat() if case.erase_after else None
         return data
 

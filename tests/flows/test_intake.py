@@ -10,6 +10,7 @@ from flows.intake import (
     ROUTE,
     AttachmentRefused,
     CaseSubmitted,
+    CopyShown,
     FollowUp,
     Forget,
     IntakeFlow,
@@ -121,7 +122,7 @@ def test_remit_child_is_signposted_to_childline_and_nothing_personal_is_kept(
     assert draft.enquirer_type == "Child (12-18)"
     assert "Childline" in draft.signposted_to
     assert draft.subject is None and draft.contact_email is None
-    assert enquirer.conversation.answers == {}
+    assert enquirer.conversation.answers == {"signposted_route": "child"}  # only where to
 
 
 def test_remit_adult_intimate_image_abuse_goes_to_revenge_porn_helpline(
@@ -166,7 +167,8 @@ def test_remit_a_child_meeting_someone_gets_999_once_childline_and_ceop(
     assert text.index("999") < text.index("0800 1111")
     assert text.count("Emergency services") == 1, "999 is not listed twice"
     assert "If someone online is asking to meet you" in text, "CEOP, worded for a child"
-    assert enquirer.step is Step.SIGNPOSTED and enquirer.conversation.answers == {}
+    assert enquirer.step is Step.SIGNPOSTED
+    assert enquirer.conversation.answers == {"signposted_route": "child"}
 
 
 def test_first_words_we_cannot_match_are_kept_as_their_story(enquirer: Enquirer) -> None:
@@ -603,3 +605,39 @@ def test_review_edited_description_drops_links_it_no_longer_has(at_review: Enqui
     at_review.say("Change an answer", "What happened", "Corrected: no link after all.", "done")
     at_review.say("send")
     assert "https://example.org/old-post" not in submitted(at_review).draft.links
+
+
+def test_remit_a_signposted_child_who_writes_again_is_helped_again_and_counted_once(
+    enquirer: Enquirer,
+) -> None:
+    enquirer.say("hi", "im 14 and someone is sharing a pic of me")
+    assert sum(isinstance(e, Signposted) for e in enquirer.effects) == 1
+    again = enquirer.say("my name is Jo and I go to Roundhay school, what do I do")
+    assert sum(isinstance(e, Signposted) for e in enquirer.effects) == 1, "no second record"
+    assert any(isinstance(e, Forget) for e in again.effects), "what they wrote is not kept"
+    assert "0800 1111" in enquirer.text
+    enquirer.say("help")
+    assert "0800 1111" in enquirer.text and "I collect the details" not in enquirer.text
+    assert enquirer.step is Step.SIGNPOSTED
+
+
+def test_after_sending_a_typed_number_or_label_picks_the_option_shown(
+    at_review: Enquirer,
+) -> None:
+    """ "A number only ever picks a numbered option of the question on screen": the menu
+    under the confirmation too, rather than "2" going to the case as a message."""
+    at_review.say("send")
+    at_review.say("1")
+    assert not any(isinstance(e, FollowUp) for e in at_review.effects)
+    assert any(isinstance(e, CopyShown) for e in at_review.effects)
+    at_review.say("Start a new enquiry")
+    assert at_review.step is Step.ROLE_GROUP
+
+
+def test_after_sending_words_that_only_contain_an_option_are_a_message(
+    at_review: Enquirer,
+) -> None:
+    at_review.say("send")
+    at_review.say("I will start a new enquiry for the other school tomorrow")
+    assert any(isinstance(e, FollowUp) for e in at_review.effects)
+    assert at_review.step is Step.SUBMITTED

@@ -42,7 +42,7 @@ def test_child_first_message_is_signposted_to_childline_keeping_nothing(
     assert "0800 1111" in enquirer.text and "Report Remove" in enquirer.text
     assert "If a nude image of you" in enquirer.text  # worded for the child
     assert draft.enquirer_type == "Child (12-18)" and draft.subject is None
-    assert enquirer.conversation.answers == {}
+    assert enquirer.conversation.answers == {"signposted_route": "child"}  # only where to
 
 
 def test_child_at_the_first_question_is_not_stored_as_a_teacher(enquirer: Enquirer) -> None:

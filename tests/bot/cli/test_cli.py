@@ -97,7 +97,7 @@ def test_cli_child_is_signposted_and_listed_as_such(workdir: Path) -> None:
 def test_cli_show_unknown_reference_fails_kindly(workdir: Path) -> None:
     result = helpline("cases", "show", "HL-NOPE00", cwd=workdir)
     assert result.returncode == 1
-    assert "No case with reference HL-NOPE00" in result.stderr
+    assert "There is no case HL-NOPE00." in result.stderr
 
 
 def test_cli_uses_helpline_database_url(workdir: Path) -> None:
@@ -144,11 +144,25 @@ def test_cli_desk_claim_reply_resolve_go_through_the_desk(workdir: Path) -> None
     )
     assert bad.returncode == 1 and "Unknown outcome" in bad.stderr
     done = helpline(
-        "cases", "resolve", reference, "--outcome", "advice", "--as", "Sam", cwd=workdir
+        "cases",
+        "resolve",
+        reference,
+        "--outcome",
+        "advice",
+        "--note",
+        "reported via the",
+        "--as",
+        "Sam",
+        cwd=workdir,
     )
     assert done.returncode == 0, done.stderr
     shown = json.loads(helpline("cases", "show", reference, "--json", cwd=workdir).stdout)
     assert shown["status"] == "resolved" and shown["outcome"] == "Advice given"
+    assert shown["outcome_note"] == "reported via the"
+    again = helpline(
+        "cases", "resolve", reference, "--outcome", "advice", "--as", "Sam", cwd=workdir
+    )
+    assert again.returncode == 1 and f"{reference} is already resolved." in again.stderr
     assert [(a["actor"], a["action"]) for a in shown["actions"]] == [
         ("Sam", "claim"),
         ("Sam", "reply"),

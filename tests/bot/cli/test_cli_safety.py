@@ -241,7 +241,7 @@ def test_cli_a_missing_reference_or_unknown_status_is_said_plainly(tmp_path: Pat
     status = helpline("cases", "list", "--status", "bogus", cwd=tmp_path)
     assert status.returncode == 2 and "choose from 'new', 'claimed'" in status.stderr
     lower = helpline("cases", "show", " hl-nope ", cwd=tmp_path)
-    assert lower.returncode == 1 and "No case with reference HL-NOPE." in lower.stderr
+    assert lower.returncode == 1 and "There is no case HL-NOPE." in lower.stderr
 
 
 def test_cli_a_desk_command_where_there_is_no_database_says_so(tmp_path: Path) -> None:
