@@ -218,12 +218,15 @@ async def running(helpline: Helpline) -> AsyncIterator[None]:
         if helpline.email is not None:
             await stack.enter_async_context(background(helpline.email.poller.run))
         log.info(
-            "helpline service running (telegram %s, slack %s, http on %s:%d)",
+            "helpline service running (telegram %s, slack %s, email %s, http on %s:%d)",
             _telegram_mode(helpline.telegram),
             "on" if helpline.slack else "off",
+            "on" if helpline.email else "off",
             settings.http_host,
             settings.http_port,
         )
+        if helpline.web is not None:
+            log.info("web chat at http://%s:%d/chat", settings.http_host, settings.http_port)
         yield
         log.info("shutting down")
 
