@@ -15,6 +15,7 @@ endpoint answered beyond its status and OAuth error code.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -68,9 +69,12 @@ class OAuthTokens:
             return self._token
 
     def forget(self) -> None:
-        """The server refused the token (revoked, say): the next sign-in fetches another."""
-        with self._lock:
-            self._token = ""
+        """The server refused the token (revoked, say): the next sign-in fetches another.
+
+        No lock: a fetch in another thread may hold it for as long as the endpoint takes,
+        and this is called on the event loop. One assignment is atomic; at worst a token
+        fetched meanwhile is fetched again."""
+        self._renew_at = 0.0
 
     async def current(self) -> str:
         """:meth:`token` without blocking the event loop (aiosmtplib's token generator)."""
@@ -103,6 +107,8 @@ class OAuthTokens:
         try:  # a number, or a number in a string (both are seen)
             seconds = float(answer.get("expires_in", 3600))
         except (TypeError, ValueError):
+            seconds = 3600.0
+        if not math.isfinite(seconds) or seconds <= 0:  # "NaN" would never be renewed
             seconds = 3600.0
         self._token = token
         self._renew_at = self._clock() + max(seconds - EARLY_SECONDS, 0.0)

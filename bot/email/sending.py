@@ -138,17 +138,18 @@ class EmailSender:
 
     async def _send(self, message: Any) -> Result:
         server = self._server
+        signing_in: dict[str, Any] = {"username": server.user, "password": server.password}
+        if server.tokens is not None:
+            signing_in = {"username": server.user, "oauth_token_generator": server.tokens.current}
         try:
             await aiosmtplib.send(
                 message,
                 hostname=server.host,
                 port=server.port,
-                username=server.user,
-                password=server.password,
-                oauth_token_generator=server.tokens.current if server.tokens else None,
                 use_tls=server.security == "tls",
                 start_tls=server.security == "starttls",
                 timeout=self._timeout,
+                **signing_in,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = [e.code for e in error.recipients]

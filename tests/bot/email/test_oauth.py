@@ -187,3 +187,18 @@ def test_settings_wire_one_token_source_into_both_servers(
     ]
     with pytest.raises(ValueError, match="needs a user and a password"):
         imap_server(oauth_dovecot.oauth_url)  # no password, and no tokens either
+
+
+@pytest.mark.parametrize("lifetime", ["NaN", "inf", -5, "soon"])
+async def test_a_lifetime_that_is_no_number_of_seconds_counts_as_an_hour(
+    oauth: FakeOAuth, lifetime: object
+) -> None:
+    """Else "NaN" would never be renewed, and "-5" renewed at every sign-in."""
+    oauth.lifetime = lifetime  # type: ignore[assignment]
+    clock = Clock()
+    tokens = tokens_for(oauth, clock)
+    first = await tokens.current()
+    clock.now += 3000
+    assert await tokens.current() == first
+    clock.now += 600
+    assert await tokens.current() != first
