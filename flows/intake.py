@@ -318,6 +318,10 @@ class IntakeFlow:
         in_progress = conv.step is not Step.START and conv.step not in FINAL_STEPS
         if not (in_progress or conv.step is Step.SUBMITTED):
             return self._add_to(turn, awaiting, inbound.text)
+        if self.understander.read(inbound.text).risks:
+            # Safety first: to the case a practitioner is working on now, not held for an
+            # answer that may never come.
+            return self._add_to(turn, awaiting, inbound.text, since=turn.context.now)
         conv.held, conv.held_for = inbound.text, awaiting
         conv.held_since = turn.context.now.isoformat()
         self._ask_which(turn)
@@ -393,7 +397,10 @@ class IntakeFlow:
             return True
         typed = inbound.kind is InboundKind.TEXT and inbound.command is None
         if typed and self.understander.command(inbound.text) is None:
-            self._notice_risk(turn, self.understander.read(inbound.text))
+            if self._notice_risk(turn, self.understander.read(inbound.text)):
+                # Safety first: the held message and this one go to that case now.
+                conv.held = conv.held_for = conv.held_since = None
+                return self._add_to(turn, earlier, f"{held}\n\n{inbound.text}", since=since)
             conv.held = f"{held}\n\n{inbound.text}"
             self._ask_which(turn)
             return True

@@ -22,7 +22,7 @@ from bot.clock import Clock, utcnow
 from bot.locks import KeyedLocks
 from bot.services.leases import Leases
 from bot.services.replies import reply_to_json
-from bot.services.urgency import page_oncall, raise_urgency
+from bot.services.urgency import alert_without_case, page_oncall, raise_urgency
 from flows.conversation import FINAL_STEPS, CaseStatus, Conversation, Step
 from flows.hours import WorkingCalendar
 from flows.intake import (
@@ -415,6 +415,10 @@ class IntakeService:
                             now,
                             open_now=timing.open_now,
                             copy=self._flow.copy,
+                        )
+                    elif risks:  # its case is gone: the desk still hears of the risk
+                        alert_without_case(
+                            session, risks, now, open_now=timing.open_now, copy=self._flow.copy
                         )
                 case CopyShown(reference):
                     self._audit_copy(session, AuditAction.COPY_SHOWN, reference, channel, now)

@@ -41,13 +41,14 @@ def raise_urgency(
 ) -> None:
     """A follow-up on ``case`` raised ``risks``: mark it urgent and alert the desk.
 
-    The alert goes to the channel in hours and to the on-call out of hours. A case urgent
-    already and still open is being watched: its thread shows the message, without a
-    second alert. A resolved one is not, so it is alerted again.
+    The alert goes to the channel in hours and to the on-call out of hours. In hours, a
+    case urgent already and still open is being watched: its thread shows the message,
+    without a second alert. Out of hours nobody watches threads, and a resolved case is
+    watched by nobody: those are alerted again.
     """
     if not risks:
         return
-    watched = case.urgent and case.status is not CaseStatus.RESOLVED
+    watched = open_now and case.urgent and case.status is not CaseStatus.RESOLVED
     if not case.urgent:
         case.urgent = True
         outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=case.id)
@@ -58,3 +59,15 @@ def raise_urgency(
     if not open_now:
         alert["target"] = "oncall"
     outbox.enqueue(session, outbox.SLACK_POST, now=now, case_id=case.id, payload=alert)
+
+
+def alert_without_case(
+    session: AsyncSession, risks: Sequence[Risk], now: datetime, *, open_now: bool, copy: Copy
+) -> None:
+    """Risk in a follow-up whose case is gone (erased): no card to mark, but the desk is
+    still told that someone wrote it (the enquirer was shown 999 and the crisis lines)."""
+    worded = ", ".join(copy(f"desk.risk_{risk.value}") for risk in risks)
+    alert = outbox.desk_note("desk.risk_no_case", risks=worded)
+    if not open_now:
+        alert["target"] = "oncall"
+    outbox.enqueue(session, outbox.SLACK_POST, now=now, payload=alert)

@@ -120,3 +120,25 @@ def test_followups_risk_in_one_comes_first_then_where_it_went_and_that_it_is_urg
     assert [r.text for r in plain.replies] == [
         f"Thank you, I've added that to your enquiry {EARLIER}."
     ]
+
+
+def test_followups_risk_in_a_message_that_could_be_for_either_goes_to_the_case_at_once(
+    flow: IntakeFlow,
+) -> None:
+    """Not held for an answer to "which case?" that may never come."""
+    conv = _new_enquiry(flow)
+    result = _send(flow, conv, Inbound.typed("he says he will kill himself"), awaiting=EARLIER)
+    (effect,) = result.effects
+    assert isinstance(effect, FollowUp) and effect.reference == EARLIER and effect.risks
+    assert result.conversation.held is None
+    assert result.replies[-1].question == "role_group", "the enquiry in hand carries on"
+
+
+def test_followups_risk_added_while_asked_which_sends_both_to_the_case(flow: IntakeFlow) -> None:
+    conv = _new_enquiry(flow)
+    asked = _send(flow, conv, Inbound.typed("still up"), awaiting=EARLIER)
+    risky = _send(flow, asked.conversation, Inbound.typed("and now she is self harming"))
+    (effect,) = risky.effects
+    assert isinstance(effect, FollowUp) and effect.text == "still up\n\nand now she is self harming"
+    assert "Samaritans" in " ".join(r.text for r in risky.replies)
+    assert risky.conversation.held is None

@@ -20,6 +20,7 @@ from flows.messages import Inbound
 from storage import cases as case_store
 from storage import outbox
 from storage.models import Case, OutboxMessage
+from storage.privacy import erase_cases
 from tests.support.clock import Clock
 from tests.support.conversations import PROFESSIONAL_TO_REVIEW
 
@@ -117,7 +118,8 @@ async def test_risk_in_a_later_message_makes_the_case_urgent_and_alerts_the_desk
     sessions: async_sessionmaker[AsyncSession], at: datetime, target: str | None
 ) -> None:
     """Out of hours the on-call is paged, since nobody watches the channel; in hours the
-    channel is told. Once urgent, the case is watched: later messages go to its thread."""
+    channel is told. Once urgent, in hours the case is watched: later messages go to its
+    thread."""
     clock = Clock(at)
     await submit(sessions, clock, "later")
     intake = IntakeService(
@@ -140,8 +142,46 @@ async def test_risk_in_a_later_message_makes_the_case_urgent_and_alerts_the_desk
 
     await intake.handle("test", "later", Inbound.typed("She is still talking about self-harm"))
     rows = await outbox_rows(sessions)
-    assert [r.kind for r in rows].count(outbox.SLACK_POST) == 1
+    # In hours the urgent case is watched; at night nobody watches threads: paged again.
+    assert [r.kind for r in rows].count(outbox.SLACK_POST) == (1 if target is None else 2)
     assert [r.kind for r in rows].count(outbox.SLACK_THREAD) == 2
+
+
+async def test_out_of_hours_risk_on_a_case_urgent_already_still_pages_the_on_call(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Nobody watches a thread at night: the urgent card is not enough."""
+    clock = Clock(london(2026, 11, 28, 22, 0))
+    await submit(sessions, clock, "night-again", urgent=True)
+    intake = IntakeService(
+        engine=sessions.kw["bind"], sessions=sessions, flow=IntakeFlow(), clock=clock
+    )
+    await intake.handle("test", "night-again", Inbound.typed("He says he will hurt himself"))
+    pages = [
+        r
+        for r in await outbox_rows(sessions)
+        if r.kind == outbox.SLACK_POST and r.payload.get("target") == "oncall"
+    ]
+    assert [r.payload["say"] for r in pages] == ["timers.oncall_alert", "desk.risk_raised"]
+
+
+async def test_risk_after_the_case_was_erased_still_reaches_the_desk(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = Clock(london(2026, 11, 27, 11, 0))
+    await submit(sessions, clock, "erased")
+    async with sessions() as session, session.begin():
+        case = (await session.execute(select(Case))).scalar_one()
+        await erase_cases(session, [case.id], clock())
+    intake = IntakeService(
+        engine=sessions.kw["bind"], sessions=sessions, flow=IntakeFlow(), clock=clock
+    )
+    said = await intake.handle("test", "erased", Inbound.typed("She is self harming again"))
+    assert "Samaritans" in " ".join(r.text for r in said.replies)
+    (alert,) = [r for r in await outbox_rows(sessions) if r.kind == outbox.SLACK_POST]
+    assert alert.case_id is None and "target" not in alert.payload
+    assert "whose case has been erased" in await desk_text(sessions, alert)
+    assert "self-harm or suicide" in await desk_text(sessions, alert)
 
 
 async def test_digest_at_opening_lists_overnight_cases_once_even_with_two_replicas(
