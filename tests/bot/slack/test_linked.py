@@ -70,4 +70,4 @@ async def test_linked_reports_of_one_account_are_named_on_the_card_and_in_the_th
     none = helpline("cases", "linked", third, "--json", cwd=tmp_path, env=env)
     assert json.loads(none.stdout) == []
     missing = helpline("cases", "linked", "HL-ZZZZZZ", cwd=tmp_path, env=env)
-    assert missing.returncode == 1 and "No case" in missing.stderr
+    assert missing.returncode == 1 and "There is no case HL-ZZZZZZ." in missing.stderr
