@@ -220,7 +220,7 @@ class IntakeFlow:
         if inbound.kind is InboundKind.TEXT and command is None:
             reading = self.understander.read(inbound.text, answering=FIELDS.get(conv.step))
             raised = self._notice_risk(turn, reading)
-            if self._route_follow_up(turn, inbound):
+            if self._route_follow_up(turn, inbound, raised):
                 return None
             if self._child_writing(conv, reading):
                 return self._signpost_child(turn, inbound, reading)
@@ -300,7 +300,7 @@ class IntakeFlow:
 
     # Messages for an earlier case ------------------------------------------------------
 
-    def _route_follow_up(self, turn: Turn, inbound: Inbound) -> bool:
+    def _route_follow_up(self, turn: Turn, inbound: Inbound, raised: bool) -> bool:
         """Send a message meant for an earlier case there, whatever is in progress.
 
         A reply to the bot's message about a case is for that case. Without one, a message
@@ -318,7 +318,7 @@ class IntakeFlow:
         in_progress = conv.step is not Step.START and conv.step not in FINAL_STEPS
         if not (in_progress or conv.step is Step.SUBMITTED):
             return self._add_to(turn, awaiting, inbound.text)
-        if self.understander.read(inbound.text).risks:
+        if raised:
             # Safety first: to the case a practitioner is working on now, not held for an
             # answer that may never come.
             return self._add_to(turn, awaiting, inbound.text, since=turn.context.now)

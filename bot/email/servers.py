@@ -75,12 +75,12 @@ def smtp_server(url: str, tokens: OAuthTokens | None = None, user: str = "") -> 
         raise ValueError("HELPLINE_SMTP_URL must look like smtp+starttls://user:password@host:587")
     port, security = _SMTP_SCHEMES[parts.scheme]
     named = unquote(parts.username) if parts.username else None
-    if tokens is not None:
-        return SmtpServer(parts.hostname, parts.port or port, security, named or user, None, tokens)
+    password = unquote(parts.password) if parts.password is not None else None
     return SmtpServer(
         host=parts.hostname,
         port=parts.port or port,
         security=security,
-        user=named,
-        password=unquote(parts.password) if parts.password is not None else None,
+        user=(named or user) if tokens is not None else named,
+        password=None if tokens is not None else password,
+        tokens=tokens,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,10 +55,7 @@ def raise_urgency(
         outbox.enqueue(session, outbox.SLACK_CARD, now=now, case_id=case.id)
     if watched:
         return
-    worded = ", ".join(copy(f"desk.risk_{risk.value}") for risk in risks)
-    alert = outbox.desk_note("desk.risk_raised", reference=case.reference, risks=worded)
-    if not open_now:
-        alert["target"] = "oncall"
+    alert = _risk_alert("desk.risk_raised", risks, open_now, copy, reference=case.reference)
     outbox.enqueue(session, outbox.SLACK_POST, now=now, case_id=case.id, payload=alert)
 
 
@@ -66,8 +64,17 @@ def alert_without_case(
 ) -> None:
     """Risk in a follow-up whose case is gone (erased): no card to mark, but the desk is
     still told that someone wrote it (the enquirer was shown 999 and the crisis lines)."""
+    alert = _risk_alert("desk.risk_no_case", risks, open_now, copy)
+    outbox.enqueue(session, outbox.SLACK_POST, now=now, payload=alert)
+
+
+def _risk_alert(
+    key: str, risks: Sequence[Risk], open_now: bool, copy: Copy, **values: str
+) -> dict[str, Any]:
+    """The desk note ``key`` naming ``risks``: for the channel in hours, else the on-call."""
     worded = ", ".join(copy(f"desk.risk_{risk.value}") for risk in risks)
-    alert = outbox.desk_note("desk.risk_no_case", risks=worded)
+    alert = outbox.desk_note(key, risks=worded)
+    alert["values"].update(values)
     if not open_now:
         alert["target"] = "oncall"
-    outbox.enqueue(session, outbox.SLACK_POST, now=now, payload=alert)
+    return alert
